@@ -1,0 +1,245 @@
+//! Configuration: built-in defaults < TOML file < `STOWAGE_*` env < flags.
+//!
+//! Loaded and validated once, in `Config::load`; each subsystem then receives only
+//! its own section. Environment variables name a field by its section and name,
+//! joined by a double underscore: `STOWAGE_INGEST__MAX_EVENT_BYTES=524288`.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+
+/// The largest event the gateway can be configured to accept.
+pub const MAX_EVENT_BYTES_LIMIT: usize = 1024 * 1024;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error(transparent)]
+    Load(#[from] Box<figment::Error>),
+    #[error("invalid config field `{field}`: {reason}")]
+    Invalid { field: &'static str, reason: String },
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    pub server: ServerConfig,
+    pub storage: StorageConfig,
+    pub ingest: IngestConfig,
+    pub aws: AwsConfig,
+    pub log: LogConfig,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Address to listen on. Default `127.0.0.1:8080`.
+    pub listen: SocketAddr,
+    /// How long shutdown waits for in-flight requests. Default 10 000 ms.
+    pub shutdown_grace_ms: u64,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StorageConfig {
+    /// Where the sled database lives. Default `./data`.
+    pub data_dir: PathBuf,
+    /// sled's page cache. Default 64 MiB; RSS does not grow with the log beyond it.
+    pub cache_capacity_bytes: u64,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct IngestConfig {
+    /// Largest accepted event (gateway body, PutEvents entry size). Default 256 KiB, at most 1 MiB.
+    pub max_event_bytes: usize,
+    /// How long an `Idempotency-Key` is remembered. Default 86 400 s (24 h).
+    pub idempotency_ttl_secs: u64,
+    /// Most events made durable by one sync. Default 4096.
+    pub max_batch_events: usize,
+    /// Appends that may wait for the log writer before publishers are held back. Default 16 384.
+    pub queue_depth: usize,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AwsConfig {
+    /// Region in ARNs and events. Default `us-east-1`.
+    pub region: String,
+    /// Account id in ARNs and events (12 digits). Default `000000000000`.
+    pub account: String,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogConfig {
+    /// `human` (default) or `json`.
+    pub format: LogFormat,
+    /// A tracing filter such as `info` (default) or `stowage=debug`. `RUST_LOG` wins if set.
+    pub level: String,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Human,
+    Json,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            shutdown_grace_ms: 10_000,
+        }
+    }
+}
+
+impl Default for StorageConfig {
+    fn default() -> Self {
+        StorageConfig { data_dir: PathBuf::from("./data"), cache_capacity_bytes: 64 * 1024 * 1024 }
+    }
+}
+
+impl Default for IngestConfig {
+    fn default() -> Self {
+        IngestConfig {
+            max_event_bytes: 256 * 1024,
+            idempotency_ttl_secs: 24 * 60 * 60,
+            max_batch_events: 4096,
+            queue_depth: 16_384,
+        }
+    }
+}
+
+impl Default for AwsConfig {
+    fn default() -> Self {
+        AwsConfig { region: "us-east-1".into(), account: "000000000000".into() }
+    }
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig { format: LogFormat::Human, level: "info".into() }
+    }
+}
+
+/// Values given as command-line flags; they win over everything else.
+#[derive(Clone, Debug, Default)]
+pub struct Flags {
+    pub listen: Option<SocketAddr>,
+    pub data_dir: Option<PathBuf>,
+    pub log_format: Option<LogFormat>,
+}
+
+impl Config {
+    /// Loads defaults < `file` < `STOWAGE_*` env < `flags`, then validates.
+    pub fn load(file: Option<&Path>, flags: &Flags) -> Result<Config, ConfigError> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(file) = file {
+            figment = figment.merge(Toml::file_exact(file));
+        }
+        // Only `SECTION__FIELD` variables are config; other STOWAGE_* ones (the CLI's
+        // `STOWAGE_ENDPOINT`) are not.
+        figment = figment.merge(
+            Env::prefixed("STOWAGE_").filter(|k| k.as_str().contains("__")).split("__"),
+        );
+        if let Some(listen) = flags.listen {
+            figment = figment.merge(Serialized::default("server.listen", listen));
+        }
+        if let Some(dir) = &flags.data_dir {
+            figment = figment.merge(Serialized::default("storage.data_dir", dir));
+        }
+        if let Some(format) = flags.log_format {
+            figment = figment.merge(Serialized::default("log.format", format));
+        }
+        let config: Config = figment.extract().map_err(Box::new)?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// A config for tests: port 0, `dir` for data, a small cache.
+    pub fn for_test(dir: &Path) -> Config {
+        let mut config = Config::default();
+        config.server.listen = SocketAddr::from(([127, 0, 0, 1], 0));
+        config.server.shutdown_grace_ms = 2_000;
+        config.storage.data_dir = dir.to_path_buf();
+        config.storage.cache_capacity_bytes = 8 * 1024 * 1024;
+        config
+    }
+
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |field, reason: &str| Err(ConfigError::Invalid { field, reason: reason.into() });
+        let ingest = &self.ingest;
+        if ingest.max_event_bytes < 1024 || ingest.max_event_bytes > MAX_EVENT_BYTES_LIMIT {
+            return invalid("ingest.max_event_bytes", "must be between 1024 and 1048576");
+        }
+        if ingest.max_batch_events == 0 {
+            return invalid("ingest.max_batch_events", "must be at least 1");
+        }
+        if ingest.queue_depth == 0 {
+            return invalid("ingest.queue_depth", "must be at least 1");
+        }
+        if ingest.idempotency_ttl_secs == 0 {
+            return invalid("ingest.idempotency_ttl_secs", "must be at least 1");
+        }
+        if self.storage.cache_capacity_bytes < 1024 * 1024 {
+            return invalid("storage.cache_capacity_bytes", "must be at least 1 MiB");
+        }
+        if self.storage.data_dir.as_os_str().is_empty() {
+            return invalid("storage.data_dir", "must not be empty");
+        }
+        let region_ok = !self.aws.region.is_empty()
+            && self.aws.region.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+        if !region_ok {
+            return invalid("aws.region", "must be a region name such as us-east-1");
+        }
+        if self.aws.account.len() != 12 || !self.aws.account.bytes().all(|b| b.is_ascii_digit()) {
+            return invalid("aws.account", "must be 12 digits");
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid() {
+        Config::default().validate().expect("defaults validate");
+    }
+
+    #[test]
+    fn file_then_flags_override_defaults() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("stowage.toml");
+        std::fs::write(&file, "[ingest]\nmax_event_bytes = 2048\n[server]\nlisten = \"127.0.0.1:9000\"\n")
+            .expect("write config");
+        let flags = Flags { listen: Some(SocketAddr::from(([127, 0, 0, 1], 9100))), ..Flags::default() };
+        let config = Config::load(Some(&file), &flags).expect("config loads");
+        assert_eq!(config.ingest.max_event_bytes, 2048);
+        assert_eq!(config.server.listen.port(), 9100);
+    }
+
+    #[test]
+    fn unknown_field_is_named() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("stowage.toml");
+        std::fs::write(&file, "[ingest]\nmax_event_byte = 2048\n").expect("write config");
+        let err = Config::load(Some(&file), &Flags::default()).expect_err("typo is refused");
+        assert!(err.to_string().contains("max_event_byte"), "{err}");
+    }
+
+    #[test]
+    fn out_of_range_value_names_the_field() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("stowage.toml");
+        std::fs::write(&file, "[ingest]\nmax_event_bytes = 4194304\n").expect("write config");
+        let err = Config::load(Some(&file), &Flags::default()).expect_err("too large");
+        assert!(err.to_string().contains("ingest.max_event_bytes"), "{err}");
+    }
+}

@@ -1,0 +1,186 @@
+//! The Event: what the log stores and what targets receive.
+//!
+//! Owns the event's identity (`EventId`, `Seq`), its stored form, and its rendering
+//! as the EventBridge JSON envelope. Wire formats that *produce* events (the gateway
+//! envelope, PutEvents entries) live in `api/`; this module only knows the result.
+
+use std::fmt;
+
+use chrono::{DateTime, SecondsFormat, TimeZone, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+
+/// An event's id: a random UUID, rendered in its hyphenated form.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct EventId(uuid::Uuid);
+
+impl EventId {
+    pub fn new() -> Self {
+        EventId(uuid::Uuid::new_v4())
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        uuid::Uuid::try_parse(s).ok().map(EventId)
+    }
+
+    pub fn as_bytes(&self) -> &[u8; 16] {
+        self.0.as_bytes()
+    }
+
+    pub fn from_bytes(bytes: [u8; 16]) -> Self {
+        EventId(uuid::Uuid::from_bytes(bytes))
+    }
+}
+
+impl Default for EventId {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl fmt::Display for EventId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.hyphenated().fmt(f)
+    }
+}
+
+/// A position in the log. Monotonic across restarts, never reused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Seq(pub u64);
+
+impl Seq {
+    /// The sled key: big-endian, so that key order is log order.
+    pub fn to_key(self) -> [u8; 8] {
+        self.0.to_be_bytes()
+    }
+
+    pub fn from_key(key: &[u8]) -> Option<Self> {
+        <[u8; 8]>::try_from(key).ok().map(|b| Seq(u64::from_be_bytes(b)))
+    }
+}
+
+impl fmt::Display for Seq {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// An accepted event as stored in the log.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    pub id: EventId,
+    pub bus: String,
+    pub source: String,
+    pub detail_type: String,
+    /// The event's `time`, in milliseconds since the Unix epoch.
+    pub time_ms: i64,
+    /// When Stowage accepted it, in milliseconds since the Unix epoch.
+    pub ingested_ms: i64,
+    pub account: String,
+    pub region: String,
+    pub resources: Vec<String>,
+    /// The `detail` object as the publisher sent it: validated JSON text, kept
+    /// verbatim so that nothing is lost or reordered.
+    pub detail: String,
+}
+
+/// The EventBridge envelope, borrowed from an `Event` for rendering.
+#[derive(Serialize)]
+struct Envelope<'a> {
+    version: &'static str,
+    id: String,
+    #[serde(rename = "detail-type")]
+    detail_type: &'a str,
+    source: &'a str,
+    account: &'a str,
+    time: String,
+    region: &'a str,
+    resources: &'a [String],
+    detail: &'a RawValue,
+}
+
+impl Event {
+    /// Renders the EventBridge JSON envelope (`version`, `id`, `detail-type`,
+    /// `source`, `account`, `time`, `region`, `resources`, `detail`).
+    pub fn to_envelope_json(&self) -> String {
+        let detail: &RawValue = serde_json::from_str(&self.detail)
+            .unwrap_or_else(|_| empty_object());
+        let envelope = Envelope {
+            version: "0",
+            id: self.id.to_string(),
+            detail_type: &self.detail_type,
+            source: &self.source,
+            account: &self.account,
+            time: format_time(self.time_ms),
+            region: &self.region,
+            resources: &self.resources,
+            detail,
+        };
+        serde_json::to_string(&envelope).expect("an envelope of strings and raw JSON serializes")
+    }
+}
+
+fn empty_object() -> &'static RawValue {
+    serde_json::from_str("{}").expect("{} is JSON")
+}
+
+/// Formats milliseconds since the epoch as EventBridge does: RFC 3339, seconds, `Z`.
+pub fn format_time(ms: i64) -> String {
+    Utc.timestamp_millis_opt(ms)
+        .single()
+        .unwrap_or(DateTime::<Utc>::UNIX_EPOCH)
+        .to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+/// Milliseconds since the Unix epoch, now.
+pub fn now_ms() -> i64 {
+    Utc::now().timestamp_millis()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event() -> Event {
+        Event {
+            id: EventId::new(),
+            bus: "default".into(),
+            source: "com.example".into(),
+            detail_type: "OrderPlaced".into(),
+            time_ms: 1_700_000_000_123,
+            ingested_ms: 1_700_000_000_500,
+            account: "000000000000".into(),
+            region: "us-east-1".into(),
+            resources: vec!["arn:x".into()],
+            detail: r#"{"b":1,"a":[true,null]}"#.into(),
+        }
+    }
+
+    #[test]
+    fn envelope_has_eventbridge_fields_and_verbatim_detail() {
+        let e = event();
+        let json: serde_json::Value =
+            serde_json::from_str(&e.to_envelope_json()).expect("envelope is JSON");
+        assert_eq!(json["version"], "0");
+        assert_eq!(json["id"], e.id.to_string());
+        assert_eq!(json["detail-type"], "OrderPlaced");
+        assert_eq!(json["source"], "com.example");
+        assert_eq!(json["time"], "2023-11-14T22:13:20Z");
+        assert_eq!(json["resources"][0], "arn:x");
+        assert!(e.to_envelope_json().ends_with(r#""detail":{"b":1,"a":[true,null]}}"#));
+    }
+
+    #[test]
+    fn seq_keys_sort_in_log_order() {
+        assert!(Seq(255).to_key() < Seq(256).to_key());
+        assert_eq!(Seq::from_key(&Seq(42).to_key()), Some(Seq(42)));
+        assert_eq!(Seq::from_key(b"short"), None);
+    }
+
+    #[test]
+    fn event_ids_parse_their_display() {
+        let id = EventId::new();
+        assert_eq!(EventId::parse(&id.to_string()), Some(id));
+        assert_eq!(EventId::parse("nope"), None);
+    }
+}

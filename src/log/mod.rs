@@ -1,0 +1,188 @@
+//! The append-only event log: appends through one group-commit writer, reads by
+//! sequence number or event id.
+//!
+//! Owns the `log`, `event_ids`, `idempotency` and `meta` trees. Does not decide
+//! what an event is (`event`) or how it arrived (`api`).
+
+mod check;
+mod writer;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+
+use tokio::sync::{mpsc, oneshot};
+
+use crate::codec::{self, FrameError};
+use crate::config::IngestConfig;
+use crate::event::{Event, EventId, Seq};
+use crate::metrics::LogMetrics;
+use crate::store::{Store, StoreError, tree};
+
+/// One event to append, with the publisher's idempotency key if it sent one.
+#[derive(Debug)]
+pub struct AppendRequest {
+    pub event: Event,
+    pub idempotency_key: Option<String>,
+}
+
+/// The outcome of an append that was made durable.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Appended {
+    /// Stored at `seq` under the request's event id.
+    Stored { seq: Seq },
+    /// The idempotency key was seen within its lifetime: nothing new was stored,
+    /// and `id` is the event the first publish created.
+    Duplicate { id: EventId },
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppendError {
+    /// The writer is gone (shutting down) or refuses writes after a failed sync.
+    #[error("the log is not accepting writes: {reason}")]
+    Unavailable { reason: &'static str },
+    /// The sync that covered this append failed; the event is not acknowledged.
+    #[error("the log could not make the batch durable")]
+    Storage(#[source] Arc<StoreError>),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    #[error("log record {seq} is damaged")]
+    Corrupt {
+        seq: Seq,
+        #[source]
+        source: FrameError,
+    },
+    #[error("reading the log failed")]
+    Sled(#[from] sled::Error),
+}
+
+struct Pending {
+    request: AppendRequest,
+    reply: oneshot::Sender<Result<Appended, AppendError>>,
+}
+
+/// A cheap handle on the log; clone it freely.
+#[derive(Clone)]
+pub struct Log {
+    tx: mpsc::Sender<Pending>,
+    log: sled::Tree,
+    ids: sled::Tree,
+    idempotency: sled::Tree,
+    healthy: Arc<AtomicBool>,
+}
+
+/// Joins the writer thread once every `Log` handle is dropped.
+pub struct WriterHandle {
+    thread: JoinHandle<()>,
+}
+
+impl WriterHandle {
+    /// Waits for the writer to answer everything queued and exit.
+    pub fn join(self) {
+        if self.thread.join().is_err() {
+            tracing::error!("log writer thread panicked");
+        }
+    }
+}
+
+impl Log {
+    /// Opens the log, starts its writer thread and, in the background, the check
+    /// of every stored record.
+    pub fn open(
+        store: Arc<Store>,
+        config: &IngestConfig,
+        metrics: LogMetrics,
+    ) -> Result<(Log, WriterHandle), StoreError> {
+        let log = store.tree(tree::LOG)?;
+        let ids = store.tree(tree::EVENT_IDS)?;
+        let idempotency = store.tree(tree::IDEMPOTENCY)?;
+        let meta = store.tree(tree::META)?;
+        let next_seq = writer::recover_next_seq(&log, &meta)?;
+        check::spawn(log.clone(), next_seq, metrics.clone());
+
+        let (tx, rx) = mpsc::channel(config.queue_depth);
+        let healthy = Arc::new(AtomicBool::new(true));
+        let writer = writer::Writer {
+            store,
+            log: log.clone(),
+            ids: ids.clone(),
+            idempotency: idempotency.clone(),
+            meta,
+            next_seq,
+            max_batch: config.max_batch_events,
+            idempotency_ttl_ms: i64::try_from(config.idempotency_ttl_secs.saturating_mul(1000))
+                .unwrap_or(i64::MAX),
+            healthy: healthy.clone(),
+            metrics,
+        };
+        let thread = std::thread::Builder::new()
+            .name("log-writer".into())
+            .spawn(move || writer.run(rx))
+            .map_err(|source| StoreError::Sync { path: "log-writer thread".into(), source })?;
+        Ok((Log { tx, log, ids, idempotency, healthy }, WriterHandle { thread }))
+    }
+
+    /// Appends one event; returns once it is durable (or failed).
+    pub async fn append(&self, request: AppendRequest) -> Result<Appended, AppendError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(Pending { request, reply })
+            .await
+            .map_err(|_| AppendError::Unavailable { reason: "shutting down" })?;
+        rx.await.map_err(|_| AppendError::Unavailable { reason: "shutting down" })?
+    }
+
+    /// Appends several events, queued together so that they usually share a sync.
+    pub async fn append_all(
+        &self,
+        requests: Vec<AppendRequest>,
+    ) -> Vec<Result<Appended, AppendError>> {
+        let mut replies = Vec::with_capacity(requests.len());
+        for request in requests {
+            let (reply, rx) = oneshot::channel();
+            match self.tx.send(Pending { request, reply }).await {
+                Ok(()) => replies.push(Some(rx)),
+                Err(_) => replies.push(None),
+            }
+        }
+        let mut out = Vec::with_capacity(replies.len());
+        for rx in replies {
+            let gone = AppendError::Unavailable { reason: "shutting down" };
+            out.push(match rx {
+                Some(rx) => rx.await.unwrap_or(Err(gone)),
+                None => Err(gone),
+            });
+        }
+        out
+    }
+
+    /// False once a sync has failed: the log then refuses writes until restarted.
+    pub fn is_healthy(&self) -> bool {
+        self.healthy.load(Ordering::Acquire)
+    }
+
+    /// Forgets idempotency keys past their lifetime; returns how many.
+    pub fn sweep_idempotency_keys(&self) -> Result<usize, sled::Error> {
+        writer::sweep_idempotency(&self.idempotency, crate::event::now_ms())
+    }
+
+    /// The event stored at `seq`, checked against its crc32.
+    pub fn get(&self, seq: Seq) -> Result<Option<Event>, ReadError> {
+        match self.log.get(seq.to_key())? {
+            Some(frame) => codec::decode(&frame)
+                .map(Some)
+                .map_err(|source| ReadError::Corrupt { seq, source }),
+            None => Ok(None),
+        }
+    }
+
+    /// The event with id `id` and its position, if the log has it.
+    pub fn lookup(&self, id: EventId) -> Result<Option<(Seq, Event)>, ReadError> {
+        let Some(seq) = self.ids.get(id.as_bytes())?.and_then(|v| Seq::from_key(&v)) else {
+            return Ok(None);
+        };
+        Ok(self.get(seq)?.map(|event| (seq, event)))
+    }
+}

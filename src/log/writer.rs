@@ -1,0 +1,180 @@
+//! The group-commit writer: one thread takes everything queued, inserts it, makes
+//! it durable with one `Store::sync`, then answers every waiter.
+//!
+//! Invariant: a waiter hears `Ok` only after the sync that covers its insert
+//! returned `Ok`. After a failed sync the writer refuses all further appends
+//! (the page cache can no longer be trusted, as PostgreSQL learned), and the
+//! server reports itself unhealthy until restarted.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use serde::{Deserialize, Serialize};
+use tokio::sync::mpsc;
+
+use super::{AppendError, Appended, Pending};
+use crate::codec;
+use crate::event::{EventId, Seq, now_ms};
+use crate::metrics::LogMetrics;
+use crate::store::{Store, StoreError};
+
+const NEXT_SEQ_KEY: &[u8] = b"next_seq";
+
+/// What the `idempotency` tree remembers of a key.
+#[derive(Serialize, Deserialize)]
+struct IdempotencyEntry {
+    id: EventId,
+    expires_ms: i64,
+}
+
+pub(super) struct Writer {
+    pub store: Arc<Store>,
+    pub log: sled::Tree,
+    pub ids: sled::Tree,
+    pub idempotency: sled::Tree,
+    pub meta: sled::Tree,
+    pub next_seq: Seq,
+    pub max_batch: usize,
+    pub idempotency_ttl_ms: i64,
+    pub healthy: Arc<AtomicBool>,
+    pub metrics: LogMetrics,
+}
+
+/// The first unused sequence number: past both the last record and the persisted
+/// high-water mark, so numbers never repeat even if the tail is ever deleted.
+pub(super) fn recover_next_seq(log: &sled::Tree, meta: &sled::Tree) -> Result<Seq, StoreError> {
+    let after_last = log.last()?.and_then(|(k, _)| Seq::from_key(&k)).map_or(0, |s| s.0 + 1);
+    let persisted = meta.get(NEXT_SEQ_KEY)?.and_then(|v| Seq::from_key(&v)).map_or(0, |s| s.0);
+    Ok(Seq(after_last.max(persisted)))
+}
+
+impl Writer {
+    pub fn run(mut self, mut rx: mpsc::Receiver<Pending>) {
+        let mut batch = Vec::with_capacity(self.max_batch);
+        while let Some(first) = rx.blocking_recv() {
+            batch.push(first);
+            while batch.len() < self.max_batch {
+                match rx.try_recv() {
+                    Ok(p) => batch.push(p),
+                    Err(_) => break,
+                }
+            }
+            self.commit(&mut batch);
+        }
+        tracing::info!(next_seq = self.next_seq.0, "log writer stopped");
+    }
+
+    fn commit(&mut self, batch: &mut Vec<Pending>) {
+        if !self.healthy.load(Ordering::Acquire) {
+            for p in batch.drain(..) {
+                let _ = p.reply.send(Err(AppendError::Unavailable {
+                    reason: "an earlier sync failed; restart required",
+                }));
+            }
+            return;
+        }
+        let started = Instant::now();
+        let outcomes = self.insert_all(batch);
+        let synced = outcomes.and_then(|outcomes| self.store.sync().map(|()| outcomes));
+        match synced {
+            Ok(outcomes) => {
+                self.metrics.sync_seconds.observe(started.elapsed().as_secs_f64());
+                self.metrics.batch_events.observe(batch.len() as f64);
+                for (p, (outcome, bytes)) in batch.drain(..).zip(outcomes) {
+                    if matches!(outcome, Appended::Stored { .. }) {
+                        self.metrics.records.inc();
+                        self.metrics.record_bytes.add(bytes);
+                    }
+                    let _ = p.reply.send(Ok(outcome));
+                }
+            }
+            Err(error) => {
+                self.healthy.store(false, Ordering::Release);
+                self.metrics.sync_failures.inc();
+                tracing::error!(error = %error, events = batch.len(), "group commit failed; refusing further appends");
+                let error = Arc::new(error);
+                for p in batch.drain(..) {
+                    let _ = p.reply.send(Err(AppendError::Storage(error.clone())));
+                }
+            }
+        }
+    }
+
+    /// Inserts the batch; returns per request its outcome and stored frame size.
+    fn insert_all(&mut self, batch: &[Pending]) -> Result<Vec<(Appended, i64)>, StoreError> {
+        let now = now_ms();
+        let mut seen_in_batch: HashMap<Vec<u8>, EventId> = HashMap::new();
+        let mut outcomes = Vec::with_capacity(batch.len());
+        for p in batch {
+            let event = &p.request.event;
+            let key = p.request.idempotency_key.as_ref().map(|k| {
+                let mut key = Vec::with_capacity(event.bus.len() + 1 + k.len());
+                key.extend_from_slice(event.bus.as_bytes());
+                key.push(0);
+                key.extend_from_slice(k.as_bytes());
+                key
+            });
+            if let Some(key) = &key
+                && let Some(id) = self.remembered(key, &seen_in_batch, now)?
+            {
+                outcomes.push((Appended::Duplicate { id }, 0));
+                continue;
+            }
+            let seq = self.next_seq;
+            let frame = codec::encode(event);
+            let bytes = i64::try_from(frame.len()).unwrap_or(i64::MAX);
+            self.log.insert(seq.to_key(), frame)?;
+            self.ids.insert(event.id.as_bytes(), &seq.to_key())?;
+            if let Some(key) = key {
+                let entry = IdempotencyEntry {
+                    id: event.id,
+                    expires_ms: now.saturating_add(self.idempotency_ttl_ms),
+                };
+                self.idempotency.insert(&key, codec::encode(&entry))?;
+                seen_in_batch.insert(key, event.id);
+            }
+            self.next_seq = Seq(seq.0 + 1);
+            outcomes.push((Appended::Stored { seq }, bytes));
+        }
+        self.meta.insert(NEXT_SEQ_KEY, &self.next_seq.to_key())?;
+        Ok(outcomes)
+    }
+
+    fn remembered(
+        &self,
+        key: &[u8],
+        seen_in_batch: &HashMap<Vec<u8>, EventId>,
+        now: i64,
+    ) -> Result<Option<EventId>, StoreError> {
+        if let Some(id) = seen_in_batch.get(key) {
+            return Ok(Some(*id));
+        }
+        let Some(value) = self.idempotency.get(key)? else {
+            return Ok(None);
+        };
+        match codec::decode::<IdempotencyEntry>(&value) {
+            Ok(entry) if entry.expires_ms > now => Ok(Some(entry.id)),
+            Ok(_) => Ok(None),
+            Err(error) => {
+                tracing::warn!(%error, "damaged idempotency entry ignored");
+                Ok(None)
+            }
+        }
+    }
+}
+
+/// Removes expired idempotency keys; returns how many went.
+pub(crate) fn sweep_idempotency(idempotency: &sled::Tree, now: i64) -> Result<usize, sled::Error> {
+    let mut removed = 0;
+    for item in idempotency.iter() {
+        let (key, value) = item?;
+        let expired = codec::decode::<IdempotencyEntry>(&value).map_or(true, |e| e.expires_ms <= now);
+        // Compare-and-swap: a key the writer re-used meanwhile is kept.
+        if expired && idempotency.compare_and_swap(&key, Some(&value), None::<&[u8]>)?.is_ok() {
+            removed += 1;
+        }
+    }
+    Ok(removed)
+}

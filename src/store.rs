@@ -1,0 +1,141 @@
+//! The sled database: the only module that opens it, its trees, and durability.
+//!
+//! `Store::sync` is where the durability promise is kept. sled 0.34's `flush()`
+//! writes its buffers and calls `sync_file_range`, which survives a process crash
+//! but not a power loss: it neither flushes the device cache nor the metadata. So
+//! `sync` follows the flush with an fdatasync of sled's data file (`db`) and of
+//! every blob file written since the last sync (sled writes values too large for
+//! its segments to `blobs/` without syncing them), then of `blobs/` itself.
+//! An acknowledgement may be sent only after `sync` returned `Ok`.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use crate::config::StorageConfig;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot open the sled database in {path}")]
+    Open {
+        path: PathBuf,
+        #[source]
+        source: sled::Error,
+    },
+    #[error("cannot create the data directory {path}")]
+    CreateDir {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("sled failed")]
+    Sled(#[from] sled::Error),
+    #[error("fdatasync of {path} failed")]
+    Sync {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// The trees Stowage keeps, by name.
+pub mod tree {
+    /// `Seq` (u64 big-endian) → framed `Event`.
+    pub const LOG: &str = "log";
+    /// `EventId` (16 bytes) → `Seq`.
+    pub const EVENT_IDS: &str = "event_ids";
+    /// bus `\0` idempotency key → framed `IdempotencyEntry`.
+    pub const IDEMPOTENCY: &str = "idempotency";
+    /// Singletons such as `next_seq`.
+    pub const META: &str = "meta";
+    /// bus name → framed `BusRecord`.
+    pub const BUSES: &str = "buses";
+}
+
+pub struct Store {
+    db: sled::Db,
+    dir: PathBuf,
+    db_file: File,
+    /// Highest blob id already fdatasynced; blob ids grow monotonically.
+    synced_blobs: Mutex<u64>,
+}
+
+impl Store {
+    /// Opens (creating if needed) the database under `config.data_dir`.
+    pub fn open(config: &StorageConfig) -> Result<Store, StoreError> {
+        let dir = config.data_dir.clone();
+        std::fs::create_dir_all(&dir)
+            .map_err(|source| StoreError::CreateDir { path: dir.clone(), source })?;
+        let db = sled::Config::new()
+            .path(&dir)
+            .cache_capacity(config.cache_capacity_bytes)
+            .mode(sled::Mode::HighThroughput)
+            .open()
+            .map_err(|source| StoreError::Open { path: dir.clone(), source })?;
+        let db_path = dir.join("db");
+        let db_file = File::open(&db_path)
+            .map_err(|source| StoreError::Sync { path: db_path.clone(), source })?;
+        // Make sled's own files' directory entries durable once.
+        sync_path(&dir)?;
+        let store = Store { db, dir, db_file, synced_blobs: Mutex::new(0) };
+        Ok(store)
+    }
+
+    pub fn tree(&self, name: &str) -> Result<sled::Tree, StoreError> {
+        Ok(self.db.open_tree(name)?)
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Bytes sled occupies on disk.
+    pub fn size_on_disk(&self) -> u64 {
+        self.db.size_on_disk().unwrap_or(0)
+    }
+
+    /// Makes every write made before this call durable (see the module doc).
+    pub fn sync(&self) -> Result<(), StoreError> {
+        self.db.flush()?;
+        self.db_file
+            .sync_data()
+            .map_err(|source| StoreError::Sync { path: self.dir.join("db"), source })?;
+        self.sync_new_blobs()
+    }
+
+    fn sync_new_blobs(&self) -> Result<(), StoreError> {
+        let blobs = self.dir.join("blobs");
+        let Ok(entries) = std::fs::read_dir(&blobs) else {
+            return Ok(());
+        };
+        let mut synced = self.synced_blobs.lock().unwrap_or_else(|p| p.into_inner());
+        let mut newest = *synced;
+        for entry in entries.flatten() {
+            let Some(id) = entry.file_name().to_str().and_then(|n| n.parse::<u64>().ok()) else {
+                continue;
+            };
+            if id <= *synced {
+                continue;
+            }
+            let path = entry.path();
+            match File::open(&path) {
+                Ok(f) => f.sync_data().map_err(|source| StoreError::Sync { path, source })?,
+                // sled may have collected it meanwhile; then nothing refers to it.
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(source) => return Err(StoreError::Sync { path, source }),
+            }
+            newest = newest.max(id);
+        }
+        if newest > *synced {
+            sync_path(&blobs)?;
+            *synced = newest;
+        }
+        Ok(())
+    }
+}
+
+fn sync_path(path: &Path) -> Result<(), StoreError> {
+    File::open(path)
+        .and_then(|f| f.sync_all())
+        .map_err(|source| StoreError::Sync { path: path.to_path_buf(), source })
+}
