@@ -62,18 +62,30 @@ impl Buses {
                 Ok(record) => {
                     cache.insert(record.name.clone(), record);
                 }
-                Err(error) => tracing::error!(key = %String::from_utf8_lossy(&key), %error, "damaged bus record skipped"),
+                Err(error) => {
+                    tracing::error!(key = %String::from_utf8_lossy(&key), %error, "damaged bus record skipped")
+                }
             }
         }
         if !cache.contains_key(DEFAULT_BUS) {
             let now = now_ms();
-            let record = BusRecord { name: DEFAULT_BUS.into(), description: None, created_ms: now, modified_ms: now };
+            let record = BusRecord {
+                name: DEFAULT_BUS.into(),
+                description: None,
+                created_ms: now,
+                modified_ms: now,
+            };
             tree.insert(DEFAULT_BUS, codec::encode(&record))?;
             store.sync()?;
             cache.insert(DEFAULT_BUS.into(), record);
         }
         let arn_prefix = format!("arn:aws:events:{}:{}:event-bus/", aws.region, aws.account);
-        Ok(Buses { store, tree, cache: Arc::new(RwLock::new(cache)), arn_prefix })
+        Ok(Buses {
+            store,
+            tree,
+            cache: Arc::new(RwLock::new(cache)),
+            arn_prefix,
+        })
     }
 
     pub fn exists(&self, name: &str) -> bool {
@@ -103,7 +115,12 @@ impl Buses {
             return Err(BusError::AlreadyExists(name.into()));
         }
         let now = now_ms();
-        let record = BusRecord { name: name.into(), description, created_ms: now, modified_ms: now };
+        let record = BusRecord {
+            name: name.into(),
+            description,
+            created_ms: now,
+            modified_ms: now,
+        };
         self.tree.insert(name, codec::encode(&record))?;
         self.store.sync()?;
         cache.insert(name.into(), record.clone());
@@ -147,11 +164,19 @@ impl Buses {
 
 /// AWS's rule for custom bus names: 1–256 of `[.\-_A-Za-z0-9]`.
 pub fn validate_name(name: &str) -> Result<(), BusError> {
-    let invalid = |reason| Err(BusError::InvalidName { name: name.into(), reason });
+    let invalid = |reason| {
+        Err(BusError::InvalidName {
+            name: name.into(),
+            reason,
+        })
+    };
     if name.is_empty() || name.len() > 256 {
         return invalid("must be 1 to 256 characters");
     }
-    if !name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_')) {
+    if !name
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_'))
+    {
         return invalid("may contain only letters, digits, '.', '-' and '_'");
     }
     Ok(())

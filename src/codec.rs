@@ -60,7 +60,9 @@ pub fn decode<T: DeserializeOwned>(frame: &[u8]) -> Result<T, FrameError> {
     let (record, used) =
         bincode::serde::decode_from_slice(payload, config).map_err(FrameError::Decode)?;
     if used != payload.len() {
-        return Err(FrameError::TrailingBytes { trailing: payload.len() - used });
+        return Err(FrameError::TrailingBytes {
+            trailing: payload.len() - used,
+        });
     }
     Ok(record)
 }
@@ -79,7 +81,12 @@ mod tests {
     }
 
     fn sample() -> impl Strategy<Value = Sample> {
-        (any::<u64>(), ".*", prop::collection::vec(".*", 0..4), any::<Option<i64>>())
+        (
+            any::<u64>(),
+            ".*",
+            prop::collection::vec(".*", 0..4),
+            any::<Option<i64>>(),
+        )
             .prop_map(|(a, b, c, d)| Sample { a, b, c, d })
     }
 
@@ -106,13 +113,19 @@ mod tests {
 
     #[test]
     fn short_frame_is_truncated() {
-        assert!(matches!(decode::<Sample>(&[1, 2]), Err(FrameError::Truncated { len: 2 })));
+        assert!(matches!(
+            decode::<Sample>(&[1, 2]),
+            Err(FrameError::Truncated { len: 2 })
+        ));
     }
 
     #[test]
     fn unknown_version_is_reported() {
         let mut frame = encode(&7u64);
         frame[0] = 9;
-        assert!(matches!(decode::<u64>(&frame), Err(FrameError::UnknownVersion { version: 9 })));
+        assert!(matches!(
+            decode::<u64>(&frame),
+            Err(FrameError::UnknownVersion { version: 9 })
+        ));
     }
 }

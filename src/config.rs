@@ -100,7 +100,10 @@ impl Default for ServerConfig {
 
 impl Default for StorageConfig {
     fn default() -> Self {
-        StorageConfig { data_dir: PathBuf::from("./data"), cache_capacity_bytes: 64 * 1024 * 1024 }
+        StorageConfig {
+            data_dir: PathBuf::from("./data"),
+            cache_capacity_bytes: 64 * 1024 * 1024,
+        }
     }
 }
 
@@ -117,13 +120,19 @@ impl Default for IngestConfig {
 
 impl Default for AwsConfig {
     fn default() -> Self {
-        AwsConfig { region: "us-east-1".into(), account: "000000000000".into() }
+        AwsConfig {
+            region: "us-east-1".into(),
+            account: "000000000000".into(),
+        }
     }
 }
 
 impl Default for LogConfig {
     fn default() -> Self {
-        LogConfig { format: LogFormat::Human, level: "info".into() }
+        LogConfig {
+            format: LogFormat::Human,
+            level: "info".into(),
+        }
     }
 }
 
@@ -145,7 +154,9 @@ impl Config {
         // Only `SECTION__FIELD` variables are config; other STOWAGE_* ones (the CLI's
         // `STOWAGE_ENDPOINT`) are not.
         figment = figment.merge(
-            Env::prefixed("STOWAGE_").filter(|k| k.as_str().contains("__")).split("__"),
+            Env::prefixed("STOWAGE_")
+                .filter(|k| k.as_str().contains("__"))
+                .split("__"),
         );
         if let Some(listen) = flags.listen {
             figment = figment.merge(Serialized::default("server.listen", listen));
@@ -172,7 +183,12 @@ impl Config {
     }
 
     pub fn validate(&self) -> Result<(), ConfigError> {
-        let invalid = |field, reason: &str| Err(ConfigError::Invalid { field, reason: reason.into() });
+        let invalid = |field, reason: &str| {
+            Err(ConfigError::Invalid {
+                field,
+                reason: reason.into(),
+            })
+        };
         let ingest = &self.ingest;
         if ingest.max_event_bytes < 1024 || ingest.max_event_bytes > MAX_EVENT_BYTES_LIMIT {
             return invalid("ingest.max_event_bytes", "must be between 1024 and 1048576");
@@ -193,7 +209,11 @@ impl Config {
             return invalid("storage.data_dir", "must not be empty");
         }
         let region_ok = !self.aws.region.is_empty()
-            && self.aws.region.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+            && self
+                .aws
+                .region
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
         if !region_ok {
             return invalid("aws.region", "must be a region name such as us-east-1");
         }
@@ -217,9 +237,15 @@ mod tests {
     fn file_then_flags_override_defaults() {
         let dir = tempfile::tempdir().expect("tempdir");
         let file = dir.path().join("stowage.toml");
-        std::fs::write(&file, "[ingest]\nmax_event_bytes = 2048\n[server]\nlisten = \"127.0.0.1:9000\"\n")
-            .expect("write config");
-        let flags = Flags { listen: Some(SocketAddr::from(([127, 0, 0, 1], 9100))), ..Flags::default() };
+        std::fs::write(
+            &file,
+            "[ingest]\nmax_event_bytes = 2048\n[server]\nlisten = \"127.0.0.1:9000\"\n",
+        )
+        .expect("write config");
+        let flags = Flags {
+            listen: Some(SocketAddr::from(([127, 0, 0, 1], 9100))),
+            ..Flags::default()
+        };
         let config = Config::load(Some(&file), &flags).expect("config loads");
         assert_eq!(config.ingest.max_event_bytes, 2048);
         assert_eq!(config.server.listen.port(), 9100);

@@ -55,7 +55,9 @@ impl Seq {
     }
 
     pub fn from_key(key: &[u8]) -> Option<Self> {
-        <[u8; 8]>::try_from(key).ok().map(|b| Seq(u64::from_be_bytes(b)))
+        <[u8; 8]>::try_from(key)
+            .ok()
+            .map(|b| Seq(u64::from_be_bytes(b)))
     }
 }
 
@@ -103,8 +105,8 @@ impl Event {
     /// Renders the EventBridge JSON envelope (`version`, `id`, `detail-type`,
     /// `source`, `account`, `time`, `region`, `resources`, `detail`).
     pub fn to_envelope_json(&self) -> String {
-        let detail: &RawValue = serde_json::from_str(&self.detail)
-            .unwrap_or_else(|_| empty_object());
+        let detail: &RawValue =
+            serde_json::from_str(&self.detail).unwrap_or_else(|_| empty_object());
         let envelope = Envelope {
             version: "0",
             id: self.id.to_string(),
@@ -167,7 +169,10 @@ mod tests {
         assert_eq!(json["source"], "com.example");
         assert_eq!(json["time"], "2023-11-14T22:13:20Z");
         assert_eq!(json["resources"][0], "arn:x");
-        assert!(e.to_envelope_json().ends_with(r#""detail":{"b":1,"a":[true,null]}}"#));
+        assert!(
+            e.to_envelope_json()
+                .ends_with(r#""detail":{"b":1,"a":[true,null]}}"#)
+        );
     }
 
     #[test]

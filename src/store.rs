@@ -64,20 +64,32 @@ impl Store {
     /// Opens (creating if needed) the database under `config.data_dir`.
     pub fn open(config: &StorageConfig) -> Result<Store, StoreError> {
         let dir = config.data_dir.clone();
-        std::fs::create_dir_all(&dir)
-            .map_err(|source| StoreError::CreateDir { path: dir.clone(), source })?;
+        std::fs::create_dir_all(&dir).map_err(|source| StoreError::CreateDir {
+            path: dir.clone(),
+            source,
+        })?;
         let db = sled::Config::new()
             .path(&dir)
             .cache_capacity(config.cache_capacity_bytes)
             .mode(sled::Mode::HighThroughput)
             .open()
-            .map_err(|source| StoreError::Open { path: dir.clone(), source })?;
+            .map_err(|source| StoreError::Open {
+                path: dir.clone(),
+                source,
+            })?;
         let db_path = dir.join("db");
-        let db_file = File::open(&db_path)
-            .map_err(|source| StoreError::Sync { path: db_path.clone(), source })?;
+        let db_file = File::open(&db_path).map_err(|source| StoreError::Sync {
+            path: db_path.clone(),
+            source,
+        })?;
         // Make sled's own files' directory entries durable once.
         sync_path(&dir)?;
-        let store = Store { db, dir, db_file, synced_blobs: Mutex::new(0) };
+        let store = Store {
+            db,
+            dir,
+            db_file,
+            synced_blobs: Mutex::new(0),
+        };
         Ok(store)
     }
 
@@ -99,7 +111,10 @@ impl Store {
         self.db.flush()?;
         self.db_file
             .sync_data()
-            .map_err(|source| StoreError::Sync { path: self.dir.join("db"), source })?;
+            .map_err(|source| StoreError::Sync {
+                path: self.dir.join("db"),
+                source,
+            })?;
         self.sync_new_blobs()
     }
 
@@ -111,7 +126,11 @@ impl Store {
         let mut synced = self.synced_blobs.lock().unwrap_or_else(|p| p.into_inner());
         let mut newest = *synced;
         for entry in entries.flatten() {
-            let Some(id) = entry.file_name().to_str().and_then(|n| n.parse::<u64>().ok()) else {
+            let Some(id) = entry
+                .file_name()
+                .to_str()
+                .and_then(|n| n.parse::<u64>().ok())
+            else {
                 continue;
             };
             if id <= *synced {
@@ -119,7 +138,9 @@ impl Store {
             }
             let path = entry.path();
             match File::open(&path) {
-                Ok(f) => f.sync_data().map_err(|source| StoreError::Sync { path, source })?,
+                Ok(f) => f
+                    .sync_data()
+                    .map_err(|source| StoreError::Sync { path, source })?,
                 // sled may have collected it meanwhile; then nothing refers to it.
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
                 Err(source) => return Err(StoreError::Sync { path, source }),
@@ -137,5 +158,8 @@ impl Store {
 fn sync_path(path: &Path) -> Result<(), StoreError> {
     File::open(path)
         .and_then(|f| f.sync_all())
-        .map_err(|source| StoreError::Sync { path: path.to_path_buf(), source })
+        .map_err(|source| StoreError::Sync {
+            path: path.to_path_buf(),
+            source,
+        })
 }

@@ -120,8 +120,20 @@ impl Log {
         let thread = std::thread::Builder::new()
             .name("log-writer".into())
             .spawn(move || writer.run(rx))
-            .map_err(|source| StoreError::Sync { path: "log-writer thread".into(), source })?;
-        Ok((Log { tx, log, ids, idempotency, healthy }, WriterHandle { thread }))
+            .map_err(|source| StoreError::Sync {
+                path: "log-writer thread".into(),
+                source,
+            })?;
+        Ok((
+            Log {
+                tx,
+                log,
+                ids,
+                idempotency,
+                healthy,
+            },
+            WriterHandle { thread },
+        ))
     }
 
     /// Appends one event; returns once it is durable (or failed).
@@ -130,8 +142,12 @@ impl Log {
         self.tx
             .send(Pending { request, reply })
             .await
-            .map_err(|_| AppendError::Unavailable { reason: "shutting down" })?;
-        rx.await.map_err(|_| AppendError::Unavailable { reason: "shutting down" })?
+            .map_err(|_| AppendError::Unavailable {
+                reason: "shutting down",
+            })?;
+        rx.await.map_err(|_| AppendError::Unavailable {
+            reason: "shutting down",
+        })?
     }
 
     /// Appends several events, queued together so that they usually share a sync.
@@ -149,7 +165,9 @@ impl Log {
         }
         let mut out = Vec::with_capacity(replies.len());
         for rx in replies {
-            let gone = AppendError::Unavailable { reason: "shutting down" };
+            let gone = AppendError::Unavailable {
+                reason: "shutting down",
+            };
             out.push(match rx {
                 Some(rx) => rx.await.unwrap_or(Err(gone)),
                 None => Err(gone),

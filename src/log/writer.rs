@@ -45,8 +45,14 @@ pub(super) struct Writer {
 /// The first unused sequence number: past both the last record and the persisted
 /// high-water mark, so numbers never repeat even if the tail is ever deleted.
 pub(super) fn recover_next_seq(log: &sled::Tree, meta: &sled::Tree) -> Result<Seq, StoreError> {
-    let after_last = log.last()?.and_then(|(k, _)| Seq::from_key(&k)).map_or(0, |s| s.0 + 1);
-    let persisted = meta.get(NEXT_SEQ_KEY)?.and_then(|v| Seq::from_key(&v)).map_or(0, |s| s.0);
+    let after_last = log
+        .last()?
+        .and_then(|(k, _)| Seq::from_key(&k))
+        .map_or(0, |s| s.0 + 1);
+    let persisted = meta
+        .get(NEXT_SEQ_KEY)?
+        .and_then(|v| Seq::from_key(&v))
+        .map_or(0, |s| s.0);
     Ok(Seq(after_last.max(persisted)))
 }
 
@@ -80,7 +86,9 @@ impl Writer {
         let synced = outcomes.and_then(|outcomes| self.store.sync().map(|()| outcomes));
         match synced {
             Ok(outcomes) => {
-                self.metrics.sync_seconds.observe(started.elapsed().as_secs_f64());
+                self.metrics
+                    .sync_seconds
+                    .observe(started.elapsed().as_secs_f64());
                 self.metrics.batch_events.observe(batch.len() as f64);
                 for (p, (outcome, bytes)) in batch.drain(..).zip(outcomes) {
                     if matches!(outcome, Appended::Stored { .. }) {
@@ -170,9 +178,14 @@ pub(crate) fn sweep_idempotency(idempotency: &sled::Tree, now: i64) -> Result<us
     let mut removed = 0;
     for item in idempotency.iter() {
         let (key, value) = item?;
-        let expired = codec::decode::<IdempotencyEntry>(&value).map_or(true, |e| e.expires_ms <= now);
+        let expired =
+            codec::decode::<IdempotencyEntry>(&value).map_or(true, |e| e.expires_ms <= now);
         // Compare-and-swap: a key the writer re-used meanwhile is kept.
-        if expired && idempotency.compare_and_swap(&key, Some(&value), None::<&[u8]>)?.is_ok() {
+        if expired
+            && idempotency
+                .compare_and_swap(&key, Some(&value), None::<&[u8]>)?
+                .is_ok()
+        {
             removed += 1;
         }
     }

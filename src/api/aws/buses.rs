@@ -1,0 +1,146 @@
+//! CreateEventBus, DescribeEventBus, ListEventBuses, DeleteEventBus.
+
+use axum::response::Response;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use super::{AwsError, epoch_seconds, ok};
+use crate::api::AppState;
+use crate::bus::{BusError, BusRecord, DEFAULT_BUS};
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct CreateRequest {
+    name: Option<String>,
+    event_source_name: Option<String>,
+    description: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct NameRequest {
+    name: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ListRequest {
+    name_prefix: Option<String>,
+    next_token: Option<String>,
+    limit: Option<i64>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct BusView {
+    name: String,
+    arn: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    description: Option<String>,
+    creation_time: f64,
+    last_modified_time: f64,
+}
+
+fn view(state: &AppState, record: BusRecord) -> BusView {
+    BusView {
+        arn: state.buses.arn(&record.name),
+        name: record.name,
+        description: record.description,
+        creation_time: epoch_seconds(record.created_ms),
+        last_modified_time: epoch_seconds(record.modified_ms),
+    }
+}
+
+fn bus_error(error: BusError) -> AwsError {
+    match error {
+        BusError::AlreadyExists(name) => {
+            AwsError::already_exists(format!("Event bus {name} already exists."))
+        }
+        BusError::NotFound(name) => {
+            AwsError::not_found(format!("Event bus {name} does not exist."))
+        }
+        e @ BusError::InvalidName { .. } => AwsError::validation(e.to_string()),
+        BusError::CannotDeleteDefault => AwsError::validation("Cannot delete event bus default."),
+        e @ BusError::Storage(_) => AwsError::internal(&e),
+    }
+}
+
+pub fn create(state: &AppState, request: CreateRequest) -> Result<Response, AwsError> {
+    let name = request
+        .name
+        .ok_or_else(|| AwsError::validation("Name is required."))?;
+    if request.event_source_name.is_some() {
+        return Err(AwsError::validation(
+            "partner event sources are not supported; omit EventSourceName",
+        ));
+    }
+    if request
+        .description
+        .as_ref()
+        .is_some_and(|d| d.chars().count() > 512)
+    {
+        return Err(AwsError::validation(
+            "Description must be at most 512 characters.",
+        ));
+    }
+    let record = state
+        .buses
+        .create(&name, request.description)
+        .map_err(bus_error)?;
+    let mut body = json!({ "EventBusArn": state.buses.arn(&record.name) });
+    if let Some(description) = record.description {
+        body["Description"] = json!(description);
+    }
+    ok(&body)
+}
+
+pub fn describe(state: &AppState, request: NameRequest) -> Result<Response, AwsError> {
+    let given = request.name.unwrap_or_else(|| DEFAULT_BUS.to_string());
+    let name = state
+        .buses
+        .resolve(&given)
+        .ok_or_else(|| AwsError::not_found(format!("Event bus {given} does not exist.")))?;
+    let record = state
+        .buses
+        .get(name)
+        .ok_or_else(|| AwsError::not_found(format!("Event bus {name} does not exist.")))?;
+    ok(&view(state, record))
+}
+
+pub fn list(state: &AppState, request: ListRequest) -> Result<Response, AwsError> {
+    let limit = match request.limit {
+        None => 100,
+        Some(l @ 1..=100) => usize::try_from(l).expect("1..=100 fits usize"),
+        Some(_) => return Err(AwsError::validation("Limit must be between 1 and 100.")),
+    };
+    let page = state.buses.list(
+        request.name_prefix.as_deref(),
+        request.next_token.as_deref(),
+        limit + 1,
+    );
+    let next_token = (page.len() > limit).then(|| page[limit - 1].name.clone());
+    let buses: Vec<BusView> = page
+        .into_iter()
+        .take(limit)
+        .map(|b| view(state, b))
+        .collect();
+    let mut body = json!({ "EventBuses": buses });
+    if let Some(token) = next_token {
+        body["NextToken"] = json!(token);
+    }
+    ok(&body)
+}
+
+pub fn delete(state: &AppState, request: NameRequest) -> Result<Response, AwsError> {
+    let given = request
+        .name
+        .ok_or_else(|| AwsError::validation("Name is required."))?;
+    let Some(name) = state.buses.resolve(&given) else {
+        return ok(&json!({}));
+    };
+    match state.buses.delete(name) {
+        // Like AWS, deleting a bus that does not exist succeeds.
+        Ok(()) | Err(BusError::NotFound(_)) => ok(&json!({})),
+        Err(e) => Err(bus_error(e)),
+    }
+}

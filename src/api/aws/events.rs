@@ -1,0 +1,241 @@
+//! PutEvents: 1–10 entries, validated one by one, failures reported per entry in
+//! request order; the valid ones are appended together and share a sync.
+
+use axum::response::Response;
+use serde::{Deserialize, Serialize};
+
+use super::{AwsError, ok};
+use crate::api::AppState;
+use crate::bus::DEFAULT_BUS;
+use crate::event::{Event, EventId, now_ms};
+use crate::log::{AppendRequest, Appended};
+
+/// AWS counts a present `Time` as 14 bytes of the entry size.
+const TIME_BYTES: usize = 14;
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct PutEventsRequest {
+    entries: Option<Vec<Entry>>,
+    #[allow(dead_code)]
+    endpoint_id: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct Entry {
+    source: Option<String>,
+    detail_type: Option<String>,
+    detail: Option<String>,
+    time: Option<Timestamp>,
+    resources: Option<Vec<String>>,
+    event_bus_name: Option<String>,
+    #[allow(dead_code)]
+    trace_header: Option<String>,
+}
+
+/// JSON 1.1 sends epoch seconds; people with curl send RFC 3339 strings.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Timestamp {
+    EpochSeconds(f64),
+    Text(String),
+}
+
+#[derive(Serialize, Default)]
+#[serde(rename_all = "PascalCase")]
+struct ResultEntry {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    event_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error_code: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error_message: Option<String>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct PutEventsResponse {
+    failed_entry_count: usize,
+    entries: Vec<ResultEntry>,
+}
+
+fn failed(code: &'static str, message: impl Into<String>) -> ResultEntry {
+    ResultEntry {
+        event_id: None,
+        error_code: Some(code),
+        error_message: Some(message.into()),
+    }
+}
+
+fn required(field: &str) -> ResultEntry {
+    failed(
+        "InvalidArgument",
+        format!("Parameter {field} is not valid. Reason: {field} is a required argument."),
+    )
+}
+
+/// The entry size as AWS computes it.
+fn entry_size(entry: &Entry) -> usize {
+    let text = |s: &Option<String>| s.as_ref().map_or(0, String::len);
+    entry.time.as_ref().map_or(0, |_| TIME_BYTES)
+        + text(&entry.source)
+        + text(&entry.detail_type)
+        + text(&entry.detail)
+        + entry
+            .resources
+            .as_ref()
+            .map_or(0, |r| r.iter().map(String::len).sum())
+}
+
+pub async fn put_events(state: &AppState, request: PutEventsRequest) -> Result<Response, AwsError> {
+    let entries = request
+        .entries
+        .ok_or_else(|| AwsError::validation("Entries is required."))?;
+    if entries.is_empty() || entries.len() > 10 {
+        return Err(AwsError::validation(format!(
+            "1 validation error detected: Value at 'entries' failed to satisfy constraint: Member must have length between 1 and 10 (got {})",
+            entries.len()
+        )));
+    }
+    let total: usize = entries.iter().map(entry_size).sum();
+    if total > state.ingest.max_event_bytes {
+        state
+            .metrics
+            .ingest
+            .rejected
+            .with_label_values(&["payload_too_large"])
+            .inc_by(entries.len() as u64);
+        return Err(AwsError::validation(format!(
+            "Total size of the entries in the request is over the limit ({total} > {} bytes).",
+            state.ingest.max_event_bytes
+        )));
+    }
+
+    let mut results: Vec<ResultEntry> = Vec::with_capacity(entries.len());
+    let mut appends = Vec::new();
+    let mut slots = Vec::new();
+    let now = now_ms();
+    for (i, entry) in entries.into_iter().enumerate() {
+        match to_event(state, entry, now) {
+            Ok(event) => {
+                results.push(ResultEntry::default());
+                slots.push(i);
+                appends.push(AppendRequest {
+                    event,
+                    idempotency_key: None,
+                });
+            }
+            Err(result) => {
+                let reason = result.error_code.unwrap_or("invalid");
+                state
+                    .metrics
+                    .ingest
+                    .rejected
+                    .with_label_values(&[reason])
+                    .inc();
+                results.push(result);
+            }
+        }
+    }
+    let ids: Vec<EventId> = appends.iter().map(|a| a.event.id).collect();
+    let outcomes = state.log.append_all(appends).await;
+    for ((slot, id), outcome) in slots.into_iter().zip(ids).zip(outcomes) {
+        results[slot] = match outcome {
+            Ok(Appended::Stored { .. }) => {
+                state.metrics.ingest.accepted.inc();
+                ResultEntry {
+                    event_id: Some(id.to_string()),
+                    ..ResultEntry::default()
+                }
+            }
+            Ok(Appended::Duplicate { id }) => ResultEntry {
+                event_id: Some(id.to_string()),
+                ..ResultEntry::default()
+            },
+            Err(error) => {
+                tracing::error!(error = %error, "PutEvents entry not persisted");
+                state
+                    .metrics
+                    .ingest
+                    .rejected
+                    .with_label_values(&["unavailable"])
+                    .inc();
+                failed(
+                    "InternalFailure",
+                    "The event could not be stored durably; retry it.",
+                )
+            }
+        };
+    }
+    let failed_entry_count = results.iter().filter(|r| r.error_code.is_some()).count();
+    ok(&PutEventsResponse {
+        failed_entry_count,
+        entries: results,
+    })
+}
+
+/// Epoch seconds to milliseconds, for times between year 0 and 9999.
+fn epoch_ms(seconds: f64) -> Option<i64> {
+    const MAX_SECONDS: f64 = 253_402_300_799.0;
+    if !(seconds.is_finite() && (-62_167_219_200.0..=MAX_SECONDS).contains(&seconds)) {
+        return None;
+    }
+    #[allow(clippy::cast_possible_truncation)] // range checked above
+    Some((seconds * 1000.0).round() as i64)
+}
+
+fn to_event(state: &AppState, entry: Entry, now: i64) -> Result<Event, ResultEntry> {
+    let source = entry
+        .source
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| required("Source"))?;
+    let detail_type = entry
+        .detail_type
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| required("DetailType"))?;
+    let detail = entry.detail.ok_or_else(|| required("Detail"))?;
+    let is_object =
+        serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(&detail).is_ok();
+    if !is_object {
+        return Err(failed("MalformedDetail", "Detail is malformed."));
+    }
+    let time_ms = match entry.time {
+        None => now,
+        Some(Timestamp::EpochSeconds(s)) => {
+            epoch_ms(s).ok_or_else(|| failed("InvalidArgument", "Parameter Time is not valid."))?
+        }
+        Some(Timestamp::Text(t)) => chrono::DateTime::parse_from_rfc3339(&t)
+            .map(|t| t.timestamp_millis())
+            .map_err(|_| {
+                failed(
+                    "InvalidArgument",
+                    "Parameter Time is not valid. Reason: not an RFC 3339 timestamp.",
+                )
+            })?,
+    };
+    let given_bus = entry
+        .event_bus_name
+        .unwrap_or_else(|| DEFAULT_BUS.to_string());
+    let bus = match state.buses.resolve(&given_bus) {
+        Some(name) if state.buses.exists(name) => name.to_string(),
+        _ => {
+            return Err(failed(
+                "ResourceNotFoundException",
+                format!("Event bus {given_bus} does not exist."),
+            ));
+        }
+    };
+    Ok(Event {
+        id: EventId::new(),
+        bus,
+        source,
+        detail_type,
+        time_ms,
+        ingested_ms: now,
+        account: state.aws.account.clone(),
+        region: state.aws.region.clone(),
+        resources: entry.resources.unwrap_or_default(),
+        detail,
+    })
+}

@@ -1,0 +1,63 @@
+//! Errors as the native and gateway APIs send them: `{"error":{"code","message"}}`.
+//!
+//! A 4xx message says what to fix. A 5xx message is generic; the detail is logged
+//! with the request's id, which the body carries so an operator can find it.
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+
+    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, code, message)
+    }
+
+    pub fn not_found(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, code, message)
+    }
+
+    /// A 503 whose cause is logged, not sent.
+    pub fn unavailable(cause: &dyn std::error::Error) -> Self {
+        let request_id = uuid::Uuid::new_v4();
+        tracing::error!(%request_id, error = %cause, source = ?cause.source().map(|s| s.to_string()), "cannot persist");
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            format!("the event could not be stored durably; retry later (request {request_id})"),
+        )
+    }
+
+    /// A 500 whose cause is logged, not sent.
+    pub fn internal(cause: &dyn std::error::Error) -> Self {
+        let request_id = uuid::Uuid::new_v4();
+        tracing::error!(%request_id, error = %cause, source = ?cause.source().map(|s| s.to_string()), "internal error");
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            format!("internal error (request {request_id})"),
+        )
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = json!({ "error": { "code": self.code, "message": self.message } });
+        (self.status, Json(body)).into_response()
+    }
+}

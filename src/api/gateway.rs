@@ -1,0 +1,242 @@
+//! The gateway publish endpoint: `POST /events` and `POST /buses/{bus}/events`.
+//!
+//! Body: `{"metadata":{"source":S,"eventName":T,"eventSchemaVersion":V},"data":{…}}`.
+//! The event gets `source` = S, `detail-type` = T and `detail` = the whole body,
+//! kept verbatim. `200 {"eventId"}` is sent only once the event is durable.
+
+use axum::Json;
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::AppState;
+use super::body::{is_json, read_limited};
+use super::error::ApiError;
+use crate::bus::DEFAULT_BUS;
+use crate::event::{Event, EventId, now_ms};
+use crate::log::{AppendRequest, Appended};
+
+pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
+
+#[derive(Deserialize)]
+struct GatewayBody {
+    #[serde(default)]
+    metadata: Option<serde_json::Value>,
+}
+
+pub async fn publish_default(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    publish(state, DEFAULT_BUS, headers, body).await
+}
+
+pub async fn publish_to_bus(
+    State(state): State<AppState>,
+    Path(bus): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    publish(state, &bus, headers, body).await
+}
+
+async fn publish(state: AppState, bus: &str, headers: HeaderMap, body: Body) -> Response {
+    match try_publish(&state, bus, &headers, body).await {
+        Ok(response) => response,
+        Err(error) => {
+            state
+                .metrics
+                .ingest
+                .rejected
+                .with_label_values(&[error.code])
+                .inc();
+            error.into_response()
+        }
+    }
+}
+
+async fn try_publish(
+    state: &AppState,
+    bus: &str,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    if !is_json(headers) {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "send the event as JSON with Content-Type: application/json",
+        ));
+    }
+    let idempotency_key = idempotency_key(headers)?;
+    let body = read_limited(headers, body, state.ingest.max_event_bytes)
+        .await
+        .map_err(|e| e.into_api_error())?;
+    if !state.buses.exists(bus) {
+        return Err(ApiError::not_found(
+            "bus_not_found",
+            format!("event bus {bus:?} does not exist"),
+        ));
+    }
+    let (source, detail_type) = parse_envelope(&body)?;
+    let detail = String::from_utf8(body.to_vec())
+        .map_err(|_| ApiError::bad_request("malformed_json", "the body is not valid UTF-8"))?;
+    let now = now_ms();
+    let event = Event {
+        id: EventId::new(),
+        bus: bus.to_string(),
+        source,
+        detail_type,
+        time_ms: now,
+        ingested_ms: now,
+        account: state.aws.account.clone(),
+        region: state.aws.region.clone(),
+        resources: Vec::new(),
+        detail,
+    };
+    let id = event.id;
+    match state
+        .log
+        .append(AppendRequest {
+            event,
+            idempotency_key,
+        })
+        .await
+    {
+        Ok(Appended::Stored { .. }) => {
+            state.metrics.ingest.accepted.inc();
+            Ok(Json(json!({ "eventId": id.to_string() })).into_response())
+        }
+        Ok(Appended::Duplicate { id }) => {
+            state.metrics.ingest.duplicates.inc();
+            let mut response = Json(json!({ "eventId": id.to_string() })).into_response();
+            response
+                .headers_mut()
+                .insert("idempotent-replayed", HeaderValue::from_static("true"));
+            Ok(response)
+        }
+        Err(error) => Err(ApiError::unavailable(&error)),
+    }
+}
+
+/// Validates the envelope; returns (source, detail-type).
+fn parse_envelope(body: &[u8]) -> Result<(String, String), ApiError> {
+    let first = body.iter().find(|b| !b.is_ascii_whitespace());
+    if first != Some(&b'{') {
+        return Err(ApiError::bad_request(
+            "invalid_body",
+            "the body must be a JSON object",
+        ));
+    }
+    let parsed: GatewayBody = serde_json::from_slice(body).map_err(|e| {
+        ApiError::bad_request("malformed_json", format!("the body is not valid JSON: {e}"))
+    })?;
+    let Some(metadata) = parsed.metadata else {
+        return Err(ApiError::bad_request(
+            "missing_field",
+            "metadata is required",
+        ));
+    };
+    let Some(metadata) = metadata.as_object() else {
+        return Err(ApiError::bad_request(
+            "invalid_field",
+            "metadata must be an object",
+        ));
+    };
+    let field = |name: &'static str| -> Result<String, ApiError> {
+        match metadata.get(name) {
+            None | Some(serde_json::Value::Null) => Err(ApiError::bad_request(
+                "missing_field",
+                format!("metadata.{name} is required"),
+            )),
+            Some(serde_json::Value::String(s)) if !s.trim().is_empty() => Ok(s.clone()),
+            Some(serde_json::Value::String(_)) => Err(ApiError::bad_request(
+                "invalid_field",
+                format!("metadata.{name} must not be empty"),
+            )),
+            Some(_) => Err(ApiError::bad_request(
+                "invalid_field",
+                format!("metadata.{name} must be a string"),
+            )),
+        }
+    };
+    let source = field("source")?;
+    let event_name = field("eventName")?;
+    match metadata.get("eventSchemaVersion") {
+        None
+        | Some(
+            serde_json::Value::Null | serde_json::Value::String(_) | serde_json::Value::Number(_),
+        ) => {}
+        Some(_) => {
+            return Err(ApiError::bad_request(
+                "invalid_field",
+                "metadata.eventSchemaVersion must be a string or a number",
+            ));
+        }
+    }
+    Ok((source, event_name))
+}
+
+/// The `Idempotency-Key` header: 1–255 visible ASCII characters.
+fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
+    let Some(value) = headers.get(IDEMPOTENCY_KEY) else {
+        return Ok(None);
+    };
+    let invalid = || {
+        ApiError::bad_request(
+            "invalid_idempotency_key",
+            "Idempotency-Key must be 1 to 255 visible ASCII characters",
+        )
+    };
+    let key = value.to_str().map_err(|_| invalid())?;
+    if key.is_empty() || key.len() > 255 || !key.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(invalid());
+    }
+    Ok(Some(key.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn envelope_needs_source_and_event_name() {
+        let ok =
+            br#"{"metadata":{"source":"s","eventName":"e","eventSchemaVersion":"1"},"data":{}}"#;
+        assert_eq!(parse_envelope(ok).expect("valid"), ("s".into(), "e".into()));
+        let missing = br#"{"metadata":{"source":"s"},"data":{}}"#;
+        assert_eq!(
+            parse_envelope(missing).expect_err("no eventName").message,
+            "metadata.eventName is required"
+        );
+        assert_eq!(
+            parse_envelope(b"[1]").expect_err("array").code,
+            "invalid_body"
+        );
+        assert_eq!(
+            parse_envelope(b"{\"a\":").expect_err("truncated").code,
+            "malformed_json"
+        );
+        let wrong_type = br#"{"metadata":{"source":5,"eventName":"e"}}"#;
+        assert_eq!(
+            parse_envelope(wrong_type).expect_err("number").code,
+            "invalid_field"
+        );
+    }
+
+    #[test]
+    fn deep_nesting_is_malformed_not_a_crash() {
+        let mut body = String::from(r#"{"metadata":{"source":"s","eventName":"e"},"data":"#);
+        body.push_str(&"[".repeat(100_000));
+        body.push_str(&"]".repeat(100_000));
+        body.push('}');
+        assert_eq!(
+            parse_envelope(body.as_bytes()).expect_err("too deep").code,
+            "malformed_json"
+        );
+    }
+}

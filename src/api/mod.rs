@@ -1,0 +1,51 @@
+//! The HTTP surface: routes, shared state, and the translation of wire formats
+//! into domain calls. Only this module decides HTTP status codes.
+
+pub mod aws;
+mod body;
+pub mod error;
+pub mod gateway;
+mod operator;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+
+use crate::bus::Buses;
+use crate::config::{AwsConfig, IngestConfig};
+use crate::log::Log;
+use crate::metrics::Metrics;
+use crate::store::Store;
+use error::ApiError;
+
+/// What every handler may use; cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub log: Log,
+    pub buses: Buses,
+    pub store: Arc<Store>,
+    pub metrics: Metrics,
+    pub ingest: Arc<IngestConfig>,
+    pub aws: Arc<AwsConfig>,
+}
+
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/", post(aws::dispatch))
+        .route("/events", post(gateway::publish_default))
+        .route("/buses/{bus}/events", post(gateway::publish_to_bus))
+        .route("/v1/events/{id}", get(operator::get_event))
+        .route("/healthz", get(operator::healthz))
+        .route("/metrics", get(operator::metrics))
+        .fallback(|| async { ApiError::not_found("not_found", "no such endpoint") })
+        .method_not_allowed_fallback(|| async {
+            ApiError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "method not allowed on this endpoint",
+            )
+        })
+        .with_state(state)
+}

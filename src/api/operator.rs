@@ -1,0 +1,64 @@
+//! The native operator API: `GET /v1/events/{id}`, `GET /healthz`, `GET /metrics`.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+use serde_json::value::RawValue;
+
+use super::AppState;
+use super::error::ApiError;
+use crate::event::{EventId, format_time};
+
+pub async fn get_event(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let Some(event_id) = EventId::parse(&id) else {
+        return Err(ApiError::bad_request(
+            "invalid_event_id",
+            format!("{id:?} is not an event id (a UUID)"),
+        ));
+    };
+    let found = state
+        .log
+        .lookup(event_id)
+        .map_err(|e| ApiError::internal(&e))?;
+    let Some((seq, event)) = found else {
+        return Err(ApiError::not_found(
+            "event_not_found",
+            format!("no event with id {id}"),
+        ));
+    };
+    let envelope =
+        RawValue::from_string(event.to_envelope_json()).map_err(|e| ApiError::internal(&e))?;
+    Ok(Json(json!({
+        "seq": seq.0,
+        "bus": event.bus,
+        "ingestedAt": format_time(event.ingested_ms),
+        "event": envelope,
+    }))
+    .into_response())
+}
+
+pub async fn healthz(State(state): State<AppState>) -> Response {
+    if state.log.is_healthy() {
+        (StatusCode::OK, Json(json!({ "status": "ok" }))).into_response()
+    } else {
+        let body = json!({ "status": "failing", "reason": "a log sync failed; the log refuses writes until restarted" });
+        (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response()
+    }
+}
+
+pub async fn metrics(State(state): State<AppState>) -> Response {
+    state
+        .metrics
+        .disk_bytes
+        .set(i64::try_from(state.store.size_on_disk()).unwrap_or(i64::MAX));
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        state.metrics.render(),
+    )
+        .into_response()
+}

@@ -1,0 +1,121 @@
+//! The command line: `serve` runs the server; the other subcommands talk to a
+//! running server over HTTP (`--endpoint`).
+
+mod put;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+use crate::config::{Config, Flags, LogFormat};
+use crate::server::Server;
+
+#[derive(Parser)]
+#[command(
+    name = "stowage",
+    version,
+    about = "A storage-first durable event gateway"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server (data in ./data, listening on 127.0.0.1:8080 by default).
+    Serve(ServeArgs),
+    /// Publish events to a running server.
+    Put(put::PutArgs),
+}
+
+#[derive(clap::Args)]
+struct ServeArgs {
+    /// A TOML config file (defaults < file < STOWAGE_SECTION__FIELD env < flags).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Address to listen on [default: 127.0.0.1:8080].
+    #[arg(long)]
+    listen: Option<SocketAddr>,
+    /// Data directory [default: ./data].
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Log format [default: human].
+    #[arg(long, value_enum)]
+    log_format: Option<LogFormat>,
+}
+
+/// Shared by the client subcommands.
+#[derive(clap::Args, Clone)]
+pub struct ClientArgs {
+    /// The server to talk to.
+    #[arg(
+        long,
+        env = "STOWAGE_ENDPOINT",
+        default_value = "http://127.0.0.1:8080"
+    )]
+    pub endpoint: String,
+    /// Print JSON instead of human-readable text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+impl Cli {
+    pub fn run(self) -> anyhow::Result<()> {
+        match self.command {
+            Command::Serve(args) => serve(args),
+            Command::Put(args) => put::run(args),
+        }
+    }
+}
+
+fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let flags = Flags {
+        listen: args.listen,
+        data_dir: args.data_dir,
+        log_format: args.log_format,
+    };
+    let config = Config::load(args.config.as_deref(), &flags)?;
+    init_tracing(&config);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        let server = Server::bind(config.clone()).await?;
+        let addr = server.local_addr();
+        tracing::info!(%addr, data_dir = %config.storage.data_dir.display(), "stowage listening");
+        // Scripts and tests read the bound address from this first stdout line.
+        println!("stowage listening on http://{addr}");
+        server.run(shutdown_signal()).await?;
+        Ok(())
+    })
+}
+
+fn init_tracing(config: &Config) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&config.log.level));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match config.log.format {
+        LogFormat::Human => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(term) => term,
+        Err(error) => {
+            tracing::warn!(%error, "cannot listen for SIGTERM; only ctrl-c stops the server");
+            let _ = ctrl_c.await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = ctrl_c => tracing::info!("SIGINT received"),
+        _ = term.recv() => tracing::info!("SIGTERM received"),
+    }
+}

@@ -1,0 +1,149 @@
+//! The server: opens the store, starts the log writer, serves HTTP, shuts down in
+//! order.
+//!
+//! `Server::bind` then `Server::run(shutdown)`: main passes ctrl-c/SIGTERM, tests
+//! pass a oneshot. Shutdown stops accepting, lets in-flight requests finish (up to
+//! `server.shutdown_grace_ms`), stops background tasks, lets the log writer answer
+//! everything queued, and syncs the store one last time.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::api::{self, AppState};
+use crate::bus::Buses;
+use crate::config::Config;
+use crate::log::{Log, WriterHandle};
+use crate::metrics::Metrics;
+use crate::store::{Store, StoreError};
+
+/// How often expired idempotency keys are swept.
+const IDEMPOTENCY_SWEEP_EVERY: Duration = Duration::from_secs(600);
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("cannot listen on {addr}")]
+    Bind {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("the HTTP server failed")]
+    Serve(#[source] std::io::Error),
+}
+
+pub struct Server {
+    listener: TcpListener,
+    state: AppState,
+    writer: WriterHandle,
+    config: Config,
+}
+
+impl Server {
+    /// Opens the data directory and binds the listener; nothing is served yet.
+    pub async fn bind(config: Config) -> Result<Server, ServerError> {
+        let store = Arc::new(Store::open(&config.storage)?);
+        let metrics = Metrics::new();
+        let (log, writer) = Log::open(store.clone(), &config.ingest, metrics.log.clone())?;
+        let buses = Buses::open(store.clone(), &config.aws)?;
+        let addr = config.server.listen;
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|source| ServerError::Bind { addr, source })?;
+        let state = AppState {
+            log,
+            buses,
+            store,
+            metrics,
+            ingest: Arc::new(config.ingest.clone()),
+            aws: Arc::new(config.aws.clone()),
+        };
+        Ok(Server {
+            listener,
+            state,
+            writer,
+            config,
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .unwrap_or(self.config.server.listen)
+    }
+
+    /// Serves until `shutdown` completes, then shuts down in order.
+    pub async fn run(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), ServerError> {
+        let Server {
+            listener,
+            state,
+            writer,
+            config,
+        } = self;
+        let store = state.store.clone();
+        let root = CancellationToken::new();
+        let tasks = TaskTracker::new();
+        tasks.spawn(sweep_idempotency_keys(
+            state.log.clone(),
+            root.child_token(),
+        ));
+
+        let stop = root.clone();
+        tokio::spawn(async move {
+            shutdown.await;
+            stop.cancel();
+        });
+        let app = api::router(state);
+        let serve =
+            axum::serve(listener, app).with_graceful_shutdown(root.clone().cancelled_owned());
+        let grace = Duration::from_millis(config.server.shutdown_grace_ms);
+        let deadline = async {
+            root.cancelled().await;
+            tokio::time::sleep(grace).await;
+        };
+        tokio::select! {
+            served = serve => served.map_err(ServerError::Serve)?,
+            () = deadline => tracing::warn!(grace_ms = config.server.shutdown_grace_ms, "in-flight requests did not finish in time"),
+        }
+        tracing::info!("stopped accepting; finishing");
+        tasks.close();
+        tasks.wait().await;
+
+        let joined = tokio::task::spawn_blocking(move || writer.join());
+        if tokio::time::timeout(grace, joined).await.is_err() {
+            tracing::warn!("log writer still busy at the deadline");
+        }
+        store.sync()?;
+        tracing::info!("shutdown complete");
+        Ok(())
+    }
+}
+
+async fn sweep_idempotency_keys(log: Log, stop: CancellationToken) {
+    let mut every = tokio::time::interval(IDEMPOTENCY_SWEEP_EVERY);
+    loop {
+        tokio::select! {
+            () = stop.cancelled() => return,
+            _ = every.tick() => {}
+        }
+        let log = log.clone();
+        match tokio::task::spawn_blocking(move || log.sweep_idempotency_keys()).await {
+            Ok(Ok(removed)) if removed > 0 => {
+                tracing::info!(removed, "expired idempotency keys swept")
+            }
+            Ok(Ok(_)) => {}
+            Ok(Err(error)) => tracing::warn!(%error, "idempotency sweep failed"),
+            Err(error) => tracing::warn!(%error, "idempotency sweep panicked"),
+        }
+    }
+}
