@@ -134,6 +134,38 @@ pub fn format_time(ms: i64) -> String {
         .to_rfc3339_opts(SecondsFormat::Secs, true)
 }
 
+/// Deepest nesting of objects and arrays an event may have.
+pub const MAX_JSON_DEPTH: usize = 100;
+
+/// True when `json` nests objects/arrays deeper than `max`. A linear scan that
+/// skips strings; the caller still validates the JSON itself.
+pub fn nesting_exceeds(json: &[u8], max: usize) -> bool {
+    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+    for &b in json {
+        if in_string {
+            match b {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'{' | b'[' => {
+                depth += 1;
+                if depth > max {
+                    return true;
+                }
+            }
+            b'}' | b']' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    false
+}
+
 /// Milliseconds since the Unix epoch, now.
 pub fn now_ms() -> i64 {
     Utc::now().timestamp_millis()
@@ -173,6 +205,13 @@ mod tests {
             e.to_envelope_json()
                 .ends_with(r#""detail":{"b":1,"a":[true,null]}}"#)
         );
+    }
+
+    #[test]
+    fn nesting_depth_counts_containers_not_strings() {
+        assert!(!nesting_exceeds(br#"{"a":[{"b":"[[[[["}]}"#, 3));
+        assert!(nesting_exceeds(br#"{"a":[{"b":[1]}]}"#, 3));
+        assert!(!nesting_exceeds(br#"{"a":"\"[[[["}"#, 1));
     }
 
     #[test]

@@ -16,7 +16,7 @@ use super::AppState;
 use super::body::{is_json, read_limited};
 use super::error::ApiError;
 use crate::bus::DEFAULT_BUS;
-use crate::event::{Event, EventId, now_ms};
+use crate::event::{Event, EventId, MAX_JSON_DEPTH, nesting_exceeds, now_ms};
 use crate::log::{AppendRequest, Appended};
 
 pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
@@ -130,6 +130,12 @@ fn parse_envelope(body: &[u8]) -> Result<(String, String), ApiError> {
         return Err(ApiError::bad_request(
             "invalid_body",
             "the body must be a JSON object",
+        ));
+    }
+    if nesting_exceeds(body, MAX_JSON_DEPTH) {
+        return Err(ApiError::bad_request(
+            "malformed_json",
+            format!("the body nests objects and arrays deeper than {MAX_JSON_DEPTH} levels"),
         ));
     }
     let parsed: GatewayBody = serde_json::from_slice(body).map_err(|e| {

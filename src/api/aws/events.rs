@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use super::{AwsError, ok};
 use crate::api::AppState;
 use crate::bus::DEFAULT_BUS;
-use crate::event::{Event, EventId, now_ms};
+use crate::event::{Event, EventId, MAX_JSON_DEPTH, nesting_exceeds, now_ms};
 use crate::log::{AppendRequest, Appended};
 
 /// AWS counts a present `Time` as 14 bytes of the entry size.
