@@ -195,8 +195,8 @@ fn to_event(state: &AppState, entry: Entry, now: i64) -> Result<Event, ResultEnt
         .filter(|s| !s.is_empty())
         .ok_or_else(|| required("DetailType"))?;
     let detail = entry.detail.ok_or_else(|| required("Detail"))?;
-    let is_object =
-        serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(&detail).is_ok();
+    let is_object = !nesting_exceeds(detail.as_bytes(), MAX_JSON_DEPTH)
+        && serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(&detail).is_ok();
     if !is_object {
         return Err(failed("MalformedDetail", "Detail is malformed."));
     }
