@@ -1,0 +1,437 @@
+//! The gateway contract: `POST /events` and `POST /buses/{bus}/events` answer
+//! `200 {"eventId"}`, the event is then served by `GET /v1/events/{id}`, every
+//! error path has its status and `error.code`, a rejected request changes
+//! nothing, and `Idempotency-Key` returns the first id across restarts.
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::support::{TestServer, envelope, event_id, http};
+
+/// A gateway body of exactly `len` bytes (compact JSON, padded in `data.pad`).
+pub fn body_of_len(len: usize) -> String {
+    let empty = envelope("com.example", "Padded", json!({ "pad": "" })).to_string();
+    assert!(
+        len >= empty.len(),
+        "{len} is shorter than an empty envelope"
+    );
+    let body = envelope(
+        "com.example",
+        "Padded",
+        json!({ "pad": "x".repeat(len - empty.len()) }),
+    )
+    .to_string();
+    assert_eq!(body.len(), len);
+    body
+}
+
+#[tokio::test]
+async fn published_event_is_retrievable_with_source_detail_type_and_whole_body_as_detail() {
+    let server = TestServer::start().await;
+    let body = envelope(
+        "com.example.orders",
+        "OrderPlaced",
+        json!({ "orderId": 42, "items": ["a", "b"], "note": "café ✓" }),
+    );
+    let id = server.publish_ok(&body).await;
+
+    let reply = server.event(&id).await;
+    assert_eq!(reply.status, StatusCode::OK, "{reply:?}");
+    let got = reply.json();
+    assert_eq!(got["bus"], "default");
+    assert!(got["seq"].is_u64(), "seq is a number: {got}");
+    assert!(got["ingestedAt"].is_string(), "{got}");
+    let event = &got["event"];
+    assert_eq!(event["id"], id.as_str());
+    assert_eq!(event["source"], "com.example.orders");
+    assert_eq!(event["detail-type"], "OrderPlaced");
+    assert_eq!(event["detail"], body, "detail is the whole request body");
+    assert_eq!(event["version"], "0");
+    assert_eq!(event["account"], "000000000000");
+    assert_eq!(event["region"], "us-east-1");
+    assert!(event["time"].as_str().is_some_and(|t| t.ends_with('Z')));
+    assert_eq!(event["resources"], json!([]));
+}
+
+#[tokio::test]
+async fn publish_to_a_created_bus_stores_the_event_on_that_bus() {
+    let server = TestServer::start().await;
+    let created = server.aws("CreateEventBus", r#"{"Name":"orders"}"#).await;
+    assert_eq!(created.status, StatusCode::OK, "{created:?}");
+
+    let body = envelope("com.example.orders", "OrderShipped", json!({ "n": 1 }));
+    let reply = server
+        .post(
+            "/buses/orders/events",
+            Some("application/json"),
+            body.to_string(),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{reply:?}");
+    let id = event_id(&reply);
+    let got = server.event(&id).await.json();
+    assert_eq!(got["bus"], "orders");
+    assert_eq!(got["event"]["detail"], body);
+
+    // The default bus is addressable by name too.
+    let reply = server
+        .post(
+            "/buses/default/events",
+            Some("application/json"),
+            body.to_string(),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{reply:?}");
+    assert_eq!(
+        server.event(&event_id(&reply)).await.json()["bus"],
+        "default"
+    );
+}
+
+#[tokio::test]
+async fn event_ids_are_distinct_and_sequence_numbers_increase() {
+    let server = TestServer::start().await;
+    let mut last_seq = None;
+    let mut ids = std::collections::HashSet::new();
+    for n in 0..5 {
+        let id = server
+            .publish_ok(&envelope("s", "e", json!({ "n": n })))
+            .await;
+        assert!(ids.insert(id.clone()), "id {id} repeated");
+        let seq = server.event(&id).await.json()["seq"].as_u64().expect("seq");
+        assert!(
+            last_seq.is_none_or(|last| seq > last),
+            "seq {seq} after {last_seq:?}"
+        );
+        last_seq = Some(seq);
+    }
+}
+
+/// One request that must be refused.
+struct Rejected {
+    what: &'static str,
+    method: reqwest::Method,
+    path: String,
+    content_type: Option<&'static str>,
+    headers: Vec<(&'static str, String)>,
+    body: Vec<u8>,
+    status: u16,
+    code: &'static str,
+}
+
+fn post(what: &'static str, body: impl Into<Vec<u8>>, status: u16, code: &'static str) -> Rejected {
+    Rejected {
+        what,
+        method: reqwest::Method::POST,
+        path: "/events".into(),
+        content_type: Some("application/json"),
+        headers: Vec::new(),
+        body: body.into(),
+        status,
+        code,
+    }
+}
+
+#[tokio::test]
+async fn every_rejected_request_gets_its_status_and_error_code_and_changes_nothing() {
+    let server = TestServer::start().await;
+    server.wait_for_log_check().await;
+    let valid = envelope("s", "e", json!({})).to_string();
+    let cases = vec![
+        post(
+            "truncated JSON",
+            r#"{"metadata":{"source":"s""#,
+            400,
+            "malformed_json",
+        ),
+        post(
+            "trailing garbage",
+            format!("{valid} trailing"),
+            400,
+            "malformed_json",
+        ),
+        post(
+            "missing metadata.source",
+            r#"{"metadata":{"eventName":"e"},"data":{}}"#,
+            400,
+            "missing_field",
+        ),
+        post(
+            "missing metadata.eventName",
+            r#"{"metadata":{"source":"s"},"data":{}}"#,
+            400,
+            "missing_field",
+        ),
+        post("missing metadata", r#"{"data":{}}"#, 400, "missing_field"),
+        post(
+            "metadata.source not a string",
+            r#"{"metadata":{"source":5,"eventName":"e"}}"#,
+            400,
+            "invalid_field",
+        ),
+        post("array body", "[1,2]", 400, "invalid_body"),
+        post("string body", r#""text""#, 400, "invalid_body"),
+        post("number body", "42", 400, "invalid_body"),
+        post("empty body", "", 400, "invalid_body"),
+        Rejected {
+            // The server drops a connection whose body it refused unread
+            // (see bad_input::payload_too_large_reply_…); do not pool it.
+            headers: vec![("connection", "close".into())],
+            ..post(
+                "one byte over 256 KiB",
+                body_of_len(256 * 1024 + 1),
+                413,
+                "payload_too_large",
+            )
+        },
+        Rejected {
+            content_type: Some("text/plain"),
+            ..post("text/plain", valid.clone(), 415, "unsupported_media_type")
+        },
+        Rejected {
+            path: "/buses/no-such-bus/events".into(),
+            ..post("unknown bus", valid.clone(), 404, "bus_not_found")
+        },
+        Rejected {
+            headers: vec![("idempotency-key", "k".repeat(300))],
+            ..post(
+                "300-character Idempotency-Key",
+                valid.clone(),
+                400,
+                "invalid_idempotency_key",
+            )
+        },
+        Rejected {
+            headers: vec![("idempotency-key", "has space".into())],
+            ..post(
+                "Idempotency-Key with a space",
+                valid.clone(),
+                400,
+                "invalid_idempotency_key",
+            )
+        },
+        Rejected {
+            method: reqwest::Method::GET,
+            path: "/v1/events/5b0e8f1c-4a1e-4c57-9d55-0f3f0a1b2c3d".into(),
+            ..post("unknown event id", "", 404, "event_not_found")
+        },
+        Rejected {
+            method: reqwest::Method::GET,
+            path: "/v1/events/not-a-uuid".into(),
+            ..post("malformed event id", "", 400, "invalid_event_id")
+        },
+        Rejected {
+            path: "/no/such/endpoint".into(),
+            ..post("unknown endpoint", valid.clone(), 404, "not_found")
+        },
+        Rejected {
+            method: reqwest::Method::GET,
+            ..post("GET on /events", "", 405, "method_not_allowed")
+        },
+    ];
+    let records = server.log_records().await;
+    for case in cases {
+        let mut request = http()
+            .request(case.method.clone(), server.url(&case.path))
+            .body(case.body.clone());
+        if let Some(content_type) = case.content_type {
+            request = request.header("content-type", content_type);
+        }
+        for (name, value) in &case.headers {
+            request = request.header(*name, value);
+        }
+        let reply = server.send(request).await;
+        assert_eq!(
+            reply.status.as_u16(),
+            case.status,
+            "{}: {reply:?}",
+            case.what
+        );
+        assert_eq!(reply.error_code(), case.code, "{}: {reply:?}", case.what);
+        let message = &reply.json()["error"]["message"];
+        assert!(
+            message.as_str().is_some_and(|m| !m.is_empty()),
+            "{}: a message says what to fix: {reply:?}",
+            case.what
+        );
+        assert_eq!(
+            server.log_records().await,
+            records,
+            "{}: a rejected request stored something",
+            case.what
+        );
+        assert_eq!(server.healthz().await, StatusCode::OK, "{}", case.what);
+    }
+    // Still accepting.
+    server.publish_ok(&envelope("s", "e", json!({}))).await;
+    assert_eq!(server.log_records().await, records + 1.0);
+}
+
+/// Posts a body the server will refuse unread, on a connection not kept for reuse
+/// (see `bad_input::payload_too_large_reply_leaves_the_connection_usable_or_closes_it`).
+async fn post_over_limit(server: &TestServer, body: String) -> crate::support::Reply {
+    server
+        .send(
+            http()
+                .post(server.url("/events"))
+                .header("content-type", "application/json")
+                .header("connection", "close")
+                .body(body),
+        )
+        .await
+}
+
+#[tokio::test]
+async fn body_of_exactly_the_default_limit_is_accepted() {
+    let server = TestServer::start().await;
+    let body = body_of_len(256 * 1024);
+    let reply = server.post("/events", Some("application/json"), body).await;
+    assert_eq!(reply.status, StatusCode::OK, "{reply:?}");
+}
+
+#[tokio::test]
+async fn configured_smaller_limit_is_enforced() {
+    let server = TestServer::builder()
+        .config_toml("[ingest]\nmax_event_bytes = 2048\n")
+        .start()
+        .await;
+    server.wait_for_log_check().await;
+    let at_limit = server
+        .post("/events", Some("application/json"), body_of_len(2048))
+        .await;
+    assert_eq!(at_limit.status, StatusCode::OK, "{at_limit:?}");
+    let records = server.log_records().await;
+    let over = post_over_limit(&server, body_of_len(2049)).await;
+    assert_eq!(over.status, StatusCode::PAYLOAD_TOO_LARGE, "{over:?}");
+    assert_eq!(over.error_code(), "payload_too_large");
+    assert_eq!(server.log_records().await, records);
+}
+
+#[tokio::test]
+async fn configured_one_mib_limit_accepts_a_700_kib_event() {
+    let server = TestServer::builder()
+        .config_toml("[ingest]\nmax_event_bytes = 1048576\n")
+        .start()
+        .await;
+    let body = body_of_len(700 * 1024);
+    let reply = server
+        .post("/events", Some("application/json"), body.clone())
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{reply:?}");
+    let got = server.event(&event_id(&reply)).await;
+    assert_eq!(got.status, StatusCode::OK, "{got:?}");
+    let expected: Value = serde_json::from_str(&body).expect("body is JSON");
+    assert_eq!(got.json()["event"]["detail"], expected);
+
+    let over = post_over_limit(&server, body_of_len(1024 * 1024 + 1)).await;
+    assert_eq!(over.status, StatusCode::PAYLOAD_TOO_LARGE, "{over:?}");
+}
+
+async fn publish_with_key(server: &TestServer, key: &str, body: &Value) -> crate::support::Reply {
+    server
+        .send(
+            http()
+                .post(server.url("/events"))
+                .header("content-type", "application/json")
+                .header("idempotency-key", key)
+                .body(body.to_string()),
+        )
+        .await
+}
+
+#[tokio::test]
+async fn same_idempotency_key_returns_the_first_event_id_and_stores_nothing_new() {
+    let server = TestServer::start().await;
+    server.wait_for_log_check().await;
+    let first_body = envelope("s", "e", json!({ "attempt": 1 }));
+    let first = publish_with_key(&server, "order-42", &first_body).await;
+    assert_eq!(first.status, StatusCode::OK, "{first:?}");
+    let first_id = event_id(&first);
+    let records = server.log_records().await;
+
+    let retry = publish_with_key(
+        &server,
+        "order-42",
+        &envelope("s", "e", json!({ "attempt": 2 })),
+    )
+    .await;
+    assert_eq!(retry.status, StatusCode::OK, "{retry:?}");
+    assert_eq!(event_id(&retry), first_id);
+    assert_eq!(
+        server.log_records().await,
+        records,
+        "a retry stored nothing"
+    );
+    assert_eq!(
+        server.event(&first_id).await.json()["event"]["detail"],
+        first_body,
+        "the first publish's event is kept"
+    );
+
+    let other = publish_with_key(&server, "order-43", &first_body).await;
+    assert_eq!(other.status, StatusCode::OK, "{other:?}");
+    assert_ne!(event_id(&other), first_id, "a different key is a new event");
+    assert_eq!(server.log_records().await, records + 1.0);
+
+    let unkeyed = server.publish_ok(&first_body).await;
+    assert_ne!(unkeyed, first_id);
+}
+
+/// How a test stops the server before restarting it.
+#[derive(Clone, Copy, Debug)]
+pub enum Stop {
+    /// SIGTERM; the process must exit 0.
+    Graceful,
+    /// SIGKILL.
+    Kill9,
+}
+
+impl Stop {
+    pub async fn apply(self, server: &mut TestServer) {
+        match self {
+            Stop::Graceful => {
+                let status = server.terminate().await;
+                assert!(status.success(), "exit after SIGTERM: {status:?}");
+            }
+            Stop::Kill9 => server.kill9().await,
+        }
+    }
+}
+
+/// Publishes with a key, stops and restarts the server, and retries.
+async fn idempotency_survives(stop: Stop) {
+    let mut server = TestServer::start().await;
+    let body = envelope("s", "e", json!({ "n": 1 }));
+    let first = publish_with_key(&server, "restart-key", &body).await;
+    assert_eq!(first.status, StatusCode::OK, "{first:?}");
+    let first_id = event_id(&first);
+
+    stop.apply(&mut server).await;
+    server.restart().await;
+    server.wait_for_log_check().await;
+    let records = server.log_records().await;
+    assert_eq!(records, 1.0, "{stop:?}");
+
+    let retry = publish_with_key(&server, "restart-key", &body).await;
+    assert_eq!(retry.status, StatusCode::OK, "{retry:?}");
+    assert_eq!(
+        event_id(&retry),
+        first_id,
+        "the key is remembered across a restart ({stop:?})"
+    );
+    assert_eq!(
+        server.log_records().await,
+        records,
+        "a retry stored nothing"
+    );
+}
+
+#[tokio::test]
+async fn idempotency_key_survives_a_graceful_restart() {
+    idempotency_survives(Stop::Graceful).await;
+}
+
+#[tokio::test]
+async fn idempotency_key_survives_kill_9() {
+    idempotency_survives(Stop::Kill9).await;
+}

@@ -1,0 +1,8 @@
+//! Stowage's integration tests: one binary, a module per area, each test against
+//! its own real `stowage` process on port 0 over its own temporary data dir.
+
+#![allow(clippy::unwrap_used)] // tests may unwrap; most use `expect` with a reason
+
+mod bad_input;
+mod gateway;
+mod support;

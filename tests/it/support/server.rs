@@ -1,0 +1,350 @@
+//! `TestServer`: the real `stowage` binary serving on port 0 over a temporary data
+//! directory, with the process controls the durability tests need (kill -9,
+//! SIGTERM, restart on the same directory).
+//!
+//! The process is killed and reaped on drop, then the directory is removed. The
+//! server's stderr (its logs) goes to a file next to the data directory so that a
+//! failing test can show it.
+
+use std::ffi::OsString;
+use std::fs::OpenOptions;
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use rustix::process::{Pid, Signal, kill_process};
+use tempfile::TempDir;
+
+/// The binary under test.
+pub const BIN: &str = env!("CARGO_BIN_EXE_stowage");
+
+/// How long a server may take to print its address (a debug build on a busy machine).
+const START_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long `terminate` waits for a graceful exit.
+const TERM_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// How to start a server; `TestServer::builder()` makes one.
+#[derive(Clone, Default)]
+pub struct Builder {
+    env: Vec<(String, String)>,
+    config_toml: Option<String>,
+    data_dir: Option<PathBuf>,
+    wrapper: Vec<OsString>,
+}
+
+impl Builder {
+    /// Sets an environment variable for the server, e.g. `STOWAGE_INGEST__MAX_EVENT_BYTES`.
+    pub fn env(mut self, key: &str, value: &str) -> Self {
+        self.env.push((key.into(), value.into()));
+        self
+    }
+
+    /// Passes this TOML as `--config <file>`.
+    pub fn config_toml(mut self, toml: &str) -> Self {
+        self.config_toml = Some(toml.into());
+        self
+    }
+
+    /// Uses `dir` as the data directory instead of one inside the temp dir. The
+    /// caller owns `dir` and its cleanup.
+    pub fn data_dir(mut self, dir: &Path) -> Self {
+        self.data_dir = Some(dir.to_path_buf());
+        self
+    }
+
+    /// Runs the server under `argv` (e.g. strace and its flags), which must exec
+    /// the server as its direct child.
+    pub fn wrapper<I, S>(mut self, argv: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<OsString>,
+    {
+        self.wrapper = argv.into_iter().map(Into::into).collect();
+        self
+    }
+
+    pub async fn start(self) -> TestServer {
+        let root = tempfile::Builder::new()
+            .prefix("stowage-it-")
+            .tempdir()
+            .expect("create a temp dir");
+        let data_dir = self
+            .data_dir
+            .clone()
+            .unwrap_or_else(|| root.path().join("data"));
+        let config_file = self.config_toml.as_ref().map(|toml| {
+            let path = root.path().join("stowage.toml");
+            std::fs::write(&path, toml).expect("write the config file");
+            path
+        });
+        let mut server = TestServer {
+            log_file: root.path().join("stderr.log"),
+            root,
+            data_dir,
+            config_file,
+            builder: self,
+            running: None,
+            addr: None,
+        };
+        server.spawn().await;
+        server
+    }
+}
+
+struct Running {
+    /// The process we spawned: the server, or its wrapper.
+    child: Child,
+    /// The server process itself.
+    pid: Pid,
+}
+
+pub struct TestServer {
+    builder: Builder,
+    data_dir: PathBuf,
+    config_file: Option<PathBuf>,
+    log_file: PathBuf,
+    running: Option<Running>,
+    addr: Option<SocketAddr>,
+    // Last: removed after the process is gone.
+    root: TempDir,
+}
+
+impl TestServer {
+    pub fn builder() -> Builder {
+        Builder::default()
+    }
+
+    /// A server with default config.
+    pub async fn start() -> TestServer {
+        Builder::default().start().await
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr.expect("the server has been started")
+    }
+
+    /// `http://ADDR` of the current process (the port changes on restart).
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr())
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr())
+    }
+
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
+    }
+
+    /// The temp dir holding the data dir, the config file and the server's logs.
+    pub fn root(&self) -> &Path {
+        self.root.path()
+    }
+
+    /// Everything the server (all its runs) wrote to stderr.
+    pub fn logs(&self) -> String {
+        std::fs::read_to_string(&self.log_file).unwrap_or_default()
+    }
+
+    /// The server's pid while it runs.
+    pub fn pid(&self) -> Option<i32> {
+        self.running.as_ref().map(|r| r.pid.as_raw_nonzero().get())
+    }
+
+    /// True while the process has not exited.
+    pub fn is_running(&mut self) -> bool {
+        match &mut self.running {
+            Some(r) => matches!(r.child.try_wait(), Ok(None)),
+            None => false,
+        }
+    }
+
+    /// SIGKILLs the server and reaps it.
+    pub async fn kill9(&mut self) {
+        let pid = self.running.as_ref().expect("the server is running").pid;
+        // ESRCH if it already died; the wait below still reaps it.
+        let _ = kill_process(pid, Signal::KILL);
+        let status = self.wait_exit(TERM_TIMEOUT).await;
+        assert!(status.is_some(), "server did not die after SIGKILL");
+    }
+
+    /// Sends SIGTERM without waiting.
+    pub fn signal_term(&self) {
+        let pid = self.running.as_ref().expect("the server is running").pid;
+        kill_process(pid, Signal::TERM).expect("send SIGTERM");
+    }
+
+    /// SIGTERM, then waits (bounded) for the process to exit; returns its status.
+    pub async fn terminate(&mut self) -> ExitStatus {
+        self.signal_term();
+        match self.wait_exit(TERM_TIMEOUT).await {
+            Some(status) => status,
+            None => {
+                let logs = self.logs();
+                self.kill_now();
+                panic!("server did not exit within {TERM_TIMEOUT:?} of SIGTERM; logs:\n{logs}");
+            }
+        }
+    }
+
+    /// Waits up to `timeout` for the process to exit; `None` if it did not.
+    pub async fn wait_exit(&mut self, timeout: Duration) -> Option<ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let running = self.running.as_mut()?;
+            if let Some(status) = running.child.try_wait().expect("poll the child") {
+                self.running = None;
+                return Some(status);
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    /// Starts the server again on the same data dir. The previous process must
+    /// have exited (`kill9`, `terminate`).
+    pub async fn restart(&mut self) {
+        assert!(
+            !self.is_running(),
+            "restart needs the previous process stopped first"
+        );
+        self.running = None;
+        self.spawn().await;
+    }
+
+    async fn spawn(&mut self) {
+        let mut command = match self.builder.wrapper.split_first() {
+            Some((program, args)) => {
+                let mut c = Command::new(program);
+                c.args(args).arg(BIN);
+                c
+            }
+            None => Command::new(BIN),
+        };
+        command
+            .arg("serve")
+            .arg("--listen")
+            .arg("127.0.0.1:0")
+            .arg("--data-dir")
+            .arg(&self.data_dir);
+        if let Some(file) = &self.config_file {
+            command.arg("--config").arg(file);
+        }
+        // Hermetic: nothing from the test runner's environment configures the server.
+        for (key, _) in std::env::vars_os() {
+            let key = key.to_string_lossy();
+            if key.starts_with("STOWAGE_") || key == "RUST_LOG" {
+                command.env_remove(key.as_ref());
+            }
+        }
+        command.envs(self.builder.env.iter().map(|(k, v)| (k, v)));
+        let log = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log_file)
+            .expect("open the server log file");
+        command
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(log));
+        let mut child = command.spawn().unwrap_or_else(|e| {
+            panic!(
+                "cannot run {:?}: {e}",
+                self.builder
+                    .wrapper
+                    .first()
+                    .map_or(BIN.into(), |w| w.clone())
+            )
+        });
+        let stdout = child.stdout.take().expect("stdout is piped");
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        // Reads the first line, then drains stdout until the process exits.
+        std::thread::spawn(move || {
+            let mut lines = BufReader::new(stdout).lines();
+            let first = lines.next().and_then(Result::ok);
+            let _ = tx.send(first);
+            for _ in lines.by_ref() {}
+        });
+        let child_pid = Pid::from_child(&child);
+        self.running = Some(Running {
+            child,
+            pid: child_pid,
+        });
+        let line = match tokio::time::timeout(START_TIMEOUT, rx).await {
+            Ok(Ok(Some(line))) => line,
+            Ok(_) => {
+                let status = self.wait_exit(Duration::from_secs(5)).await;
+                panic!(
+                    "server exited before printing its address ({status:?}); logs:\n{}",
+                    self.logs()
+                );
+            }
+            Err(_) => {
+                self.kill_now();
+                panic!(
+                    "server did not print its address within {START_TIMEOUT:?}; logs:\n{}",
+                    self.logs()
+                );
+            }
+        };
+        let addr = line
+            .strip_prefix("stowage listening on http://")
+            .and_then(|a| a.trim().parse::<SocketAddr>().ok())
+            .unwrap_or_else(|| panic!("unexpected first stdout line {line:?}"));
+        self.addr = Some(addr);
+        if !self.builder.wrapper.is_empty() {
+            let pid = child_of(child_pid).unwrap_or_else(|| {
+                self.kill_now();
+                panic!("cannot find the server process under its wrapper")
+            });
+            if let Some(running) = &mut self.running {
+                running.pid = pid;
+            }
+        }
+    }
+
+    /// SIGKILLs the server (and its wrapper) and reaps it, synchronously.
+    fn kill_now(&mut self) {
+        if let Some(mut running) = self.running.take() {
+            let _ = kill_process(running.pid, Signal::KILL);
+            let _ = running.child.kill();
+            let _ = running.child.wait();
+        }
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        self.kill_now();
+    }
+}
+
+/// The pid of `parent`'s child process (the first found), from `/proc`.
+fn child_of(parent: Pid) -> Option<Pid> {
+    let parent = parent.as_raw_nonzero().get();
+    for entry in std::fs::read_dir("/proc").ok()?.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<i32>().ok())
+        else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        // `pid (comm) state ppid …`; comm may contain spaces, so split after ')'.
+        let ppid = stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().nth(1))
+            .and_then(|p| p.parse::<i32>().ok());
+        if ppid == Some(parent) {
+            return Pid::from_raw(pid);
+        }
+    }
+    None
+}
