@@ -3,6 +3,7 @@
 
 #![allow(clippy::unwrap_used)] // tests may unwrap; most use `expect` with a reason
 
+mod aws_sdk;
 mod bad_input;
 mod gateway;
 mod support;
