@@ -5,5 +5,6 @@
 
 mod aws_sdk;
 mod bad_input;
+mod crash;
 mod gateway;
 mod support;
