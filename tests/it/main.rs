@@ -7,5 +7,6 @@ mod aws_sdk;
 mod bad_input;
 mod corruption;
 mod crash;
+mod durability;
 mod gateway;
 mod support;
