@@ -10,3 +10,4 @@ mod crash;
 mod durability;
 mod gateway;
 mod support;
+mod sync_failure;
