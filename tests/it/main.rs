@@ -5,6 +5,7 @@
 
 mod aws_sdk;
 mod bad_input;
+mod cli;
 mod corruption;
 mod crash;
 mod durability;
