@@ -201,6 +201,8 @@ async fn payload_too_large_reply_leaves_the_connection_usable_or_closes_it() {
         .await
         .expect("an HTTP answer to the over-limit body");
     assert_eq!(refused.status, 413, "{refused:?}");
+    let error: Value = serde_json::from_slice(&refused.body).expect("a JSON error body");
+    assert_eq!(error["error"]["code"], "payload_too_large");
     if refused
         .header("connection")
         .is_some_and(|v| v.eq_ignore_ascii_case("close"))

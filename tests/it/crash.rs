@@ -7,99 +7,13 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use reqwest::StatusCode;
-use serde_json::{Value, json};
+use serde_json::json;
 use tokio::task::JoinSet;
 
-use crate::support::{Rng, TestServer, envelope, http};
+use crate::support::load::{Acked, publish_until_gone, verify};
+use crate::support::{Rng, TestServer, envelope};
 
 const ROUNDS: usize = 4;
-const VERIFIERS: usize = 8;
-
-/// An event a publisher got `200` for.
-#[derive(Clone, Debug)]
-struct Acked {
-    id: String,
-    marker: String,
-    round: usize,
-}
-
-/// Publishes until the server goes away; returns what was acknowledged.
-async fn publish_until_gone(url: String, round: usize, publisher: u64) -> Vec<Acked> {
-    let client = http();
-    let mut acked = Vec::new();
-    for n in 0u64.. {
-        let marker = format!("r{round}-p{publisher}-n{n}");
-        let body = envelope(
-            "com.example.crash",
-            "Load",
-            json!({ "marker": marker, "pad": "x".repeat(200) }),
-        );
-        let response = match client
-            .post(&url)
-            .header("content-type", "application/json")
-            .body(body.to_string())
-            .send()
-            .await
-        {
-            Ok(response) => response,
-            Err(_) => break, // killed
-        };
-        let status = response.status();
-        let Ok(reply) = response.json::<Value>().await else {
-            break; // killed while the reply was in flight: not acknowledged
-        };
-        assert_eq!(
-            status,
-            StatusCode::OK,
-            "publisher {publisher} got a refusal before the kill: {reply}"
-        );
-        let id = reply["eventId"]
-            .as_str()
-            .expect("a 200 carries eventId")
-            .to_string();
-        acked.push(Acked { id, marker, round });
-    }
-    acked
-}
-
-/// Looks every acknowledged event up; returns id → seq. Panics on any event that
-/// is missing or does not carry what was published.
-async fn verify(server: &TestServer, acked: &[Acked]) -> HashMap<String, u64> {
-    let mut tasks = JoinSet::new();
-    for chunk in acked.chunks(acked.len().div_ceil(VERIFIERS).max(1)) {
-        let chunk = chunk.to_vec();
-        let base = server.base_url();
-        tasks.spawn(async move {
-            let client = http();
-            let mut seqs = Vec::with_capacity(chunk.len());
-            for event in chunk {
-                let url = format!("{base}/v1/events/{}", event.id);
-                let response = client.get(&url).send().await.expect("GET the event");
-                let status = response.status();
-                let body: Value = response.json().await.expect("a JSON reply");
-                assert_eq!(
-                    status,
-                    StatusCode::OK,
-                    "acknowledged event {event:?} is not retrievable after kill -9: {body}"
-                );
-                assert_eq!(
-                    body["event"]["detail"]["data"]["marker"], event.marker,
-                    "event {event:?} carries other data: {body}"
-                );
-                assert_eq!(body["event"]["source"], "com.example.crash");
-                let seq = body["seq"].as_u64().expect("seq");
-                seqs.push((event.id, seq));
-            }
-            seqs
-        });
-    }
-    let mut seqs = HashMap::new();
-    while let Some(done) = tasks.join_next().await {
-        seqs.extend(done.expect("verifier task"));
-    }
-    seqs
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn acknowledged_events_survive_kill_9_under_load_and_seqs_never_repeat() {
@@ -121,9 +35,14 @@ async fn acknowledged_events_survive_kill_9_under_load_and_seqs_never_repeat() {
         let mut this_round = 0;
         let drained = tokio::time::timeout(Duration::from_secs(60), async {
             while let Some(done) = tasks.join_next().await {
-                let events = done.expect("publisher task");
-                this_round += events.len();
-                acked.extend(events);
+                let published = done.expect("publisher task");
+                assert!(
+                    published.refused.is_empty(),
+                    "refused before the kill: {:?}",
+                    published.refused
+                );
+                this_round += published.acked.len();
+                acked.extend(published.acked);
             }
         })
         .await;
@@ -166,7 +85,7 @@ async fn acknowledged_events_survive_kill_9_under_load_and_seqs_never_repeat() {
     );
 
     let last = server
-        .publish_ok(&envelope("com.example.crash", "After", json!({})))
+        .publish_ok(&envelope("com.example.after", "After", json!({})))
         .await;
     let seq = server.event(&last).await.json()["seq"]
         .as_u64()

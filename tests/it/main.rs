@@ -6,9 +6,11 @@
 mod aws_sdk;
 mod bad_input;
 mod cli;
+mod config;
 mod corruption;
 mod crash;
 mod durability;
 mod gateway;
+mod shutdown;
 mod support;
 mod sync_failure;

@@ -2,6 +2,7 @@
 //! client side of its API, and a seeded random generator.
 
 pub mod api;
+pub mod load;
 pub mod raw;
 pub mod rng;
 pub mod server;

@@ -148,11 +148,6 @@ impl TestServer {
         std::fs::read_to_string(&self.log_file).unwrap_or_default()
     }
 
-    /// The server's pid while it runs.
-    pub fn pid(&self) -> Option<i32> {
-        self.running.as_ref().map(|r| r.pid.as_raw_nonzero().get())
-    }
-
     /// True while the process has not exited.
     pub fn is_running(&mut self) -> bool {
         match &mut self.running {

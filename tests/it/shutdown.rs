@@ -1,0 +1,66 @@
+//! Graceful shutdown: SIGTERM in the middle of a burst of publishes stops the
+//! server within a bound, with exit status 0, and every publish that was
+//! answered `200` is there after a restart.
+
+use std::time::{Duration, Instant};
+
+use reqwest::StatusCode;
+use tokio::task::JoinSet;
+
+use crate::support::TestServer;
+use crate::support::load::{Acked, publish_until_gone, verify};
+
+const PUBLISHERS: u64 = 16;
+const EXIT_WITHIN: Duration = Duration::from_secs(15);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_during_a_burst_exits_0_and_keeps_every_acknowledged_event() {
+    let mut server = TestServer::start().await;
+    let mut tasks = JoinSet::new();
+    for publisher in 0..PUBLISHERS {
+        tasks.spawn(publish_until_gone(server.url("/events"), 0, publisher));
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    let signalled = Instant::now();
+    server.signal_term();
+    let status = server.wait_exit(EXIT_WITHIN).await;
+    let took = signalled.elapsed();
+    let status = status.unwrap_or_else(|| {
+        panic!(
+            "still running {EXIT_WITHIN:?} after SIGTERM; logs:\n{}",
+            server.logs()
+        )
+    });
+    assert!(
+        status.success(),
+        "exit status after SIGTERM: {status:?}; logs:\n{}",
+        server.logs()
+    );
+
+    let mut acked: Vec<Acked> = Vec::new();
+    let mut refused = Vec::new();
+    let drained = tokio::time::timeout(Duration::from_secs(60), async {
+        while let Some(done) = tasks.join_next().await {
+            let published = done.expect("publisher task");
+            acked.extend(published.acked);
+            refused.extend(published.refused);
+        }
+    })
+    .await;
+    assert!(drained.is_ok(), "publishers did not stop after the exit");
+    eprintln!(
+        "exited in {took:?}; {} acknowledged, {} refused",
+        acked.len(),
+        refused.len()
+    );
+    assert!(!acked.is_empty(), "nothing was published before SIGTERM");
+    // While shutting down, a publish may be refused as unavailable, nothing else.
+    for (status, body) in &refused {
+        assert_eq!(*status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    }
+
+    server.restart().await;
+    let seqs = verify(&server, &acked).await;
+    assert_eq!(seqs.len(), acked.len());
+}

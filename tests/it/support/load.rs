@@ -1,0 +1,105 @@
+//! Concurrent publishers that run until the server goes away, and the check that
+//! every event they got a `200` for is stored with its data.
+
+use std::collections::HashMap;
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use tokio::task::JoinSet;
+
+use super::{TestServer, envelope, http};
+
+pub const SOURCE: &str = "com.example.load";
+const VERIFIERS: usize = 8;
+
+/// An event a publisher got `200` for.
+#[derive(Clone, Debug)]
+pub struct Acked {
+    pub id: String,
+    pub marker: String,
+    pub round: usize,
+}
+
+/// What one publisher saw.
+#[derive(Debug, Default)]
+pub struct Published {
+    pub acked: Vec<Acked>,
+    /// Answers other than `200`: status and body.
+    pub refused: Vec<(StatusCode, String)>,
+}
+
+/// Publishes one event after another to `url` until a request gets no answer
+/// (the server is gone or closed the connection).
+pub async fn publish_until_gone(url: String, round: usize, publisher: u64) -> Published {
+    let client = http();
+    let mut published = Published::default();
+    for n in 0u64.. {
+        let marker = format!("r{round}-p{publisher}-n{n}");
+        let body = envelope(
+            SOURCE,
+            "Load",
+            json!({ "marker": marker, "pad": "x".repeat(200) }),
+        );
+        let Ok(response) = client
+            .post(&url)
+            .header("content-type", "application/json")
+            .body(body.to_string())
+            .send()
+            .await
+        else {
+            break;
+        };
+        let status = response.status();
+        let Ok(reply) = response.json::<Value>().await else {
+            break; // cut off while the reply was in flight: not acknowledged
+        };
+        if status != StatusCode::OK {
+            published.refused.push((status, reply.to_string()));
+            continue;
+        }
+        let id = reply["eventId"]
+            .as_str()
+            .expect("a 200 carries eventId")
+            .to_string();
+        published.acked.push(Acked { id, marker, round });
+    }
+    published
+}
+
+/// Looks every acknowledged event up; returns id → seq. Panics on any event that
+/// is missing or does not carry what was published.
+pub async fn verify(server: &TestServer, acked: &[Acked]) -> HashMap<String, u64> {
+    let mut tasks = JoinSet::new();
+    for chunk in acked.chunks(acked.len().div_ceil(VERIFIERS).max(1)) {
+        let chunk = chunk.to_vec();
+        let base = server.base_url();
+        tasks.spawn(async move {
+            let client = http();
+            let mut seqs = Vec::with_capacity(chunk.len());
+            for event in chunk {
+                let url = format!("{base}/v1/events/{}", event.id);
+                let response = client.get(&url).send().await.expect("GET the event");
+                let status = response.status();
+                let body: Value = response.json().await.expect("a JSON reply");
+                assert_eq!(
+                    status,
+                    StatusCode::OK,
+                    "acknowledged event {event:?} is not retrievable: {body}"
+                );
+                assert_eq!(
+                    body["event"]["detail"]["data"]["marker"], event.marker,
+                    "event {event:?} carries other data: {body}"
+                );
+                assert_eq!(body["event"]["source"], SOURCE);
+                let seq = body["seq"].as_u64().expect("seq");
+                seqs.push((event.id, seq));
+            }
+            seqs
+        });
+    }
+    let mut seqs = HashMap::new();
+    while let Some(done) = tasks.join_next().await {
+        seqs.extend(done.expect("verifier task"));
+    }
+    seqs
+}
