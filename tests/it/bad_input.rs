@@ -217,6 +217,32 @@ async fn payload_too_large_reply_leaves_the_connection_usable_or_closes_it() {
     );
 }
 
+#[tokio::test]
+async fn chunked_body_over_the_limit_is_413_and_stores_nothing() {
+    // No Content-Length: the limit is enforced while reading.
+    let server = TestServer::builder()
+        .config_toml("[ingest]\nmax_event_bytes = 4096\n")
+        .start()
+        .await;
+    server.wait_for_log_check().await;
+    let records = server.log_records().await;
+    let body = body_of_len(64 * 1024);
+    let mut request = b"POST /events HTTP/1.1\r\nhost: stowage\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\n\r\n".to_vec();
+    for chunk in body.as_bytes().chunks(1000) {
+        request.extend_from_slice(format!("{:x}\r\n", chunk.len()).as_bytes());
+        request.extend_from_slice(chunk);
+        request.extend_from_slice(b"\r\n");
+    }
+    request.extend_from_slice(b"0\r\n\r\n");
+    let response = RawConnection::open(server.addr())
+        .await
+        .exchange(&request)
+        .await
+        .expect("an HTTP answer");
+    assert_eq!(response.status, 413, "{response:?}");
+    assert_unchanged_and_up(&server, records, "chunked").await;
+}
+
 /// One AWS JSON 1.1 call that must fail with `__type`.
 struct AwsRejected {
     what: &'static str,

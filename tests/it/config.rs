@@ -1,39 +1,11 @@
 //! Configuration: defaults < TOML file < `STOWAGE_SECTION__FIELD` env < flags,
 //! validated once; a bad field stops `serve` and is named.
 
-use std::process::Output;
-use std::time::Duration;
-
 use reqwest::StatusCode;
 
 use crate::gateway::body_of_len;
 use crate::support::TestServer;
-use crate::support::server::BIN;
-
-/// Runs `stowage serve` with `args` and `env`; it must exit by itself (bounded).
-async fn serve_expecting_exit(
-    dir: &std::path::Path,
-    args: &[&str],
-    env: &[(&str, &str)],
-) -> Output {
-    let mut command = tokio::process::Command::new(BIN);
-    command
-        .arg("serve")
-        .args(["--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(dir.join("data"))
-        .args(args)
-        .kill_on_drop(true);
-    for (key, _) in std::env::vars_os() {
-        if key.to_string_lossy().starts_with("STOWAGE_") {
-            command.env_remove(key);
-        }
-    }
-    command.envs(env.iter().copied());
-    tokio::time::timeout(Duration::from_secs(30), command.output())
-        .await
-        .unwrap_or_else(|_| panic!("serve {args:?} {env:?} kept running; expected it to refuse"))
-        .expect("run stowage serve")
-}
+use crate::support::server::serve_expecting_exit;
 
 #[tokio::test]
 async fn unknown_config_field_stops_serve_and_is_named() {

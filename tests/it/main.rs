@@ -12,5 +12,6 @@ mod crash;
 mod durability;
 mod gateway;
 mod shutdown;
+mod startup;
 mod support;
 mod sync_failure;

@@ -11,7 +11,7 @@ use std::fs::OpenOptions;
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use rustix::process::{Pid, Signal, kill_process};
@@ -342,4 +342,28 @@ fn child_of(parent: Pid) -> Option<Pid> {
         }
     }
     None
+}
+
+/// Runs `stowage serve` on port 0 over `dir/data` with extra `args` and `env`,
+/// expecting it to refuse to start: it must exit by itself within 30 s.
+pub async fn serve_expecting_exit(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut command = tokio::process::Command::new(BIN);
+    command
+        .arg("serve")
+        .args(["--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(dir.join("data"))
+        .args(args)
+        .stdin(Stdio::null())
+        .kill_on_drop(true);
+    for (key, _) in std::env::vars_os() {
+        let key = key.to_string_lossy();
+        if key.starts_with("STOWAGE_") || key == "RUST_LOG" {
+            command.env_remove(key.as_ref());
+        }
+    }
+    command.envs(env.iter().copied());
+    tokio::time::timeout(Duration::from_secs(30), command.output())
+        .await
+        .unwrap_or_else(|_| panic!("serve {args:?} {env:?} kept running; expected it to refuse"))
+        .expect("run stowage serve")
 }
