@@ -54,6 +54,49 @@ async fn published_event_is_retrievable_with_source_detail_type_and_whole_body_a
 }
 
 #[tokio::test]
+async fn lookup_serves_the_detail_verbatim() {
+    // The detail is stored as the publisher sent it; the lookup must not reorder
+    // keys or round numbers (an operator compares it with what was sent).
+    let server = TestServer::start().await;
+    let body = r#"{"metadata":{"source":"s","eventName":"e"},"data":{"z":1,"a":2,"big":123456789012345678901234567890,"f":1.10}}"#;
+    let reply = server
+        .post("/events", Some("application/json"), body.to_string())
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{reply:?}");
+    let found = server.event(&event_id(&reply)).await;
+    assert_eq!(found.status, StatusCode::OK, "{found:?}");
+    assert!(
+        found.text().contains(&format!("\"detail\":{body}")),
+        "GET /v1/events/{{id}} altered the detail; sent {body}, got {found:?}"
+    );
+}
+
+#[tokio::test]
+async fn concurrent_publishes_with_one_idempotency_key_store_one_event() {
+    let server = TestServer::start().await;
+    server.wait_for_log_check().await;
+    let mut tasks = tokio::task::JoinSet::new();
+    for n in 0..16 {
+        let request = http()
+            .post(server.url("/events"))
+            .header("content-type", "application/json")
+            .header("idempotency-key", "same-key")
+            .body(envelope("s", "e", json!({ "n": n })).to_string());
+        tasks.spawn(async move {
+            crate::support::Reply::read(request.send().await.expect("send")).await
+        });
+    }
+    let mut ids = std::collections::HashSet::new();
+    while let Some(reply) = tasks.join_next().await {
+        let reply = reply.expect("task");
+        assert_eq!(reply.status, StatusCode::OK, "{reply:?}");
+        ids.insert(event_id(&reply));
+    }
+    assert_eq!(ids.len(), 1, "one key, one event id: {ids:?}");
+    assert_eq!(server.log_records().await, 1.0, "one key, one stored event");
+}
+
+#[tokio::test]
 async fn publish_to_a_created_bus_stores_the_event_on_that_bus() {
     let server = TestServer::start().await;
     let created = server.aws("CreateEventBus", r#"{"Name":"orders"}"#).await;
@@ -163,6 +206,18 @@ async fn every_rejected_request_gets_its_status_and_error_code_and_changes_nothi
             "missing_field",
         ),
         post("missing metadata", r#"{"data":{}}"#, 400, "missing_field"),
+        post(
+            "metadata not an object",
+            r#"{"metadata":"s","data":{}}"#,
+            400,
+            "invalid_field",
+        ),
+        post(
+            "metadata.eventSchemaVersion an object",
+            r#"{"metadata":{"source":"s","eventName":"e","eventSchemaVersion":{}}}"#,
+            400,
+            "invalid_field",
+        ),
         post(
             "metadata.source not a string",
             r#"{"metadata":{"source":5,"eventName":"e"}}"#,
