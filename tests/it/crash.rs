@@ -10,7 +10,7 @@ use std::time::Duration;
 use serde_json::json;
 use tokio::task::JoinSet;
 
-use crate::support::load::{Acked, publish_until_gone, verify};
+use crate::support::load::{Acked, Via, publish_until_gone, verify};
 use crate::support::{Rng, TestServer, envelope};
 
 const ROUNDS: usize = 4;
@@ -28,7 +28,15 @@ async fn acknowledged_events_survive_kill_9_under_load_and_seqs_never_repeat() {
         let kill_after = Duration::from_millis(rng.range(100, 601));
         let mut tasks = JoinSet::new();
         for publisher in 0..publishers {
-            tasks.spawn(publish_until_gone(server.url("/events"), round, publisher));
+            // A quarter of the publishers use PutEvents with up to 10 entries.
+            let via = if publisher % 4 == 3 {
+                Via::PutEvents {
+                    entries: usize::try_from(rng.range(1, 11)).expect("small"),
+                }
+            } else {
+                Via::Gateway
+            };
+            tasks.spawn(publish_until_gone(server.base_url(), via, round, publisher));
         }
         tokio::time::sleep(kill_after).await;
         server.kill9().await;

@@ -8,7 +8,7 @@ use reqwest::StatusCode;
 use tokio::task::JoinSet;
 
 use crate::support::TestServer;
-use crate::support::load::{Acked, publish_until_gone, verify};
+use crate::support::load::{Acked, Via, publish_until_gone, verify};
 
 const PUBLISHERS: u64 = 16;
 const EXIT_WITHIN: Duration = Duration::from_secs(15);
@@ -18,7 +18,12 @@ async fn sigterm_during_a_burst_exits_0_and_keeps_every_acknowledged_event() {
     let mut server = TestServer::start().await;
     let mut tasks = JoinSet::new();
     for publisher in 0..PUBLISHERS {
-        tasks.spawn(publish_until_gone(server.url("/events"), 0, publisher));
+        let via = if publisher % 4 == 3 {
+            Via::PutEvents { entries: 5 }
+        } else {
+            Via::Gateway
+        };
+        tasks.spawn(publish_until_gone(server.base_url(), via, 0, publisher));
     }
     tokio::time::sleep(Duration::from_millis(300)).await;
 

@@ -28,25 +28,58 @@ pub struct Published {
     pub refused: Vec<(StatusCode, String)>,
 }
 
-/// Publishes one event after another to `url` until a request gets no answer
-/// (the server is gone or closed the connection).
-pub async fn publish_until_gone(url: String, round: usize, publisher: u64) -> Published {
+/// How a publisher publishes.
+#[derive(Clone, Copy, Debug)]
+pub enum Via {
+    /// `POST /events`, one event per request.
+    Gateway,
+    /// `POST /` PutEvents, `entries` (1–10) per request.
+    PutEvents { entries: usize },
+}
+
+/// Publishes one request after another to the server at `base` until a request
+/// gets no answer (the server is gone or closed the connection).
+pub async fn publish_until_gone(base: String, via: Via, round: usize, publisher: u64) -> Published {
     let client = http();
     let mut published = Published::default();
-    for n in 0u64.. {
-        let marker = format!("r{round}-p{publisher}-n{n}");
-        let body = envelope(
-            SOURCE,
-            "Load",
-            json!({ "marker": marker, "pad": "x".repeat(200) }),
-        );
-        let Ok(response) = client
-            .post(&url)
-            .header("content-type", "application/json")
-            .body(body.to_string())
-            .send()
-            .await
-        else {
+    let mut n = 0u64;
+    loop {
+        let mut marker = || {
+            n += 1;
+            format!("r{round}-p{publisher}-n{n}")
+        };
+        let (request, markers) = match via {
+            Via::Gateway => {
+                let marker = marker();
+                let body = envelope(
+                    SOURCE,
+                    "Load",
+                    json!({ "marker": marker, "pad": "x".repeat(200) }),
+                );
+                let request = client
+                    .post(format!("{base}/events"))
+                    .header("content-type", "application/json")
+                    .body(body.to_string());
+                (request, vec![marker])
+            }
+            Via::PutEvents { entries } => {
+                let markers: Vec<String> = (0..entries).map(|_| marker()).collect();
+                let entries: Vec<Value> = markers
+                    .iter()
+                    .map(|m| {
+                        let detail = json!({ "data": { "marker": m, "pad": "x".repeat(200) } });
+                        json!({ "Source": SOURCE, "DetailType": "Load", "Detail": detail.to_string() })
+                    })
+                    .collect();
+                let request = client
+                    .post(format!("{base}/"))
+                    .header("x-amz-target", "AWSEvents.PutEvents")
+                    .header("content-type", "application/x-amz-json-1.1")
+                    .body(json!({ "Entries": entries }).to_string());
+                (request, markers)
+            }
+        };
+        let Ok(response) = request.send().await else {
             break;
         };
         let status = response.status();
@@ -57,11 +90,35 @@ pub async fn publish_until_gone(url: String, round: usize, publisher: u64) -> Pu
             published.refused.push((status, reply.to_string()));
             continue;
         }
-        let id = reply["eventId"]
-            .as_str()
-            .expect("a 200 carries eventId")
-            .to_string();
-        published.acked.push(Acked { id, marker, round });
+        match via {
+            Via::Gateway => {
+                let id = reply["eventId"].as_str().expect("a 200 carries eventId");
+                let marker = markers.into_iter().next().expect("one marker");
+                published.acked.push(Acked {
+                    id: id.to_string(),
+                    marker,
+                    round,
+                });
+            }
+            Via::PutEvents { .. } => {
+                let results = reply["Entries"].as_array().expect("Entries in a 200");
+                assert_eq!(
+                    results.len(),
+                    markers.len(),
+                    "one result per entry: {reply}"
+                );
+                for (result, marker) in results.iter().zip(markers) {
+                    match result["EventId"].as_str() {
+                        Some(id) => published.acked.push(Acked {
+                            id: id.to_string(),
+                            marker,
+                            round,
+                        }),
+                        None => published.refused.push((status, result.to_string())),
+                    }
+                }
+            }
+        }
     }
     published
 }
