@@ -5,9 +5,8 @@
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::gateway::body_of_len;
 use crate::support::raw::{self, RawConnection};
-use crate::support::{TestServer, envelope, http};
+use crate::support::{TestServer, body_of_len, envelope, http};
 
 /// Asserts that the log is unchanged and the server still healthy and accepting.
 async fn assert_unchanged_and_up(server: &TestServer, records: f64, what: &str) {

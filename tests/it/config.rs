@@ -3,9 +3,8 @@
 
 use reqwest::StatusCode;
 
-use crate::gateway::body_of_len;
-use crate::support::TestServer;
 use crate::support::server::serve_expecting_exit;
+use crate::support::{TestServer, body_of_len};
 
 #[tokio::test]
 async fn unknown_config_field_stops_serve_and_is_named() {

@@ -62,7 +62,7 @@ fn parse_trace(trace: &str, db: &str) -> Vec<(usize, Seen)> {
         let on_socket = args
             .split(',')
             .next()
-            .is_some_and(|fd| fd.contains("<TCP:["));
+            .is_some_and(|fd| fd.contains("<TCP:[") || fd.contains("<socket:["));
         let socket = || args.split(',').next().unwrap_or("").to_string();
         let is_entry = !rest.starts_with("<... ");
         match name {

@@ -1,29 +1,12 @@
 //! The gateway contract: `POST /events` and `POST /buses/{bus}/events` answer
 //! `200 {"eventId"}`, the event is then served by `GET /v1/events/{id}`, every
 //! error path has its status and `error.code`, a rejected request changes
-//! nothing, and `Idempotency-Key` returns the first id across restarts.
+//! nothing, and the size limit is the configured one.
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::support::{TestServer, envelope, event_id, http};
-
-/// A gateway body of exactly `len` bytes (compact JSON, padded in `data.pad`).
-pub fn body_of_len(len: usize) -> String {
-    let empty = envelope("com.example", "Padded", json!({ "pad": "" })).to_string();
-    assert!(
-        len >= empty.len(),
-        "{len} is shorter than an empty envelope"
-    );
-    let body = envelope(
-        "com.example",
-        "Padded",
-        json!({ "pad": "x".repeat(len - empty.len()) }),
-    )
-    .to_string();
-    assert_eq!(body.len(), len);
-    body
-}
+use crate::support::{TestServer, body_of_len, envelope, event_id, http};
 
 #[tokio::test]
 async fn published_event_is_retrievable_with_source_detail_type_and_whole_body_as_detail() {
@@ -69,31 +52,6 @@ async fn lookup_serves_the_detail_verbatim() {
         found.text().contains(&format!("\"detail\":{body}")),
         "GET /v1/events/{{id}} altered the detail; sent {body}, got {found:?}"
     );
-}
-
-#[tokio::test]
-async fn concurrent_publishes_with_one_idempotency_key_store_one_event() {
-    let server = TestServer::start().await;
-    server.wait_for_log_check().await;
-    let mut tasks = tokio::task::JoinSet::new();
-    for n in 0..16 {
-        let request = http()
-            .post(server.url("/events"))
-            .header("content-type", "application/json")
-            .header("idempotency-key", "same-key")
-            .body(envelope("s", "e", json!({ "n": n })).to_string());
-        tasks.spawn(async move {
-            crate::support::Reply::read(request.send().await.expect("send")).await
-        });
-    }
-    let mut ids = std::collections::HashSet::new();
-    while let Some(reply) = tasks.join_next().await {
-        let reply = reply.expect("task");
-        assert_eq!(reply.status, StatusCode::OK, "{reply:?}");
-        ids.insert(event_id(&reply));
-    }
-    assert_eq!(ids.len(), 1, "one key, one event id: {ids:?}");
-    assert_eq!(server.log_records().await, 1.0, "one key, one stored event");
 }
 
 #[tokio::test]
@@ -380,113 +338,4 @@ async fn configured_one_mib_limit_accepts_a_700_kib_event() {
 
     let over = post_over_limit(&server, body_of_len(1024 * 1024 + 1)).await;
     assert_eq!(over.status, StatusCode::PAYLOAD_TOO_LARGE, "{over:?}");
-}
-
-async fn publish_with_key(server: &TestServer, key: &str, body: &Value) -> crate::support::Reply {
-    server
-        .send(
-            http()
-                .post(server.url("/events"))
-                .header("content-type", "application/json")
-                .header("idempotency-key", key)
-                .body(body.to_string()),
-        )
-        .await
-}
-
-#[tokio::test]
-async fn same_idempotency_key_returns_the_first_event_id_and_stores_nothing_new() {
-    let server = TestServer::start().await;
-    server.wait_for_log_check().await;
-    let first_body = envelope("s", "e", json!({ "attempt": 1 }));
-    let first = publish_with_key(&server, "order-42", &first_body).await;
-    assert_eq!(first.status, StatusCode::OK, "{first:?}");
-    let first_id = event_id(&first);
-    let records = server.log_records().await;
-
-    let retry = publish_with_key(
-        &server,
-        "order-42",
-        &envelope("s", "e", json!({ "attempt": 2 })),
-    )
-    .await;
-    assert_eq!(retry.status, StatusCode::OK, "{retry:?}");
-    assert_eq!(event_id(&retry), first_id);
-    assert_eq!(
-        server.log_records().await,
-        records,
-        "a retry stored nothing"
-    );
-    assert_eq!(
-        server.event(&first_id).await.json()["event"]["detail"],
-        first_body,
-        "the first publish's event is kept"
-    );
-
-    let other = publish_with_key(&server, "order-43", &first_body).await;
-    assert_eq!(other.status, StatusCode::OK, "{other:?}");
-    assert_ne!(event_id(&other), first_id, "a different key is a new event");
-    assert_eq!(server.log_records().await, records + 1.0);
-
-    let unkeyed = server.publish_ok(&first_body).await;
-    assert_ne!(unkeyed, first_id);
-}
-
-/// How a test stops the server before restarting it.
-#[derive(Clone, Copy, Debug)]
-pub enum Stop {
-    /// SIGTERM; the process must exit 0.
-    Graceful,
-    /// SIGKILL.
-    Kill9,
-}
-
-impl Stop {
-    pub async fn apply(self, server: &mut TestServer) {
-        match self {
-            Stop::Graceful => {
-                let status = server.terminate().await;
-                assert!(status.success(), "exit after SIGTERM: {status:?}");
-            }
-            Stop::Kill9 => server.kill9().await,
-        }
-    }
-}
-
-/// Publishes with a key, stops and restarts the server, and retries.
-async fn idempotency_survives(stop: Stop) {
-    let mut server = TestServer::start().await;
-    let body = envelope("s", "e", json!({ "n": 1 }));
-    let first = publish_with_key(&server, "restart-key", &body).await;
-    assert_eq!(first.status, StatusCode::OK, "{first:?}");
-    let first_id = event_id(&first);
-
-    stop.apply(&mut server).await;
-    server.restart().await;
-    server.wait_for_log_check().await;
-    let records = server.log_records().await;
-    assert_eq!(records, 1.0, "{stop:?}");
-
-    let retry = publish_with_key(&server, "restart-key", &body).await;
-    assert_eq!(retry.status, StatusCode::OK, "{retry:?}");
-    assert_eq!(
-        event_id(&retry),
-        first_id,
-        "the key is remembered across a restart ({stop:?})"
-    );
-    assert_eq!(
-        server.log_records().await,
-        records,
-        "a retry stored nothing"
-    );
-}
-
-#[tokio::test]
-async fn idempotency_key_survives_a_graceful_restart() {
-    idempotency_survives(Stop::Graceful).await;
-}
-
-#[tokio::test]
-async fn idempotency_key_survives_kill_9() {
-    idempotency_survives(Stop::Kill9).await;
 }

@@ -3,7 +3,8 @@
 
 #![allow(clippy::unwrap_used)] // tests may unwrap; most use `expect` with a reason
 
-mod aws_sdk;
+mod aws_buses;
+mod aws_put_events;
 mod bad_input;
 mod cli;
 mod config;
@@ -11,6 +12,7 @@ mod corruption;
 mod crash;
 mod durability;
 mod gateway;
+mod idempotency;
 mod shutdown;
 mod startup;
 mod support;

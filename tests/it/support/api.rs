@@ -243,3 +243,20 @@ pub fn uuid_like(s: &str) -> bool {
             .iter()
             .all(|g| g.bytes().all(|b| b.is_ascii_hexdigit()))
 }
+
+/// A gateway body of exactly `len` bytes (compact JSON, padded in `data.pad`).
+pub fn body_of_len(len: usize) -> String {
+    let empty = envelope("com.example", "Padded", json!({ "pad": "" })).to_string();
+    assert!(
+        len >= empty.len(),
+        "{len} is shorter than an empty envelope"
+    );
+    let body = envelope(
+        "com.example",
+        "Padded",
+        json!({ "pad": "x".repeat(len - empty.len()) }),
+    )
+    .to_string();
+    assert_eq!(body.len(), len);
+    body
+}

@@ -2,11 +2,12 @@
 //! client side of its API, and a seeded random generator.
 
 pub mod api;
+pub mod aws;
 pub mod load;
 pub mod raw;
 pub mod rng;
 pub mod server;
 
-pub use api::{Reply, envelope, event_id, http};
+pub use api::{Reply, body_of_len, envelope, event_id, http};
 pub use rng::Rng;
-pub use server::TestServer;
+pub use server::{Stop, TestServer};

@@ -367,3 +367,24 @@ pub async fn serve_expecting_exit(dir: &Path, args: &[&str], env: &[(&str, &str)
         .unwrap_or_else(|_| panic!("serve {args:?} {env:?} kept running; expected it to refuse"))
         .expect("run stowage serve")
 }
+
+/// How a test stops the server before restarting it.
+#[derive(Clone, Copy, Debug)]
+pub enum Stop {
+    /// SIGTERM; the process must exit 0.
+    Graceful,
+    /// SIGKILL.
+    Kill9,
+}
+
+impl Stop {
+    pub async fn apply(self, server: &mut TestServer) {
+        match self {
+            Stop::Graceful => {
+                let status = server.terminate().await;
+                assert!(status.success(), "exit after SIGTERM: {status:?}");
+            }
+            Stop::Kill9 => server.kill9().await,
+        }
+    }
+}

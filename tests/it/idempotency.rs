@@ -1,0 +1,119 @@
+//! `Idempotency-Key`: a retried publish gets the first `eventId` and stores
+//! nothing new, under concurrency and across a graceful or `kill -9` restart;
+//! a different key is a different event.
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::support::{Reply, Stop, TestServer, envelope, event_id, http};
+
+async fn publish_with_key(server: &TestServer, key: &str, body: &Value) -> Reply {
+    server
+        .send(
+            http()
+                .post(server.url("/events"))
+                .header("content-type", "application/json")
+                .header("idempotency-key", key)
+                .body(body.to_string()),
+        )
+        .await
+}
+
+#[tokio::test]
+async fn same_idempotency_key_returns_the_first_event_id_and_stores_nothing_new() {
+    let server = TestServer::start().await;
+    server.wait_for_log_check().await;
+    let first_body = envelope("s", "e", json!({ "attempt": 1 }));
+    let first = publish_with_key(&server, "order-42", &first_body).await;
+    assert_eq!(first.status, StatusCode::OK, "{first:?}");
+    let first_id = event_id(&first);
+    let records = server.log_records().await;
+
+    let retry = publish_with_key(
+        &server,
+        "order-42",
+        &envelope("s", "e", json!({ "attempt": 2 })),
+    )
+    .await;
+    assert_eq!(retry.status, StatusCode::OK, "{retry:?}");
+    assert_eq!(event_id(&retry), first_id);
+    assert_eq!(
+        server.log_records().await,
+        records,
+        "a retry stored nothing"
+    );
+    assert_eq!(
+        server.event(&first_id).await.json()["event"]["detail"],
+        first_body,
+        "the first publish's event is kept"
+    );
+
+    let other = publish_with_key(&server, "order-43", &first_body).await;
+    assert_eq!(other.status, StatusCode::OK, "{other:?}");
+    assert_ne!(event_id(&other), first_id, "a different key is a new event");
+    assert_eq!(server.log_records().await, records + 1.0);
+
+    let unkeyed = server.publish_ok(&first_body).await;
+    assert_ne!(unkeyed, first_id);
+}
+
+/// Publishes with a key, stops and restarts the server, and retries.
+async fn idempotency_survives(stop: Stop) {
+    let mut server = TestServer::start().await;
+    let body = envelope("s", "e", json!({ "n": 1 }));
+    let first = publish_with_key(&server, "restart-key", &body).await;
+    assert_eq!(first.status, StatusCode::OK, "{first:?}");
+    let first_id = event_id(&first);
+
+    stop.apply(&mut server).await;
+    server.restart().await;
+    server.wait_for_log_check().await;
+    let records = server.log_records().await;
+    assert_eq!(records, 1.0, "{stop:?}");
+
+    let retry = publish_with_key(&server, "restart-key", &body).await;
+    assert_eq!(retry.status, StatusCode::OK, "{retry:?}");
+    assert_eq!(
+        event_id(&retry),
+        first_id,
+        "the key is remembered across a restart ({stop:?})"
+    );
+    assert_eq!(
+        server.log_records().await,
+        records,
+        "a retry stored nothing"
+    );
+}
+
+#[tokio::test]
+async fn idempotency_key_survives_a_graceful_restart() {
+    idempotency_survives(Stop::Graceful).await;
+}
+
+#[tokio::test]
+async fn idempotency_key_survives_kill_9() {
+    idempotency_survives(Stop::Kill9).await;
+}
+
+#[tokio::test]
+async fn concurrent_publishes_with_one_idempotency_key_store_one_event() {
+    let server = TestServer::start().await;
+    server.wait_for_log_check().await;
+    let mut tasks = tokio::task::JoinSet::new();
+    for n in 0..16 {
+        let request = http()
+            .post(server.url("/events"))
+            .header("content-type", "application/json")
+            .header("idempotency-key", "same-key")
+            .body(envelope("s", "e", json!({ "n": n })).to_string());
+        tasks.spawn(async move { Reply::read(request.send().await.expect("send")).await });
+    }
+    let mut ids = std::collections::HashSet::new();
+    while let Some(reply) = tasks.join_next().await {
+        let reply = reply.expect("task");
+        assert_eq!(reply.status, StatusCode::OK, "{reply:?}");
+        ids.insert(event_id(&reply));
+    }
+    assert_eq!(ids.len(), 1, "one key, one event id: {ids:?}");
+    assert_eq!(server.log_records().await, 1.0, "one key, one stored event");
+}
