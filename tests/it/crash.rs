@@ -10,33 +10,79 @@ use std::time::Duration;
 use serde_json::json;
 use tokio::task::JoinSet;
 
-use crate::support::load::{Acked, Via, publish_until_gone, verify};
+use crate::support::load::{Acked, Publisher, Via, publish_until_gone, verify};
 use crate::support::{Rng, TestServer, envelope};
 
-const ROUNDS: usize = 4;
+/// One crash test: rounds of load, each ended by `kill -9` and a restart.
+struct Scenario {
+    name: &'static str,
+    rounds: usize,
+    /// Publishers per round, drawn from this range.
+    publishers: (u64, u64),
+    /// Padding per event, drawn per publisher from this range.
+    pad_bytes: (u64, u64),
+    /// Every n-th publisher uses PutEvents with 1–10 entries (0: none).
+    put_events_every: u64,
+    /// Milliseconds of load before the kill, drawn from this range.
+    kill_after_ms: (u64, u64),
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn acknowledged_events_survive_kill_9_under_load_and_seqs_never_repeat() {
-    let mut rng = Rng::from_env_or_clock("crash");
+    run(Scenario {
+        name: "crash",
+        rounds: 4,
+        publishers: (16, 33),
+        pad_bytes: (100, 300),
+        put_events_every: 4,
+        kill_after_ms: (100, 601),
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acknowledged_large_events_survive_kill_9() {
+    // Values this large go to sled's separate blob files.
+    run(Scenario {
+        name: "crash-large",
+        rounds: 3,
+        publishers: (4, 9),
+        pad_bytes: (100 * 1024, 200 * 1024),
+        put_events_every: 0,
+        kill_after_ms: (300, 1000),
+    })
+    .await;
+}
+
+async fn run(scenario: Scenario) {
+    let mut rng = Rng::from_env_or_clock(scenario.name);
     let mut server = TestServer::start().await;
     let mut acked: Vec<Acked> = Vec::new();
     let mut seq_of: HashMap<String, u64> = HashMap::new();
     let mut max_seq_before: Option<u64> = None;
 
-    for round in 0..ROUNDS {
-        let publishers = rng.range(16, 33);
-        let kill_after = Duration::from_millis(rng.range(100, 601));
+    for round in 0..scenario.rounds {
+        let publishers = rng.range(scenario.publishers.0, scenario.publishers.1);
+        let kill_after =
+            Duration::from_millis(rng.range(scenario.kill_after_ms.0, scenario.kill_after_ms.1));
         let mut tasks = JoinSet::new();
-        for publisher in 0..publishers {
-            // A quarter of the publishers use PutEvents with up to 10 entries.
-            let via = if publisher % 4 == 3 {
+        for id in 0..publishers {
+            let every = scenario.put_events_every;
+            let via = if every > 0 && id % every == every - 1 {
                 Via::PutEvents {
                     entries: usize::try_from(rng.range(1, 11)).expect("small"),
                 }
             } else {
                 Via::Gateway
             };
-            tasks.spawn(publish_until_gone(server.base_url(), via, round, publisher));
+            let pad_bytes = rng.range(scenario.pad_bytes.0, scenario.pad_bytes.1);
+            tasks.spawn(publish_until_gone(Publisher {
+                base: server.base_url(),
+                via,
+                pad_bytes: usize::try_from(pad_bytes).expect("fits"),
+                round,
+                id,
+            }));
         }
         tokio::time::sleep(kill_after).await;
         server.kill9().await;

@@ -8,7 +8,7 @@ use reqwest::StatusCode;
 use tokio::task::JoinSet;
 
 use crate::support::TestServer;
-use crate::support::load::{Acked, Via, publish_until_gone, verify};
+use crate::support::load::{Acked, Publisher, Via, publish_until_gone, verify};
 
 const PUBLISHERS: u64 = 16;
 const EXIT_WITHIN: Duration = Duration::from_secs(15);
@@ -23,7 +23,13 @@ async fn sigterm_during_a_burst_exits_0_and_keeps_every_acknowledged_event() {
         } else {
             Via::Gateway
         };
-        tasks.spawn(publish_until_gone(server.base_url(), via, 0, publisher));
+        tasks.spawn(publish_until_gone(Publisher {
+            base: server.base_url(),
+            via,
+            pad_bytes: 200,
+            round: 0,
+            id: publisher,
+        }));
     }
     tokio::time::sleep(Duration::from_millis(300)).await;
 

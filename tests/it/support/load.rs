@@ -37,9 +37,29 @@ pub enum Via {
     PutEvents { entries: usize },
 }
 
-/// Publishes one request after another to the server at `base` until a request
-/// gets no answer (the server is gone or closed the connection).
-pub async fn publish_until_gone(base: String, via: Via, round: usize, publisher: u64) -> Published {
+/// One publisher of a load round.
+#[derive(Clone, Debug)]
+pub struct Publisher {
+    /// `http://ADDR` of the server.
+    pub base: String,
+    pub via: Via,
+    /// Padding per event, to reach a size.
+    pub pad_bytes: usize,
+    pub round: usize,
+    pub id: u64,
+}
+
+/// Publishes one request after another until a request gets no answer (the
+/// server is gone or closed the connection).
+pub async fn publish_until_gone(publisher: Publisher) -> Published {
+    let Publisher {
+        base,
+        via,
+        pad_bytes,
+        round,
+        id: publisher,
+    } = publisher;
+    let pad = "x".repeat(pad_bytes);
     let client = http();
     let mut published = Published::default();
     let mut n = 0u64;
@@ -51,11 +71,7 @@ pub async fn publish_until_gone(base: String, via: Via, round: usize, publisher:
         let (request, markers) = match via {
             Via::Gateway => {
                 let marker = marker();
-                let body = envelope(
-                    SOURCE,
-                    "Load",
-                    json!({ "marker": marker, "pad": "x".repeat(200) }),
-                );
+                let body = envelope(SOURCE, "Load", json!({ "marker": marker, "pad": pad }));
                 let request = client
                     .post(format!("{base}/events"))
                     .header("content-type", "application/json")
@@ -67,7 +83,7 @@ pub async fn publish_until_gone(base: String, via: Via, round: usize, publisher:
                 let entries: Vec<Value> = markers
                     .iter()
                     .map(|m| {
-                        let detail = json!({ "data": { "marker": m, "pad": "x".repeat(200) } });
+                        let detail = json!({ "data": { "marker": m, "pad": pad } });
                         json!({ "Source": SOURCE, "DetailType": "Load", "Detail": detail.to_string() })
                     })
                     .collect();
