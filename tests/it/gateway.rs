@@ -165,6 +165,18 @@ async fn every_rejected_request_gets_its_status_and_error_code_and_changes_nothi
         ),
         post("missing metadata", r#"{"data":{}}"#, 400, "missing_field"),
         post(
+            "empty metadata.eventName",
+            r#"{"metadata":{"source":"s","eventName":" "},"data":{}}"#,
+            400,
+            "invalid_field",
+        ),
+        post(
+            "null metadata.source",
+            r#"{"metadata":{"source":null,"eventName":"e"},"data":{}}"#,
+            400,
+            "missing_field",
+        ),
+        post(
             "metadata not an object",
             r#"{"metadata":"s","data":{}}"#,
             400,

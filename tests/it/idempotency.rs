@@ -117,3 +117,19 @@ async fn concurrent_publishes_with_one_idempotency_key_store_one_event() {
     assert_eq!(ids.len(), 1, "one key, one event id: {ids:?}");
     assert_eq!(server.log_records().await, 1.0, "one key, one stored event");
 }
+
+#[tokio::test]
+async fn idempotency_key_is_forgotten_after_its_ttl() {
+    let server = TestServer::builder()
+        .env("STOWAGE_INGEST__IDEMPOTENCY_TTL_SECS", "1")
+        .start()
+        .await;
+    let body = envelope("s", "e", json!({}));
+    let first = event_id(&publish_with_key(&server, "short-lived", &body).await);
+    let within = event_id(&publish_with_key(&server, "short-lived", &body).await);
+    assert_eq!(within, first, "remembered within its TTL");
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let after = publish_with_key(&server, "short-lived", &body).await;
+    assert_eq!(after.status, StatusCode::OK, "{after:?}");
+    assert_ne!(event_id(&after), first, "a key past its TTL is a new event");
+}

@@ -9,6 +9,7 @@ use tokio::task::JoinSet;
 
 use crate::support::TestServer;
 use crate::support::load::{Acked, Publisher, Via, publish_until_gone, verify};
+use crate::support::raw::RawConnection;
 
 const PUBLISHERS: u64 = 16;
 const EXIT_WITHIN: Duration = Duration::from_secs(15);
@@ -74,4 +75,34 @@ async fn sigterm_during_a_burst_exits_0_and_keeps_every_acknowledged_event() {
     server.restart().await;
     let seqs = verify(&server, &acked).await;
     assert_eq!(seqs.len(), acked.len());
+}
+
+#[tokio::test]
+async fn sigterm_with_a_stalled_client_still_exits_in_bounded_time() {
+    // A client that sent half a request and went quiet must not hold the
+    // server up past its grace period.
+    let mut server = TestServer::builder()
+        .config_toml("[server]\nshutdown_grace_ms = 500\n")
+        .start()
+        .await;
+    let mut stalled = RawConnection::open(server.addr()).await;
+    stalled
+        .write(b"POST /events HTTP/1.1\r\nhost: stowage\r\ncontent-length: 100\r\n\r\n{\"meta")
+        .await;
+    // Make sure the server has the connection before the signal.
+    assert_eq!(server.healthz().await, StatusCode::OK);
+
+    let signalled = Instant::now();
+    server.signal_term();
+    let status = server.wait_exit(Duration::from_secs(10)).await;
+    let took = signalled.elapsed();
+    let status = status.unwrap_or_else(|| {
+        panic!(
+            "a stalled client kept the server up 10 s after SIGTERM (grace 500 ms); logs:\n{}",
+            server.logs()
+        )
+    });
+    eprintln!("exited {status:?} in {took:?}");
+    assert!(status.success(), "{status:?}; logs:\n{}", server.logs());
+    drop(stalled);
 }

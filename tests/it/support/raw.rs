@@ -44,6 +44,14 @@ impl RawConnection {
         RawConnection { stream }
     }
 
+    /// Writes bytes without waiting for an answer.
+    pub async fn write(&mut self, bytes: &[u8]) {
+        tokio::time::timeout(TIMEOUT, self.stream.write_all(bytes))
+            .await
+            .expect("write in time")
+            .expect("write");
+    }
+
     /// Writes `request` and reads one response. `Err` if the connection fails
     /// before a whole response arrived (a write error after it is ignored).
     pub async fn exchange(&mut self, request: &[u8]) -> std::io::Result<RawResponse> {
