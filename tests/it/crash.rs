@@ -5,13 +5,17 @@
 //! `STOWAGE_TEST_SEED`).
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::json;
+use tokio::sync::Notify;
 use tokio::task::JoinSet;
 
 use crate::support::load::{Acked, Publisher, Via, publish_until_gone, verify};
 use crate::support::{Rng, TestServer, envelope};
+
+const FIRST_ACK_WITHIN: Duration = Duration::from_secs(30);
 
 /// One crash test: rounds of load, each ended by `kill -9` and a restart.
 struct Scenario {
@@ -23,7 +27,8 @@ struct Scenario {
     pad_bytes: (u64, u64),
     /// Every n-th publisher uses PutEvents with 1–10 entries (0: none).
     put_events_every: u64,
-    /// Milliseconds of load before the kill, drawn from this range.
+    /// Milliseconds of load (from the first acknowledgement) before the kill,
+    /// drawn from this range.
     kill_after_ms: (u64, u64),
 }
 
@@ -49,7 +54,7 @@ async fn acknowledged_large_events_survive_kill_9() {
         publishers: (4, 9),
         pad_bytes: (100 * 1024, 200 * 1024),
         put_events_every: 0,
-        kill_after_ms: (300, 1000),
+        kill_after_ms: (100, 601),
     })
     .await;
 }
@@ -66,6 +71,7 @@ async fn run(scenario: Scenario) {
         let kill_after =
             Duration::from_millis(rng.range(scenario.kill_after_ms.0, scenario.kill_after_ms.1));
         let mut tasks = JoinSet::new();
+        let first_ack = Arc::new(Notify::new());
         for id in 0..publishers {
             let every = scenario.put_events_every;
             let via = if every > 0 && id % every == every - 1 {
@@ -82,7 +88,19 @@ async fn run(scenario: Scenario) {
                 pad_bytes: usize::try_from(pad_bytes).expect("fits"),
                 round,
                 id,
+                acked: first_ack.clone(),
             }));
+        }
+        // The random delay counts from the first acknowledgement, so that a
+        // slow start (a busy machine) still kills under load.
+        if tokio::time::timeout(FIRST_ACK_WITHIN, first_ack.notified())
+            .await
+            .is_err()
+        {
+            panic!(
+                "no publish acknowledged within {FIRST_ACK_WITHIN:?}; logs:\n{}",
+                server.logs()
+            );
         }
         tokio::time::sleep(kill_after).await;
         server.kill9().await;
@@ -102,7 +120,7 @@ async fn run(scenario: Scenario) {
         .await;
         assert!(drained.is_ok(), "publishers did not stop after the kill");
         eprintln!(
-            "round {round}: {publishers} publishers, kill -9 after {kill_after:?}, {this_round} acknowledged"
+            "round {round}: {publishers} publishers, kill -9 {kill_after:?} after the first ack, {this_round} acknowledged"
         );
 
         server.restart().await;

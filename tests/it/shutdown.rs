@@ -2,9 +2,11 @@
 //! server within a bound, with exit status 0, and every publish that was
 //! answered `200` is there after a restart.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
+use tokio::sync::Notify;
 use tokio::task::JoinSet;
 
 use crate::support::TestServer;
@@ -18,6 +20,7 @@ const EXIT_WITHIN: Duration = Duration::from_secs(15);
 async fn sigterm_during_a_burst_exits_0_and_keeps_every_acknowledged_event() {
     let mut server = TestServer::start().await;
     let mut tasks = JoinSet::new();
+    let first_ack = Arc::new(Notify::new());
     for publisher in 0..PUBLISHERS {
         let via = if publisher % 4 == 3 {
             Via::PutEvents { entries: 5 }
@@ -30,8 +33,12 @@ async fn sigterm_during_a_burst_exits_0_and_keeps_every_acknowledged_event() {
             pad_bytes: 200,
             round: 0,
             id: publisher,
+            acked: first_ack.clone(),
         }));
     }
+    tokio::time::timeout(Duration::from_secs(30), first_ack.notified())
+        .await
+        .expect("a publish is acknowledged within 30 s");
     tokio::time::sleep(Duration::from_millis(300)).await;
 
     let signalled = Instant::now();

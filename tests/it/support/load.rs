@@ -2,9 +2,11 @@
 //! every event they got a `200` for is stored with its data.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
+use tokio::sync::Notify;
 use tokio::task::JoinSet;
 
 use super::{TestServer, envelope, http};
@@ -47,6 +49,8 @@ pub struct Publisher {
     pub pad_bytes: usize,
     pub round: usize,
     pub id: u64,
+    /// Notified on every acknowledgement, so that a test can wait for load to flow.
+    pub acked: Arc<Notify>,
 }
 
 /// Publishes one request after another until a request gets no answer (the
@@ -58,6 +62,7 @@ pub async fn publish_until_gone(publisher: Publisher) -> Published {
         pad_bytes,
         round,
         id: publisher,
+        acked: acked_signal,
     } = publisher;
     let pad = "x".repeat(pad_bytes);
     let client = http();
@@ -115,6 +120,7 @@ pub async fn publish_until_gone(publisher: Publisher) -> Published {
                     marker,
                     round,
                 });
+                acked_signal.notify_one();
             }
             Via::PutEvents { .. } => {
                 let results = reply["Entries"].as_array().expect("Entries in a 200");
@@ -125,11 +131,14 @@ pub async fn publish_until_gone(publisher: Publisher) -> Published {
                 );
                 for (result, marker) in results.iter().zip(markers) {
                     match result["EventId"].as_str() {
-                        Some(id) => published.acked.push(Acked {
-                            id: id.to_string(),
-                            marker,
-                            round,
-                        }),
+                        Some(id) => {
+                            published.acked.push(Acked {
+                                id: id.to_string(),
+                                marker,
+                                round,
+                            });
+                            acked_signal.notify_one();
+                        }
                         None => published.refused.push((status, result.to_string())),
                     }
                 }
