@@ -1,0 +1,464 @@
+//! Ingest benchmark: the real `stowage serve` against the machine's own ceiling.
+//!
+//! For each concurrency N (default 1, 16, 64, 256), N keep-alive connections POST
+//! 1 KiB gateway events for `STOWAGE_BENCH_SECS` (default 10) seconds after a 1 s
+//! warm-up. The same load generator then drives a minimal hyper server that answers
+//! each POST only after a group-commit append + fdatasync of its body to a file on
+//! the same filesystem (no parsing, no sled): the ceiling. Printed per N: acked
+//! events/s, p50/p99/p99.9 ack latency, server CPU and RSS, and ours/ceiling.
+//!
+//! Then an RSS run: publish `STOWAGE_BENCH_RSS_EVENTS` (default 400 000) events and
+//! sample the server's RSS as the log grows.
+//!
+//!     cargo bench --bench ingest
+//!     STOWAGE_BENCH_CONNS=64 STOWAGE_BENCH_SECS=5 cargo bench --bench ingest
+//!
+//! The same binary re-executes itself as the ceiling server (`STOWAGE_BENCH_ROLE=ceiling`).
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::{Request, Response};
+use hyper_util::rt::TokioIo;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{mpsc, oneshot};
+
+fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn main() {
+    if std::env::var("STOWAGE_BENCH_ROLE").as_deref() == Ok("ceiling") {
+        run_ceiling_server();
+        return;
+    }
+    // `cargo bench` passes `--bench`; a filter argument selects nothing here.
+    let conns: Vec<usize> = std::env::var("STOWAGE_BENCH_CONNS")
+        .unwrap_or_else(|_| "1,16,64,256".into())
+        .split(',')
+        .filter_map(|c| c.trim().parse().ok())
+        .collect();
+    let secs: u64 = env_or("STOWAGE_BENCH_SECS", 10);
+    let rss_events: u64 = env_or("STOWAGE_BENCH_RSS_EVENTS", 400_000);
+    let body = Bytes::from(gateway_body(1024));
+    println!(
+        "# ingest: 1 KiB gateway events, {secs} s per run, {} cores",
+        cores()
+    );
+    println!(
+        "{:<9} {:>5} {:>10} {:>8} {:>8} {:>8} {:>7} {:>8} {:>7}",
+        "server", "conns", "acked/s", "p50 ms", "p99 ms", "p99.9", "cpu %", "rss MiB", "ratio"
+    );
+    for &n in &conns {
+        let ours = {
+            let server = Server::stowage();
+            run_load(&server, n, secs, &body, "/events")
+        };
+        let ceiling = {
+            let server = Server::ceiling();
+            run_load(&server, n, secs, &body, "/")
+        };
+        ours.print(
+            "stowage",
+            n,
+            Some(ours.acked_per_sec / ceiling.acked_per_sec),
+        );
+        ceiling.print("ceiling", n, None);
+    }
+    if rss_events > 0 {
+        rss_growth(rss_events, &body);
+    }
+}
+
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// A gateway envelope padded to `size` bytes.
+fn gateway_body(size: usize) -> Vec<u8> {
+    let head = r#"{"metadata":{"source":"bench.legacy","eventName":"OrderPlaced","eventSchemaVersion":"1"},"data":{"pad":""#;
+    let tail = r#""}}"#;
+    let pad = size.saturating_sub(head.len() + tail.len());
+    let mut body = head.as_bytes().to_vec();
+    body.extend(std::iter::repeat_n(b'x', pad));
+    body.extend_from_slice(tail.as_bytes());
+    body
+}
+
+/// A server process under test, stopped (SIGKILL) and its data removed on drop.
+struct Server {
+    child: Child,
+    addr: SocketAddr,
+    _dir: tempfile::TempDir,
+}
+
+impl Server {
+    fn stowage() -> Server {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let child = Command::new(env!("CARGO_BIN_EXE_stowage"))
+            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(dir.path())
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start stowage");
+        Server::started(child, dir, "stowage listening on http://")
+    }
+
+    fn ceiling() -> Server {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let child = Command::new(std::env::current_exe().expect("own path"))
+            .env("STOWAGE_BENCH_ROLE", "ceiling")
+            .env("STOWAGE_BENCH_DIR", dir.path())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start ceiling server");
+        Server::started(child, dir, "ceiling listening on http://")
+    }
+
+    fn started(mut child: Child, dir: tempfile::TempDir, prefix: &str) -> Server {
+        let stdout = child.stdout.take().expect("piped stdout");
+        let mut line = String::new();
+        BufReader::new(stdout)
+            .read_line(&mut line)
+            .expect("read the listening line");
+        let addr = line
+            .trim()
+            .strip_prefix(prefix)
+            .and_then(|a| a.parse().ok())
+            .unwrap_or_else(|| panic!("unexpected first line {line:?}"));
+        Server {
+            child,
+            addr,
+            _dir: dir,
+        }
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// CPU ticks (user + system) of a process, from /proc.
+fn cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let after_comm = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let fields: Vec<&str> = after_comm.split_whitespace().collect();
+    let field = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    field(11) + field(12) // utime, stime (fields 14 and 15 of stat)
+}
+
+fn rss_mib(pid: u32) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+struct LoadResult {
+    acked_per_sec: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+    p999_ms: f64,
+    cpu_percent: f64,
+    rss_mib: f64,
+    errors: u64,
+}
+
+impl LoadResult {
+    fn print(&self, name: &str, conns: usize, ratio: Option<f64>) {
+        let ratio = ratio.map_or(String::from("-"), |r| format!("{:.0}%", r * 100.0));
+        println!(
+            "{:<9} {:>5} {:>10.0} {:>8.2} {:>8.2} {:>8.2} {:>7.0} {:>8.1} {:>7}{}",
+            name,
+            conns,
+            self.acked_per_sec,
+            self.p50_ms,
+            self.p99_ms,
+            self.p999_ms,
+            self.cpu_percent,
+            self.rss_mib,
+            ratio,
+            if self.errors > 0 {
+                format!("  ({} errors)", self.errors)
+            } else {
+                String::new()
+            }
+        );
+    }
+}
+
+/// Drives `conns` keep-alive connections for a warm-up second plus `secs`.
+fn run_load(server: &Server, conns: usize, secs: u64, body: &Bytes, path: &str) -> LoadResult {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let addr = server.addr;
+    let measuring = Arc::new(AtomicBool::new(false));
+    let stop = Arc::new(AtomicBool::new(false));
+    let errors = Arc::new(AtomicU64::new(0));
+    let histograms = runtime.block_on(async {
+        let mut tasks = Vec::new();
+        for _ in 0..conns {
+            let (body, measuring, stop, errors) = (
+                body.clone(),
+                measuring.clone(),
+                stop.clone(),
+                errors.clone(),
+            );
+            let path = path.to_string();
+            tasks.push(tokio::spawn(async move {
+                connection(addr, path, body, measuring, stop, errors).await
+            }));
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let ticks_before = cpu_ticks(server.pid());
+        measuring.store(true, Ordering::Release);
+        let started = Instant::now();
+        tokio::time::sleep(Duration::from_secs(secs)).await;
+        measuring.store(false, Ordering::Release);
+        let elapsed = started.elapsed();
+        let ticks = cpu_ticks(server.pid()) - ticks_before;
+        stop.store(true, Ordering::Release);
+        let mut total = hdrhistogram::Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)
+            .expect("histogram bounds");
+        for task in tasks {
+            if let Ok(h) = task.await {
+                total.add(h).expect("same bounds");
+            }
+        }
+        (total, elapsed, ticks)
+    });
+    let (hist, elapsed, ticks) = histograms;
+    let clk_tck = 100.0; // Linux USER_HZ
+    LoadResult {
+        acked_per_sec: hist.len() as f64 / elapsed.as_secs_f64(),
+        p50_ms: hist.value_at_quantile(0.5) as f64 / 1000.0,
+        p99_ms: hist.value_at_quantile(0.99) as f64 / 1000.0,
+        p999_ms: hist.value_at_quantile(0.999) as f64 / 1000.0,
+        cpu_percent: ticks as f64 / clk_tck / elapsed.as_secs_f64() * 100.0,
+        rss_mib: rss_mib(server.pid()),
+        errors: errors.load(Ordering::Relaxed),
+    }
+}
+
+/// One keep-alive connection publishing back to back; latencies in µs while measuring.
+async fn connection(
+    addr: SocketAddr,
+    path: String,
+    body: Bytes,
+    measuring: Arc<AtomicBool>,
+    stop: Arc<AtomicBool>,
+    errors: Arc<AtomicU64>,
+) -> hdrhistogram::Histogram<u64> {
+    let mut hist = hdrhistogram::Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)
+        .expect("histogram bounds");
+    let stream = TcpStream::connect(addr).await.expect("connect");
+    stream.set_nodelay(true).expect("nodelay");
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .expect("handshake");
+    tokio::spawn(conn);
+    while !stop.load(Ordering::Acquire) {
+        let request = Request::post(path.as_str())
+            .header("host", "bench")
+            .header("content-type", "application/json")
+            .body(Full::new(body.clone()))
+            .expect("request");
+        let started = Instant::now();
+        let ok = match sender.send_request(request).await {
+            Ok(response) => {
+                let status = response.status();
+                let _ = response.into_body().collect().await;
+                status.is_success()
+            }
+            Err(_) => false,
+        };
+        if !ok {
+            errors.fetch_add(1, Ordering::Relaxed);
+            if sender.ready().await.is_err() {
+                break;
+            }
+            continue;
+        }
+        if measuring.load(Ordering::Acquire) {
+            let us = u64::try_from(started.elapsed().as_micros())
+                .unwrap_or(u64::MAX)
+                .max(1);
+            let _ = hist.record(us);
+        }
+    }
+    hist
+}
+
+/// Publishes `events` at 64 connections and prints the server's RSS as the log grows.
+fn rss_growth(events: u64, body: &Bytes) {
+    println!("\n# RSS while the log grows (64 connections, {events} events of 1 KiB)");
+    println!("{:>10} {:>10} {:>9}", "events", "log MiB", "rss MiB");
+    let server = Server::stowage();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let sent = Arc::new(AtomicU64::new(0));
+    runtime.block_on(async {
+        let mut tasks = Vec::new();
+        for _ in 0..64 {
+            let (sent, body, addr) = (sent.clone(), body.clone(), server.addr);
+            tasks.push(tokio::spawn(async move {
+                let stream = TcpStream::connect(addr).await.expect("connect");
+                let (mut sender, conn) =
+                    hyper::client::conn::http1::handshake(TokioIo::new(stream))
+                        .await
+                        .expect("handshake");
+                tokio::spawn(conn);
+                while sent.fetch_add(1, Ordering::Relaxed) < events {
+                    let request = Request::post("/events")
+                        .header("host", "bench")
+                        .header("content-type", "application/json")
+                        .body(Full::new(body.clone()))
+                        .expect("request");
+                    if let Ok(response) = sender.send_request(request).await {
+                        let _ = response.into_body().collect().await;
+                    }
+                }
+            }));
+        }
+        let step = (events / 8).max(1);
+        let mut next = step;
+        let dir = server._dir.path().to_path_buf();
+        while tasks.iter().any(|t| !t.is_finished()) {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            let done = sent.load(Ordering::Relaxed).min(events);
+            if done >= next {
+                println!(
+                    "{:>10} {:>10.0} {:>9.1}",
+                    done,
+                    dir_mib(&dir),
+                    rss_mib(server.pid())
+                );
+                next += step;
+            }
+        }
+        println!(
+            "{:>10} {:>10.0} {:>9.1}",
+            events,
+            dir_mib(&dir),
+            rss_mib(server.pid())
+        );
+    });
+}
+
+fn dir_mib(dir: &Path) -> f64 {
+    let mut bytes = 0u64;
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for entry in entries.flatten() {
+            bytes += entry.metadata().map_or(0, |m| m.len());
+        }
+    }
+    bytes as f64 / (1024.0 * 1024.0)
+}
+
+// ---- the ceiling server -------------------------------------------------------
+
+type Append = (Bytes, oneshot::Sender<()>);
+
+/// Group-commit writer: append every queued body to one file, one fdatasync, ack all.
+fn ceiling_writer(dir: &Path, mut rx: mpsc::UnboundedReceiver<Append>) {
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join("ceiling.log"))
+        .expect("open the ceiling log");
+    let mut buf = Vec::with_capacity(4 << 20);
+    let mut acks = Vec::with_capacity(4096);
+    while let Some((body, ack)) = rx.blocking_recv() {
+        buf.clear();
+        buf.extend_from_slice(&body);
+        acks.push(ack);
+        while acks.len() < 4096 {
+            match rx.try_recv() {
+                Ok((body, ack)) => {
+                    buf.extend_from_slice(&body);
+                    acks.push(ack);
+                }
+                Err(_) => break,
+            }
+        }
+        file.write_all(&buf).expect("append");
+        file.sync_data().expect("fdatasync");
+        for ack in acks.drain(..) {
+            let _ = ack.send(());
+        }
+    }
+}
+
+fn run_ceiling_server() {
+    let dir =
+        std::path::PathBuf::from(std::env::var("STOWAGE_BENCH_DIR").expect("STOWAGE_BENCH_DIR"));
+    let (tx, rx) = mpsc::unbounded_channel::<Append>();
+    std::thread::spawn(move || ceiling_writer(&dir, rx));
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async move {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        println!(
+            "ceiling listening on http://{}",
+            listener.local_addr().expect("addr")
+        );
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                continue;
+            };
+            let _ = stream.set_nodelay(true);
+            let tx = tx.clone();
+            tokio::spawn(async move {
+                let service =
+                    hyper::service::service_fn(move |request: Request<hyper::body::Incoming>| {
+                        let tx = tx.clone();
+                        async move {
+                            let body = request.into_body().collect().await?.to_bytes();
+                            let (ack, acked) = oneshot::channel();
+                            let _ = tx.send((body, ack));
+                            let _ = acked.await;
+                            Ok::<_, hyper::Error>(Response::new(Full::new(Bytes::from_static(
+                                b"{}",
+                            ))))
+                        }
+                    });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    });
+}
