@@ -100,3 +100,22 @@ async fn env_overrides_the_file_and_flags_override_env() {
     );
     assert!(!env_data_dir.exists(), "the env data dir was not used");
 }
+
+#[tokio::test]
+async fn log_format_json_writes_one_json_object_per_stderr_line() {
+    let mut server = TestServer::builder()
+        .args(&["--log-format", "json"])
+        .start()
+        .await;
+    let status = server.terminate().await;
+    assert!(status.success(), "{status:?}");
+    let logs = server.logs();
+    let lines: Vec<&str> = logs.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert!(!lines.is_empty(), "the server logged something");
+    for line in lines {
+        let value: serde_json::Value = serde_json::from_str(line)
+            .unwrap_or_else(|e| panic!("not a JSON log line ({e}): {line}"));
+        assert!(value["level"].is_string(), "{line}");
+    }
+    assert!(logs.contains("stowage listening"), "{logs}");
+}

@@ -32,8 +32,8 @@ async fn damaged_frames_are_reported_and_never_served_and_the_server_starts() {
     assert!(status.success(), "exit after SIGTERM: {status:?}");
 
     // Damage two stored frames in place, keeping their keys: flip one byte of
-    // one, cut another short.
-    let (flipped, truncated) = (3, 6);
+    // one, cut the last one short (a torn tail).
+    let (flipped, truncated) = (3, EVENTS - 1);
     {
         let store = Store::open(&StorageConfig {
             data_dir: server.data_dir().to_path_buf(),

@@ -113,3 +113,19 @@ async fn sigterm_with_a_stalled_client_still_exits_in_bounded_time() {
     assert!(status.success(), "{status:?}; logs:\n{}", server.logs());
     drop(stalled);
 }
+
+#[tokio::test]
+async fn sigint_shuts_down_like_sigterm() {
+    let mut server = TestServer::start().await;
+    let id = server
+        .publish_ok(&crate::support::envelope("s", "e", serde_json::json!({})))
+        .await;
+    server.signal(rustix::process::Signal::INT);
+    let status = server
+        .wait_exit(Duration::from_secs(15))
+        .await
+        .expect("exits within 15 s of SIGINT");
+    assert!(status.success(), "exit after SIGINT: {status:?}");
+    server.restart().await;
+    assert_eq!(server.event(&id).await.status, StatusCode::OK);
+}

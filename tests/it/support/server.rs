@@ -28,6 +28,7 @@ const TERM_TIMEOUT: Duration = Duration::from_secs(20);
 /// How to start a server; `TestServer::builder()` makes one.
 #[derive(Clone, Default)]
 pub struct Builder {
+    args: Vec<String>,
     env: Vec<(String, String)>,
     config_toml: Option<String>,
     data_dir: Option<PathBuf>,
@@ -38,6 +39,12 @@ impl Builder {
     /// Sets an environment variable for the server, e.g. `STOWAGE_INGEST__MAX_EVENT_BYTES`.
     pub fn env(mut self, key: &str, value: &str) -> Self {
         self.env.push((key.into(), value.into()));
+        self
+    }
+
+    /// Adds arguments after `serve --listen … --data-dir …`.
+    pub fn args(mut self, args: &[&str]) -> Self {
+        self.args.extend(args.iter().map(|a| a.to_string()));
         self
     }
 
@@ -167,8 +174,13 @@ impl TestServer {
 
     /// Sends SIGTERM without waiting.
     pub fn signal_term(&self) {
+        self.signal(Signal::TERM);
+    }
+
+    /// Sends `signal` to the server process without waiting.
+    pub fn signal(&self, signal: Signal) {
         let pid = self.running.as_ref().expect("the server is running").pid;
-        kill_process(pid, Signal::TERM).expect("send SIGTERM");
+        kill_process(pid, signal).expect("send the signal");
     }
 
     /// SIGTERM, then waits (bounded) for the process to exit; returns its status.
@@ -229,6 +241,7 @@ impl TestServer {
         if let Some(file) = &self.config_file {
             command.arg("--config").arg(file);
         }
+        command.args(&self.builder.args);
         // Hermetic: nothing from the test runner's environment configures the server.
         for (key, _) in std::env::vars_os() {
             let key = key.to_string_lossy();
