@@ -13,6 +13,7 @@ mod crash;
 mod durability;
 mod gateway;
 mod idempotency;
+mod operations;
 mod shutdown;
 mod startup;
 mod support;
