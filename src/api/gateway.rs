@@ -234,6 +234,22 @@ mod tests {
         );
     }
 
+    proptest::proptest! {
+        #[test]
+        fn arbitrary_bytes_never_panic(body in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..2048)) {
+            let _ = parse_envelope(&body);
+        }
+
+        #[test]
+        fn any_valid_envelope_is_accepted(source in "[a-z.]{1,20}", name in "[A-Za-z]{1,20}", data in proptest::arbitrary::any::<Vec<(String, i64)>>()) {
+            let data: serde_json::Map<String, serde_json::Value> =
+                data.into_iter().map(|(k, v)| (k, serde_json::Value::from(v))).collect();
+            let body = serde_json::json!({"metadata": {"source": source, "eventName": name}, "data": data});
+            let parsed = parse_envelope(body.to_string().as_bytes()).expect("a valid envelope parses");
+            proptest::prop_assert_eq!(parsed, (source, name));
+        }
+    }
+
     #[test]
     fn deep_nesting_is_malformed_not_a_crash() {
         let mut body = String::from(r#"{"metadata":{"source":"s","eventName":"e"},"data":"#);

@@ -239,3 +239,36 @@ fn to_event(state: &AppState, entry: Entry, now: i64) -> Result<Event, ResultEnt
         detail,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    proptest::proptest! {
+        #[test]
+        fn arbitrary_request_bodies_never_panic(body in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..1024)) {
+            let _ = serde_json::from_slice::<PutEventsRequest>(&body);
+        }
+
+        #[test]
+        fn epoch_ms_never_panics(seconds in proptest::prelude::any::<f64>()) {
+            let _ = epoch_ms(seconds);
+        }
+    }
+
+    #[test]
+    fn entry_size_follows_the_aws_rule() {
+        let entry: Entry = serde_json::from_str(
+            r#"{"Source":"ab","DetailType":"cde","Detail":"{}","Time":1700000000,"Resources":["r1","r22"]}"#,
+        )
+        .expect("entry parses");
+        assert_eq!(entry_size(&entry), 14 + 2 + 3 + 2 + 2 + 3);
+    }
+
+    #[test]
+    fn epoch_seconds_become_milliseconds() {
+        assert_eq!(epoch_ms(1_700_000_000.5), Some(1_700_000_000_500));
+        assert_eq!(epoch_ms(f64::NAN), None);
+        assert_eq!(epoch_ms(1e300), None);
+    }
+}
