@@ -107,6 +107,9 @@ async fn log_format_json_writes_one_json_object_per_stderr_line() {
         .args(&["--log-format", "json"])
         .start()
         .await;
+    // Served once, so that SIGTERM is handled (see
+    // shutdown::sigterm_right_after_the_address_line_is_graceful).
+    assert_eq!(server.healthz().await, reqwest::StatusCode::OK);
     let status = server.terminate().await;
     assert!(status.success(), "{status:?}");
     let logs = server.logs();

@@ -129,3 +129,19 @@ async fn sigint_shuts_down_like_sigterm() {
     server.restart().await;
     assert_eq!(server.event(&id).await.status, StatusCode::OK);
 }
+
+#[tokio::test]
+async fn sigterm_right_after_the_address_line_is_graceful() {
+    // The address line tells scripts the server is up; a SIGTERM sent as soon as
+    // it appears must already get the graceful shutdown (exit 0), not the
+    // default action of the signal.
+    for attempt in 0..5 {
+        let mut server = TestServer::start().await;
+        let status = server.terminate().await;
+        assert!(
+            status.success(),
+            "attempt {attempt}: SIGTERM right after `stowage listening on` ended the process \
+             with {status:?}, not a graceful exit; the handler is installed too late"
+        );
+    }
+}
