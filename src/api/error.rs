@@ -4,7 +4,7 @@
 //! with the request's id, which the body carries so an operator can find it.
 
 use axum::Json;
-use axum::http::StatusCode;
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
@@ -58,6 +58,19 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = json!({ "error": { "code": self.code, "message": self.message } });
-        (self.status, Json(body)).into_response()
+        let mut response = (self.status, Json(body)).into_response();
+        if self.status == StatusCode::PAYLOAD_TOO_LARGE {
+            close_connection(&mut response);
+        }
+        response
     }
+}
+
+/// Marks a response as the connection's last. A body refused unread (413) is
+/// still on the wire; closing is the only way the client's next request on
+/// this connection is not mistaken for it.
+pub fn close_connection(response: &mut Response) {
+    response
+        .headers_mut()
+        .insert(header::CONNECTION, HeaderValue::from_static("close"));
 }

@@ -4,6 +4,7 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use serde::Serialize;
 use serde_json::json;
 use serde_json::value::RawValue;
 
@@ -33,13 +34,24 @@ pub async fn get_event(
     };
     let envelope =
         RawValue::from_string(event.to_envelope_json()).map_err(|e| ApiError::internal(&e))?;
-    Ok(Json(json!({
-        "seq": seq.0,
-        "bus": event.bus,
-        "ingestedAt": format_time(event.ingested_ms),
-        "event": envelope,
-    }))
-    .into_response())
+    // A struct, not json!(): the envelope must stay raw so that the detail is
+    // served byte for byte (key order, number literals) as it was stored.
+    let stored = StoredEvent {
+        seq: seq.0,
+        bus: &event.bus,
+        ingested_at: format_time(event.ingested_ms),
+        event: &envelope,
+    };
+    Ok(Json(stored).into_response())
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct StoredEvent<'a> {
+    seq: u64,
+    bus: &'a str,
+    ingested_at: String,
+    event: &'a RawValue,
 }
 
 pub async fn healthz(State(state): State<AppState>) -> Response {

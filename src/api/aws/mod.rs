@@ -17,6 +17,7 @@ use serde_json::json;
 
 use super::AppState;
 use super::body::{BodyError, read_limited};
+use super::error::close_connection;
 
 pub const TARGET_HEADER: &str = "x-amz-target";
 const CONTENT_TYPE: &str = "application/x-amz-json-1.1";
@@ -77,7 +78,11 @@ impl AwsError {
 impl IntoResponse for AwsError {
     fn into_response(self) -> Response {
         let body = json!({ "__type": self.kind, "message": self.message });
-        reply(self.status, &body)
+        let mut response = reply(self.status, &body);
+        if self.status == StatusCode::PAYLOAD_TOO_LARGE {
+            close_connection(&mut response);
+        }
+        response
     }
 }
 
