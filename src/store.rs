@@ -28,6 +28,8 @@ pub enum StoreError {
         #[source]
         source: std::io::Error,
     },
+    #[error("the log has used every sequence number an event id can carry")]
+    SequenceExhausted,
     #[error("sled failed")]
     Sled(#[from] sled::Error),
     #[error("fdatasync of {path} failed")]
@@ -42,8 +44,6 @@ pub enum StoreError {
 pub mod tree {
     /// `Seq` (u64 big-endian) → framed `Event`.
     pub const LOG: &str = "log";
-    /// `EventId` (16 bytes) → `Seq`.
-    pub const EVENT_IDS: &str = "event_ids";
     /// bus `\0` idempotency key → framed `IdempotencyEntry`.
     pub const IDEMPOTENCY: &str = "idempotency";
     /// Singletons such as `next_seq`.

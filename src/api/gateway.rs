@@ -16,7 +16,7 @@ use super::AppState;
 use super::body::{is_json, read_limited};
 use super::error::ApiError;
 use crate::bus::DEFAULT_BUS;
-use crate::event::{Event, EventId, MAX_JSON_DEPTH, nesting_exceeds, now_ms};
+use crate::event::{MAX_JSON_DEPTH, NewEvent, nesting_exceeds, now_ms};
 use crate::log::{AppendRequest, Appended};
 
 pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
@@ -86,8 +86,7 @@ async fn try_publish(
     let detail = String::from_utf8(body.to_vec())
         .map_err(|_| ApiError::bad_request("malformed_json", "the body is not valid UTF-8"))?;
     let now = now_ms();
-    let event = Event {
-        id: EventId::new(),
+    let event = NewEvent {
         bus: bus.to_string(),
         source,
         detail_type,
@@ -98,7 +97,6 @@ async fn try_publish(
         resources: Vec::new(),
         detail,
     };
-    let id = event.id;
     match state
         .log
         .append(AppendRequest {
@@ -107,7 +105,7 @@ async fn try_publish(
         })
         .await
     {
-        Ok(Appended::Stored { .. }) => {
+        Ok(Appended::Stored { id, .. }) => {
             state.metrics.ingest.accepted.inc();
             Ok(Json(json!({ "eventId": id.to_string() })).into_response())
         }

@@ -1,7 +1,7 @@
 //! The append-only event log: appends through one group-commit writer, reads by
 //! sequence number or event id.
 //!
-//! Owns the `log`, `event_ids`, `idempotency` and `meta` trees. Does not decide
+//! Owns the `log`, `idempotency` and `meta` trees. Does not decide
 //! what an event is (`event`) or how it arrived (`api`).
 
 mod check;
@@ -15,22 +15,22 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::codec::{self, FrameError};
 use crate::config::IngestConfig;
-use crate::event::{Event, EventId, Seq};
+use crate::event::{Event, EventId, NewEvent, Seq};
 use crate::metrics::LogMetrics;
 use crate::store::{Store, StoreError, tree};
 
 /// One event to append, with the publisher's idempotency key if it sent one.
 #[derive(Debug)]
 pub struct AppendRequest {
-    pub event: Event,
+    pub event: NewEvent,
     pub idempotency_key: Option<String>,
 }
 
 /// The outcome of an append that was made durable.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Appended {
-    /// Stored at `seq` under the request's event id.
-    Stored { seq: Seq },
+    /// Stored at `seq` under the new id `id`.
+    Stored { seq: Seq, id: EventId },
     /// The idempotency key was seen within its lifetime: nothing new was stored,
     /// and `id` is the event the first publish created.
     Duplicate { id: EventId },
@@ -68,7 +68,6 @@ struct Pending {
 pub struct Log {
     tx: mpsc::Sender<Pending>,
     log: sled::Tree,
-    ids: sled::Tree,
     idempotency: sled::Tree,
     healthy: Arc<AtomicBool>,
 }
@@ -96,7 +95,6 @@ impl Log {
         metrics: LogMetrics,
     ) -> Result<(Log, WriterHandle), StoreError> {
         let log = store.tree(tree::LOG)?;
-        let ids = store.tree(tree::EVENT_IDS)?;
         let idempotency = store.tree(tree::IDEMPOTENCY)?;
         let meta = store.tree(tree::META)?;
         let next_seq = writer::recover_next_seq(&log, &meta)?;
@@ -107,7 +105,6 @@ impl Log {
         let writer = writer::Writer {
             store,
             log: log.clone(),
-            ids: ids.clone(),
             idempotency: idempotency.clone(),
             meta,
             next_seq,
@@ -128,7 +125,6 @@ impl Log {
             Log {
                 tx,
                 log,
-                ids,
                 idempotency,
                 healthy,
             },
@@ -196,11 +192,12 @@ impl Log {
         }
     }
 
-    /// The event with id `id` and its position, if the log has it.
+    /// The event with id `id` and its position, if the log has it. The id
+    /// carries the position; the record there must carry the id.
     pub fn lookup(&self, id: EventId) -> Result<Option<(Seq, Event)>, ReadError> {
-        let Some(seq) = self.ids.get(id.as_bytes())?.and_then(|v| Seq::from_key(&v)) else {
+        let Some(seq) = id.seq() else {
             return Ok(None);
         };
-        Ok(self.get(seq)?.map(|event| (seq, event)))
+        Ok(self.get(seq)?.filter(|event| event.id == id).map(|event| (seq, event)))
     }
 }

@@ -16,7 +16,7 @@ use tokio::sync::mpsc;
 
 use super::{AppendError, Appended, Pending};
 use crate::codec;
-use crate::event::{EventId, Seq, now_ms};
+use crate::event::{EventId, MAX_SEQ, Seq, now_ms};
 use crate::metrics::LogMetrics;
 use crate::store::{Store, StoreError};
 
@@ -32,7 +32,6 @@ struct IdempotencyEntry {
 pub(super) struct Writer {
     pub store: Arc<Store>,
     pub log: sled::Tree,
-    pub ids: sled::Tree,
     pub idempotency: sled::Tree,
     pub meta: sled::Tree,
     pub next_seq: Seq,
@@ -82,7 +81,7 @@ impl Writer {
             return;
         }
         let started = Instant::now();
-        let outcomes = self.insert_all(batch);
+        let outcomes = self.insert_all(batch.as_mut_slice());
         let synced = outcomes.and_then(|outcomes| self.store.sync().map(|()| outcomes));
         match synced {
             Ok(outcomes) => {
@@ -111,15 +110,16 @@ impl Writer {
     }
 
     /// Inserts the batch; returns per request its outcome and stored frame size.
-    fn insert_all(&mut self, batch: &[Pending]) -> Result<Vec<(Appended, i64)>, StoreError> {
+    /// Takes each request's event out of the batch (only the replies are needed after).
+    fn insert_all(&mut self, batch: &mut [Pending]) -> Result<Vec<(Appended, i64)>, StoreError> {
         let now = now_ms();
         let mut seen_in_batch: HashMap<Vec<u8>, EventId> = HashMap::new();
         let mut outcomes = Vec::with_capacity(batch.len());
         for p in batch {
-            let event = &p.request.event;
+            let bus = &p.request.event.bus;
             let key = p.request.idempotency_key.as_ref().map(|k| {
-                let mut key = Vec::with_capacity(event.bus.len() + 1 + k.len());
-                key.extend_from_slice(event.bus.as_bytes());
+                let mut key = Vec::with_capacity(bus.len() + 1 + k.len());
+                key.extend_from_slice(bus.as_bytes());
                 key.push(0);
                 key.extend_from_slice(k.as_bytes());
                 key
@@ -131,20 +131,24 @@ impl Writer {
                 continue;
             }
             let seq = self.next_seq;
-            let frame = codec::encode(event);
+            if seq.0 > MAX_SEQ {
+                return Err(StoreError::SequenceExhausted);
+            }
+            let id = EventId::for_seq(seq);
+            let event = std::mem::take(&mut p.request.event).into_event(id);
+            let frame = codec::encode(&event);
             let bytes = i64::try_from(frame.len()).unwrap_or(i64::MAX);
             self.log.insert(seq.to_key(), frame)?;
-            self.ids.insert(event.id.as_bytes(), &seq.to_key())?;
             if let Some(key) = key {
                 let entry = IdempotencyEntry {
-                    id: event.id,
+                    id,
                     expires_ms: now.saturating_add(self.idempotency_ttl_ms),
                 };
                 self.idempotency.insert(&key, codec::encode(&entry))?;
-                seen_in_batch.insert(key, event.id);
+                seen_in_batch.insert(key, id);
             }
             self.next_seq = Seq(seq.0 + 1);
-            outcomes.push((Appended::Stored { seq }, bytes));
+            outcomes.push((Appended::Stored { seq, id }, bytes));
         }
         self.meta.insert(NEXT_SEQ_KEY, &self.next_seq.to_key())?;
         Ok(outcomes)

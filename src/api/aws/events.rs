@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use super::{AwsError, ok};
 use crate::api::AppState;
 use crate::bus::DEFAULT_BUS;
-use crate::event::{Event, EventId, MAX_JSON_DEPTH, nesting_exceeds, now_ms};
+use crate::event::{MAX_JSON_DEPTH, NewEvent, nesting_exceeds, now_ms};
 use crate::log::{AppendRequest, Appended};
 
 /// AWS counts a present `Time` as 14 bytes of the entry size.
@@ -138,11 +138,10 @@ pub async fn put_events(state: &AppState, request: PutEventsRequest) -> Result<R
             }
         }
     }
-    let ids: Vec<EventId> = appends.iter().map(|a| a.event.id).collect();
     let outcomes = state.log.append_all(appends).await;
-    for ((slot, id), outcome) in slots.into_iter().zip(ids).zip(outcomes) {
+    for (slot, outcome) in slots.into_iter().zip(outcomes) {
         results[slot] = match outcome {
-            Ok(Appended::Stored { .. }) => {
+            Ok(Appended::Stored { id, .. }) => {
                 state.metrics.ingest.accepted.inc();
                 ResultEntry {
                     event_id: Some(id.to_string()),
@@ -185,7 +184,7 @@ fn epoch_ms(seconds: f64) -> Option<i64> {
     Some((seconds * 1000.0).round() as i64)
 }
 
-fn to_event(state: &AppState, entry: Entry, now: i64) -> Result<Event, ResultEntry> {
+fn to_event(state: &AppState, entry: Entry, now: i64) -> Result<NewEvent, ResultEntry> {
     let source = entry
         .source
         .filter(|s| !s.is_empty())
@@ -226,8 +225,7 @@ fn to_event(state: &AppState, entry: Entry, now: i64) -> Result<Event, ResultEnt
             ));
         }
     };
-    Ok(Event {
-        id: EventId::new(),
+    Ok(NewEvent {
         bus,
         source,
         detail_type,
