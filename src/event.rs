@@ -95,9 +95,29 @@ pub struct NewEvent {
 
 impl NewEvent {
     pub fn into_event(self, id: EventId) -> Event {
-        let NewEvent { bus, source, detail_type, time_ms, ingested_ms, account, region, resources, detail } =
-            self;
-        Event { id, bus, source, detail_type, time_ms, ingested_ms, account, region, resources, detail }
+        let NewEvent {
+            bus,
+            source,
+            detail_type,
+            time_ms,
+            ingested_ms,
+            account,
+            region,
+            resources,
+            detail,
+        } = self;
+        Event {
+            id,
+            bus,
+            source,
+            detail_type,
+            time_ms,
+            ingested_ms,
+            account,
+            region,
+            resources,
+            detail,
+        }
     }
 }
 

@@ -11,6 +11,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -104,6 +105,12 @@ impl Server {
             stop.cancel();
         });
         let app = api::router(state);
+        // Acks are small writes that must leave at once, not wait for Nagle.
+        let listener = listener.tap_io(|tcp| {
+            if let Err(error) = tcp.set_nodelay(true) {
+                tracing::warn!(%error, "cannot set TCP_NODELAY");
+            }
+        });
         let serve =
             axum::serve(listener, app).with_graceful_shutdown(root.clone().cancelled_owned());
         let grace = Duration::from_millis(config.server.shutdown_grace_ms);

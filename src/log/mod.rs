@@ -5,6 +5,7 @@
 //! what an event is (`event`) or how it arrived (`api`).
 
 mod check;
+mod chunk;
 mod writer;
 
 use std::sync::Arc;
@@ -53,6 +54,12 @@ pub enum ReadError {
         seq: Seq,
         #[source]
         source: FrameError,
+    },
+    #[error("log record {seq} cannot be located: its chunk is torn")]
+    Torn {
+        seq: Seq,
+        #[source]
+        source: chunk::Torn,
     },
     #[error("reading the log failed")]
     Sled(#[from] sled::Error),
@@ -184,12 +191,25 @@ impl Log {
 
     /// The event stored at `seq`, checked against its crc32.
     pub fn get(&self, seq: Seq) -> Result<Option<Event>, ReadError> {
-        match self.log.get(seq.to_key())? {
-            Some(frame) => codec::decode(&frame)
-                .map(Some)
-                .map_err(|source| ReadError::Corrupt { seq, source }),
-            None => Ok(None),
+        let Some((key, chunk)) = self.log.range(..=seq.to_key()).next_back().transpose()? else {
+            return Ok(None);
+        };
+        let Some(first) = Seq::from_key(&key) else {
+            return Ok(None);
+        };
+        let Ok(index) = usize::try_from(seq.0 - first.0) else {
+            return Ok(None);
+        };
+        for (i, frame) in chunk::frames(&chunk).enumerate() {
+            // Past a torn point nothing can be located, the wanted frame included.
+            let frame = frame.map_err(|source| ReadError::Torn { seq, source })?;
+            if i == index {
+                return codec::decode(frame)
+                    .map(Some)
+                    .map_err(|source| ReadError::Corrupt { seq, source });
+            }
         }
+        Ok(None)
     }
 
     /// The event with id `id` and its position, if the log has it. The id
@@ -198,6 +218,79 @@ impl Log {
         let Some(seq) = id.seq() else {
             return Ok(None);
         };
-        Ok(self.get(seq)?.filter(|event| event.id == id).map(|event| (seq, event)))
+        Ok(self
+            .get(seq)?
+            .filter(|event| event.id == id)
+            .map(|event| (seq, event)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+    use crate::metrics::Metrics;
+
+    fn new_event(n: usize) -> AppendRequest {
+        let event = NewEvent {
+            bus: "default".into(),
+            detail: format!("{{\"n\":{n}}}"),
+            ..NewEvent::default()
+        };
+        AppendRequest {
+            event,
+            idempotency_key: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn one_damaged_frame_in_a_chunk_spoils_only_its_event() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let config = Config::for_test(dir.path());
+        let store = Arc::new(Store::open(&config.storage).expect("store opens"));
+        let (log, writer) =
+            Log::open(store.clone(), &config.ingest, Metrics::new().log).expect("log opens");
+        let appended = log.append_all((0..5).map(new_event).collect()).await;
+        let stored: Vec<(Seq, EventId)> = appended
+            .into_iter()
+            .map(|a| match a.expect("appended") {
+                Appended::Stored { seq, id } => (seq, id),
+                other => panic!("unexpected {other:?}"),
+            })
+            .collect();
+
+        // Queued together, the five share one chunk keyed by the first seq.
+        let tree = store.tree(tree::LOG).expect("log tree");
+        let chunk_value = tree
+            .get(stored[0].0.to_key())
+            .expect("read")
+            .expect("one chunk");
+        assert_eq!(chunk::frames(&chunk_value).count(), 5);
+        let mut damaged = chunk_value.to_vec();
+        let third_frame_start = chunk::frames(&chunk_value)
+            .take(2)
+            .map(|f| 4 + f.expect("intact").len())
+            .sum::<usize>();
+        damaged[third_frame_start + 4 + 10] ^= 0x40;
+        tree.insert(stored[0].0.to_key(), damaged)
+            .expect("write damage");
+
+        for (i, (seq, id)) in stored.iter().enumerate() {
+            match (i, log.lookup(*id)) {
+                (2, Err(ReadError::Corrupt { seq: bad, .. })) => assert_eq!(bad, *seq),
+                (2, other) => panic!("damaged event served: {other:?}"),
+                (_, Ok(Some((s, event)))) => {
+                    assert_eq!((s, event.id), (*seq, *id));
+                    assert_eq!(event.detail, format!("{{\"n\":{i}}}"));
+                }
+                (_, other) => panic!("intact event {i} not served: {other:?}"),
+            }
+        }
+        assert!(
+            log.get(Seq(stored[4].0.0 + 1)).expect("read").is_none(),
+            "past the end"
+        );
+        drop(log);
+        writer.join();
     }
 }

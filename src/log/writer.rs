@@ -14,6 +14,7 @@ use std::time::Instant;
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
+use super::chunk::{MAX_CHUNK_BYTES, frames, push_frame};
 use super::{AppendError, Appended, Pending};
 use crate::codec;
 use crate::event::{EventId, MAX_SEQ, Seq, now_ms};
@@ -41,13 +42,33 @@ pub(super) struct Writer {
     pub metrics: LogMetrics,
 }
 
+/// The frames of consecutive events being gathered into one `log` value.
+#[derive(Default)]
+struct Chunk {
+    first: Option<Seq>,
+    bytes: Vec<u8>,
+}
+
+impl Chunk {
+    /// Inserts the gathered frames, if any, under the first one's sequence number.
+    fn store(&mut self, log: &sled::Tree) -> Result<(), StoreError> {
+        if let Some(first) = self.first.take() {
+            log.insert(first.to_key(), std::mem::take(&mut self.bytes))?;
+        }
+        Ok(())
+    }
+}
+
 /// The first unused sequence number: past both the last record and the persisted
 /// high-water mark, so numbers never repeat even if the tail is ever deleted.
 pub(super) fn recover_next_seq(log: &sled::Tree, meta: &sled::Tree) -> Result<Seq, StoreError> {
-    let after_last = log
-        .last()?
-        .and_then(|(k, _)| Seq::from_key(&k))
-        .map_or(0, |s| s.0 + 1);
+    // A torn tail counts as one more frame: skipping a number is safe, reusing one is not.
+    let after_last = match log.last()? {
+        Some((key, chunk)) => {
+            Seq::from_key(&key).map_or(0, |first| first.0 + frames(&chunk).count() as u64)
+        }
+        None => 0,
+    };
     let persisted = meta
         .get(NEXT_SEQ_KEY)?
         .and_then(|v| Seq::from_key(&v))
@@ -115,6 +136,7 @@ impl Writer {
         let now = now_ms();
         let mut seen_in_batch: HashMap<Vec<u8>, EventId> = HashMap::new();
         let mut outcomes = Vec::with_capacity(batch.len());
+        let mut chunk = Chunk::default();
         for p in batch {
             let bus = &p.request.event.bus;
             let key = p.request.idempotency_key.as_ref().map(|k| {
@@ -138,7 +160,11 @@ impl Writer {
             let event = std::mem::take(&mut p.request.event).into_event(id);
             let frame = codec::encode(&event);
             let bytes = i64::try_from(frame.len()).unwrap_or(i64::MAX);
-            self.log.insert(seq.to_key(), frame)?;
+            if chunk.bytes.len() + frame.len() > MAX_CHUNK_BYTES {
+                chunk.store(&self.log)?;
+            }
+            chunk.first.get_or_insert(seq);
+            push_frame(&mut chunk.bytes, &frame);
             if let Some(key) = key {
                 let entry = IdempotencyEntry {
                     id,
@@ -150,6 +176,7 @@ impl Writer {
             self.next_seq = Seq(seq.0 + 1);
             outcomes.push((Appended::Stored { seq, id }, bytes));
         }
+        chunk.store(&self.log)?;
         self.meta.insert(NEXT_SEQ_KEY, &self.next_seq.to_key())?;
         Ok(outcomes)
     }
