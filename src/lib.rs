@@ -9,4 +9,5 @@ pub mod config; // defaults < TOML < env < flags, validated once
 pub mod event; // the Event, its ids and its EventBridge envelope
 pub mod log; // the append-only log and its group-commit writer
 pub mod metrics; // Prometheus registry and handles
+pub mod pattern; // EventBridge event patterns: parse, validate, compile, match
 pub mod store; // the sled database, its trees, durability

@@ -1,0 +1,47 @@
+//! Event patterns: the EventBridge pattern language, parsed, validated and
+//! compiled into one matcher for all rules of a bus.
+//!
+//! [`Pattern::parse`] turns pattern JSON into a typed, validated pattern whose
+//! errors name the JSON path at fault. [`MatcherBuilder`] collects the
+//! patterns of many rules and `build`s an immutable [`Matcher`], an automaton
+//! over field paths and values that reads each event once, descending only
+//! into fields some pattern names, and returns every matching rule. The
+//! semantics are EventBridge's, as implemented by aws/event-ruler; the
+//! decisions on edge cases are listed with their sources in
+//! `docs/patterns.md`. This module does not know about buses, targets or
+//! HTTP: it is a pure function of (rules, event).
+
+mod automaton;
+mod casefold;
+mod cidr;
+mod error;
+mod index;
+mod json;
+mod number;
+mod parse;
+mod predicate;
+#[cfg(test)]
+mod proptests;
+#[cfg(test)]
+mod reference;
+mod scanner;
+mod values;
+mod wildcard;
+
+pub use automaton::{Matcher, MatcherBuilder};
+pub use error::{EventError, PatternError, TestPatternError};
+pub use parse::{Limits, Pattern};
+pub use wildcard::WildcardError;
+
+/// `TestEventPattern`: whether `event_json` matches `pattern_json`.
+pub fn test_event_pattern(
+    pattern_json: &str,
+    event_json: &str,
+    limits: &Limits,
+) -> Result<bool, TestPatternError> {
+    let pattern = Pattern::parse(pattern_json, limits)?;
+    let mut builder = MatcherBuilder::new();
+    builder.add((), &pattern);
+    let matcher = builder.build();
+    Ok(!matcher.matches(event_json.as_bytes())?.is_empty())
+}

@@ -1,0 +1,570 @@
+//! The event flattener: one pass over the event's JSON bytes that yields the
+//! leaf values of the fields some pattern names, and skips everything else.
+//!
+//! Guided by a [`PathTrie`] of the pattern paths, it descends only into object
+//! members on those paths; other members are skipped by a tight loop that only
+//! tracks strings and bracket nesting. Descended parts are checked against the
+//! full JSON grammar; skipped parts only for balanced brackets and terminated
+//! strings (the gateway validates events on ingest; this pass must not trust
+//! them, but it need not re-prove them). No tree is built: each leaf is a span
+//! of the input (or of a scratch buffer when the string had escapes), with the
+//! array elements it sits in, for the array-consistency rule.
+
+use super::error::EventError;
+
+/// Nesting allowed along descended paths (skipped parts are not recursive).
+const MAX_DEPTH: usize = 256;
+
+/// Field paths as a trie of object keys; a node may be a field (a leaf path of
+/// some pattern) and also have children.
+#[derive(Debug, Default)]
+pub(crate) struct PathTrie {
+    nodes: Vec<TrieNode>,
+}
+
+#[derive(Debug, Default)]
+struct TrieNode {
+    children: Vec<(Box<[u8]>, u32)>,
+    field: Option<u32>,
+}
+
+impl PathTrie {
+    pub(crate) fn new() -> Self {
+        PathTrie {
+            nodes: vec![TrieNode::default()],
+        }
+    }
+
+    /// The field id of `path`, `next_id` if it is new (then the caller counts it).
+    pub(crate) fn insert(&mut self, path: &[String], next_id: u32) -> u32 {
+        let mut node = 0usize;
+        for key in path {
+            let found = self.nodes[node]
+                .children
+                .iter()
+                .find(|(k, _)| &k[..] == key.as_bytes())
+                .map(|(_, child)| *child);
+            node = match found {
+                Some(child) => child as usize,
+                None => {
+                    let child = u32::try_from(self.nodes.len()).expect("fewer than 2^32 path nodes");
+                    self.nodes.push(TrieNode::default());
+                    self.nodes[node].children.push((key.as_bytes().into(), child));
+                    child as usize
+                }
+            };
+        }
+        *self.nodes[node].field.get_or_insert(next_id)
+    }
+
+    pub(crate) fn approx_memory_bytes(&self) -> usize {
+        self.nodes
+            .iter()
+            .map(|n| std::mem::size_of::<TrieNode>() + n.children.iter().map(|(k, _)| k.len() + 24).sum::<usize>())
+            .sum()
+    }
+
+    fn child(&self, node: u32, key: &[u8]) -> Option<u32> {
+        self.nodes[node as usize]
+            .children
+            .iter()
+            .find(|(k, _)| &k[..] == key)
+            .map(|(_, c)| *c)
+    }
+}
+
+/// The JSON type of a leaf value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Kind {
+    String,
+    Number,
+    True,
+    False,
+    Null,
+}
+
+/// One leaf value of a named field.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Leaf {
+    pub(crate) field: u32,
+    pub(crate) kind: Kind,
+    /// Span of the string's content (unescaped) or of the number's literal.
+    start: usize,
+    end: usize,
+    in_scratch: bool,
+    /// Span in `Flattened::arrays` of the (array id, element index) pairs of
+    /// the arrays enclosing this value, outermost first.
+    arrays_start: usize,
+    arrays_len: usize,
+}
+
+/// The flattened event: reusable buffers, cleared by each `flatten`.
+#[derive(Debug, Default)]
+pub(crate) struct Flattened {
+    pub(crate) leaves: Vec<Leaf>,
+    scratch: Vec<u8>,
+    arrays: Vec<(u32, u32)>,
+    open_arrays: Vec<(u32, u32)>,
+    key: Vec<u8>,
+    brackets: Vec<u8>,
+}
+
+impl Flattened {
+    pub(crate) fn bytes<'a>(&'a self, input: &'a [u8], leaf: &Leaf) -> &'a [u8] {
+        if leaf.in_scratch {
+            &self.scratch[leaf.start..leaf.end]
+        } else {
+            &input[leaf.start..leaf.end]
+        }
+    }
+
+    pub(crate) fn arrays(&self, leaf: &Leaf) -> &[(u32, u32)] {
+        &self.arrays[leaf.arrays_start..leaf.arrays_start + leaf.arrays_len]
+    }
+}
+
+/// Reads `input` (a JSON object) and collects the leaves of the trie's fields,
+/// grouped by field id (stable within a field).
+pub(crate) fn flatten(input: &[u8], trie: &PathTrie, out: &mut Flattened) -> Result<(), EventError> {
+    out.leaves.clear();
+    out.scratch.clear();
+    out.arrays.clear();
+    out.open_arrays.clear();
+    let mut scanner = Scanner {
+        input,
+        pos: 0,
+        trie,
+        out,
+        next_array: 0,
+    };
+    scanner.skip_ws();
+    if scanner.peek() != Some(b'{') {
+        return Err(match scanner.peek() {
+            Some(b'[' | b'"' | b'-' | b'0'..=b'9' | b't' | b'f' | b'n') => EventError::NotAnObject,
+            _ => scanner.error("expected a JSON object"),
+        });
+    }
+    scanner.object(0, 0)?;
+    scanner.skip_ws();
+    if scanner.pos != input.len() {
+        return Err(scanner.error("trailing characters after the event"));
+    }
+    out.leaves.sort_by_key(|leaf| leaf.field);
+    Ok(())
+}
+
+struct Scanner<'a, 'o> {
+    input: &'a [u8],
+    pos: usize,
+    trie: &'a PathTrie,
+    out: &'o mut Flattened,
+    next_array: u32,
+}
+
+/// Bytes that matter while skipping a container.
+static STRUCTURAL: [bool; 256] = {
+    let mut table = [false; 256];
+    table[b'"' as usize] = true;
+    table[b'{' as usize] = true;
+    table[b'}' as usize] = true;
+    table[b'[' as usize] = true;
+    table[b']' as usize] = true;
+    table
+};
+
+impl Scanner<'_, '_> {
+    fn error(&self, reason: &'static str) -> EventError {
+        EventError::InvalidJson {
+            offset: self.pos,
+            reason,
+        }
+    }
+
+    fn peek(&self) -> Option<u8> {
+        self.input.get(self.pos).copied()
+    }
+
+    fn skip_ws(&mut self) {
+        while let Some(b' ' | b'\n' | b'\r' | b'\t') = self.input.get(self.pos) {
+            self.pos += 1;
+        }
+    }
+
+    fn expect(&mut self, byte: u8, reason: &'static str) -> Result<(), EventError> {
+        self.skip_ws();
+        if self.peek() == Some(byte) {
+            self.pos += 1;
+            Ok(())
+        } else {
+            Err(self.error(reason))
+        }
+    }
+
+    /// A value at trie `node` (descend) or `None` (skip).
+    fn value(&mut self, node: Option<u32>, depth: usize) -> Result<(), EventError> {
+        let Some(node) = node else {
+            return self.skip_value();
+        };
+        if depth > MAX_DEPTH {
+            return Err(EventError::TooDeep { limit: MAX_DEPTH });
+        }
+        self.skip_ws();
+        let field = self.trie.nodes[node as usize].field;
+        match self.peek() {
+            Some(b'{') => self.object(node, depth + 1),
+            Some(b'[') => self.array(node, depth + 1),
+            Some(b'"') => {
+                let (start, end, in_scratch) = self.string(false)?;
+                if let Some(field) = field {
+                    self.push_leaf(field, Kind::String, start, end, in_scratch);
+                }
+                Ok(())
+            }
+            Some(_) => {
+                let start = self.pos;
+                let kind = self.scalar()?;
+                if let Some(field) = field {
+                    self.push_leaf(field, kind, start, self.pos, false);
+                }
+                Ok(())
+            }
+            None => Err(self.error("unexpected end of input")),
+        }
+    }
+
+    fn push_leaf(&mut self, field: u32, kind: Kind, start: usize, end: usize, in_scratch: bool) {
+        let arrays_start = self.out.arrays.len();
+        self.out.arrays.extend_from_slice(&self.out.open_arrays);
+        self.out.leaves.push(Leaf {
+            field,
+            kind,
+            start,
+            end,
+            in_scratch,
+            arrays_start,
+            arrays_len: self.out.open_arrays.len(),
+        });
+    }
+
+    fn object(&mut self, node: u32, depth: usize) -> Result<(), EventError> {
+        self.pos += 1;
+        self.skip_ws();
+        if self.peek() == Some(b'}') {
+            self.pos += 1;
+            return Ok(());
+        }
+        loop {
+            self.skip_ws();
+            if self.peek() != Some(b'"') {
+                return Err(self.error("expected a string key"));
+            }
+            let (start, end, in_scratch) = self.string(true)?;
+            let key = if in_scratch {
+                &self.out.key[start..end]
+            } else {
+                &self.input[start..end]
+            };
+            let child = self.trie.child(node, key);
+            self.expect(b':', "expected `:`")?;
+            self.value(child, depth)?;
+            self.skip_ws();
+            match self.peek() {
+                Some(b',') => self.pos += 1,
+                Some(b'}') => {
+                    self.pos += 1;
+                    return Ok(());
+                }
+                _ => return Err(self.error("expected `,` or `}`")),
+            }
+        }
+    }
+
+    fn array(&mut self, node: u32, depth: usize) -> Result<(), EventError> {
+        self.pos += 1;
+        let id = self.next_array;
+        self.next_array += 1;
+        self.skip_ws();
+        if self.peek() == Some(b']') {
+            self.pos += 1;
+            return Ok(());
+        }
+        self.out.open_arrays.push((id, 0));
+        loop {
+            self.value(Some(node), depth)?;
+            self.skip_ws();
+            match self.peek() {
+                Some(b',') => {
+                    self.pos += 1;
+                    if let Some(last) = self.out.open_arrays.last_mut() {
+                        last.1 += 1;
+                    }
+                }
+                Some(b']') => {
+                    self.pos += 1;
+                    self.out.open_arrays.pop();
+                    return Ok(());
+                }
+                _ => return Err(self.error("expected `,` or `]`")),
+            }
+        }
+    }
+
+    /// A number or literal; returns its kind, leaves `pos` after it.
+    fn scalar(&mut self) -> Result<Kind, EventError> {
+        let start = self.pos;
+        while let Some(b) = self.peek() {
+            if matches!(b, b',' | b'}' | b']' | b' ' | b'\n' | b'\r' | b'\t' | b':' | b'"' | b'{' | b'[') {
+                break;
+            }
+            self.pos += 1;
+        }
+        match &self.input[start..self.pos] {
+            b"true" => Ok(Kind::True),
+            b"false" => Ok(Kind::False),
+            b"null" => Ok(Kind::Null),
+            text if super::number::is_json_number(text) => Ok(Kind::Number),
+            _ => {
+                self.pos = start;
+                Err(self.error("invalid value"))
+            }
+        }
+    }
+
+    /// Reads a string starting at its opening quote. Returns the content span,
+    /// in the input when it has no escapes, else in the scratch (or key) buffer.
+    fn string(&mut self, is_key: bool) -> Result<(usize, usize, bool), EventError> {
+        self.pos += 1;
+        let start = self.pos;
+        loop {
+            let Some(&b) = self.input.get(self.pos) else {
+                return Err(self.error("unterminated string"));
+            };
+            match b {
+                b'"' => {
+                    self.pos += 1;
+                    return Ok((start, self.pos - 1, false));
+                }
+                b'\\' => break,
+                0x00..=0x1f => return Err(self.error("control character in string")),
+                _ => self.pos += 1,
+            }
+        }
+        // Slow path: copy what we have and unescape the rest.
+        let buffer = if is_key { &mut self.out.key } else { &mut self.out.scratch };
+        if is_key {
+            buffer.clear();
+        }
+        let out_start = buffer.len();
+        buffer.extend_from_slice(&self.input[start..self.pos]);
+        loop {
+            let Some(&b) = self.input.get(self.pos) else {
+                return Err(EventError::InvalidJson {
+                    offset: self.pos,
+                    reason: "unterminated string",
+                });
+            };
+            self.pos += 1;
+            match b {
+                b'"' => break,
+                b'\\' => {
+                    let escaped = self.input.get(self.pos).copied();
+                    self.pos += 1;
+                    match escaped {
+                        Some(c @ (b'"' | b'\\' | b'/')) => buffer.push(c),
+                        Some(b'b') => buffer.push(0x08),
+                        Some(b'f') => buffer.push(0x0c),
+                        Some(b'n') => buffer.push(b'\n'),
+                        Some(b'r') => buffer.push(b'\r'),
+                        Some(b't') => buffer.push(b'\t'),
+                        Some(b'u') => {
+                            let c = decode_unicode_escape(self.input, &mut self.pos).ok_or(
+                                EventError::InvalidJson {
+                                    offset: self.pos,
+                                    reason: "invalid \\u escape",
+                                },
+                            )?;
+                            let mut utf8 = [0u8; 4];
+                            buffer.extend_from_slice(c.encode_utf8(&mut utf8).as_bytes());
+                        }
+                        _ => {
+                            return Err(EventError::InvalidJson {
+                                offset: self.pos,
+                                reason: "invalid escape",
+                            });
+                        }
+                    }
+                }
+                0x00..=0x1f => {
+                    return Err(EventError::InvalidJson {
+                        offset: self.pos,
+                        reason: "control character in string",
+                    });
+                }
+                other => buffer.push(other),
+            }
+        }
+        Ok((out_start, buffer.len(), true))
+    }
+
+    fn skip_value(&mut self) -> Result<(), EventError> {
+        self.skip_ws();
+        match self.peek() {
+            Some(b'"') => self.skip_string(),
+            Some(b'{' | b'[') => self.skip_container(),
+            Some(_) => self.scalar().map(|_| ()),
+            None => Err(self.error("unexpected end of input")),
+        }
+    }
+
+    fn skip_string(&mut self) -> Result<(), EventError> {
+        let mut i = self.pos + 1;
+        let input = self.input;
+        while i < input.len() {
+            match input[i] {
+                b'"' => {
+                    self.pos = i + 1;
+                    return Ok(());
+                }
+                b'\\' => i += 2,
+                _ => i += 1,
+            }
+        }
+        Err(self.error("unterminated string"))
+    }
+
+    /// Skips a balanced `{...}` or `[...]` starting at `pos`.
+    fn skip_container(&mut self) -> Result<(), EventError> {
+        let brackets = &mut self.out.brackets;
+        brackets.clear();
+        let input = self.input;
+        let mut i = self.pos;
+        while i < input.len() {
+            let b = input[i];
+            if !STRUCTURAL[b as usize] {
+                i += 1;
+                continue;
+            }
+            match b {
+                b'"' => {
+                    i += 1;
+                    loop {
+                        match input.get(i) {
+                            Some(b'"') => break,
+                            Some(b'\\') => i += 2,
+                            Some(_) => i += 1,
+                            None => {
+                                self.pos = i;
+                                return Err(self.error("unterminated string"));
+                            }
+                        }
+                    }
+                }
+                b'{' => brackets.push(b'}'),
+                b'[' => brackets.push(b']'),
+                close => {
+                    if brackets.pop() != Some(close) {
+                        self.pos = i;
+                        return Err(self.error("mismatched bracket"));
+                    }
+                    if brackets.is_empty() {
+                        self.pos = i + 1;
+                        return Ok(());
+                    }
+                }
+            }
+            i += 1;
+        }
+        self.pos = i;
+        Err(self.error("unexpected end of input"))
+    }
+}
+
+/// Decodes the four hex digits after `\u` (and a following low surrogate when
+/// the first is a high surrogate). `pos` is just after the `u`.
+pub(crate) fn decode_unicode_escape(input: &[u8], pos: &mut usize) -> Option<char> {
+    let hex4 = |at: usize| -> Option<u32> {
+        let digits = input.get(at..at + 4)?;
+        let text = std::str::from_utf8(digits).ok()?;
+        if !text.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return None;
+        }
+        u32::from_str_radix(text, 16).ok()
+    };
+    let first = hex4(*pos)?;
+    *pos += 4;
+    if (0xD800..0xDC00).contains(&first) {
+        if input.get(*pos..*pos + 2) != Some(b"\\u") {
+            return None;
+        }
+        let second = hex4(*pos + 2)?;
+        if !(0xDC00..0xE000).contains(&second) {
+            return None;
+        }
+        *pos += 6;
+        char::from_u32(0x10000 + ((first - 0xD800) << 10) + (second - 0xDC00))
+    } else {
+        char::from_u32(first)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn trie(paths: &[&[&str]]) -> PathTrie {
+        let mut t = PathTrie::new();
+        for (i, p) in paths.iter().enumerate() {
+            let owned: Vec<String> = p.iter().map(|s| (*s).to_owned()).collect();
+            t.insert(&owned, u32::try_from(i).expect("small"));
+        }
+        t
+    }
+
+    fn leaves(input: &str, t: &PathTrie) -> Vec<(u32, Kind, String, Vec<(u32, u32)>)> {
+        let mut out = Flattened::default();
+        flatten(input.as_bytes(), t, &mut out).expect("valid event");
+        out.leaves
+            .iter()
+            .map(|l| {
+                let text = String::from_utf8(out.bytes(input.as_bytes(), l).to_vec()).expect("utf8");
+                (l.field, l.kind, text, out.arrays(l).to_vec())
+            })
+            .collect()
+    }
+
+    #[test]
+    fn collects_only_named_fields() {
+        let t = trie(&[&["a", "b"], &["c"]]);
+        let got = leaves(r#"{"x": {"b": 1}, "a": {"b": "h\u00e9\"", "z": [1, {"q": 2}]}, "c": [true, null, [-1.5e3]]}"#, &t);
+        assert_eq!(
+            got,
+            vec![
+                (0, Kind::String, "hé\"".to_owned(), vec![]),
+                (1, Kind::True, "true".to_owned(), vec![(0, 0)]),
+                (1, Kind::Null, "null".to_owned(), vec![(0, 1)]),
+                (1, Kind::Number, "-1.5e3".to_owned(), vec![(0, 2), (1, 0)]),
+            ]
+        );
+    }
+
+    #[test]
+    fn array_elements_of_objects_carry_their_index() {
+        let t = trie(&[&["a", "b"], &["a", "c"]]);
+        let got = leaves(r#"{"a": [{"b": 1, "c": 2}, {"b": 3}]}"#, &t);
+        assert_eq!(got[0].3, vec![(0, 0)]);
+        assert_eq!(got[1].3, vec![(0, 1)]);
+        assert_eq!(got[2].3, vec![(0, 0)]);
+    }
+
+    #[test]
+    fn rejects_invalid_events() {
+        let t = trie(&[&["a"]]);
+        let mut out = Flattened::default();
+        for bad in ["", "{", r#"{"a": }"#, r#"{"a": tru}"#, r#"{"x": [1}"#, r#"{"x": "abc}"#, r#"{"a": 1} x"#, r#"{"a": 01}"#] {
+            assert!(flatten(bad.as_bytes(), &t, &mut out).is_err(), "{bad}");
+        }
+        assert_eq!(flatten(b"[1]", &t, &mut out), Err(EventError::NotAnObject));
+        let deep = format!("{{\"a\": {}{}}}", "[".repeat(300), "]".repeat(300));
+        assert_eq!(flatten(deep.as_bytes(), &t, &mut out), Err(EventError::TooDeep { limit: MAX_DEPTH }));
+    }
+}
