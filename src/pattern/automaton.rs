@@ -174,6 +174,13 @@ thread_local! {
 impl<R: Clone> Matcher<R> {
     /// Every rule whose pattern matches `event_json` (a JSON object), each once,
     /// in the order rules were first added.
+    ///
+    /// The event is read only as far as the rules need: members no rule names
+    /// are skipped with a light check (balanced brackets, terminated strings),
+    /// and reading stops once every top-level key the rules name has been
+    /// seen, so malformed JSON after that point is not reported, and a key
+    /// repeated after that point is not seen. Events are validated on ingest;
+    /// use [`test_event_pattern`](super::test_event_pattern) for a full check.
     pub fn matches(&self, event_json: &[u8]) -> Result<Vec<R>, EventError> {
         SCRATCH.with(|cell| match cell.try_borrow_mut() {
             Ok(mut scratch) => self.run(event_json, &mut scratch),

@@ -33,13 +33,23 @@ pub use error::{EventError, PatternError, TestPatternError};
 pub use parse::{Limits, Pattern};
 pub use wildcard::WildcardError;
 
-/// `TestEventPattern`: whether `event_json` matches `pattern_json`.
+/// `TestEventPattern`: whether `event_json` matches `pattern_json`. Unlike
+/// [`Matcher::matches`], which reads an event only as far as its rules need,
+/// this checks that the whole event is valid JSON.
 pub fn test_event_pattern(
     pattern_json: &str,
     event_json: &str,
     limits: &Limits,
 ) -> Result<bool, TestPatternError> {
     let pattern = Pattern::parse(pattern_json, limits)?;
+    if let Err(e) = serde_json::from_str::<serde::de::IgnoredAny>(event_json) {
+        let line_start: usize = event_json.split_inclusive('\n').take(e.line().saturating_sub(1)).map(str::len).sum();
+        return Err(EventError::InvalidJson {
+            offset: line_start + e.column().saturating_sub(1),
+            reason: "not valid JSON",
+        }
+        .into());
+    }
     let mut builder = MatcherBuilder::new();
     builder.add((), &pattern);
     let matcher = builder.build();

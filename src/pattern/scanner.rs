@@ -64,12 +64,18 @@ impl PathTrie {
             .sum()
     }
 
-    fn child(&self, node: u32, key: &[u8]) -> Option<u32> {
+    /// The child node for `key` and its position among the node's children.
+    fn child(&self, node: u32, key: &[u8]) -> Option<(usize, u32)> {
         self.nodes[node as usize]
             .children
             .iter()
-            .find(|(k, _)| &k[..] == key)
-            .map(|(_, c)| *c)
+            .enumerate()
+            .find(|(_, (k, _))| &k[..] == key)
+            .map(|(i, (_, c))| (i, *c))
+    }
+
+    fn child_count(&self, node: u32) -> usize {
+        self.nodes[node as usize].children.len()
     }
 }
 
@@ -136,6 +142,7 @@ pub(crate) fn flatten(input: &[u8], trie: &PathTrie, out: &mut Flattened) -> Res
         trie,
         out,
         next_array: 0,
+        stopped: false,
     };
     scanner.skip_ws();
     if scanner.peek() != Some(b'{') {
@@ -146,7 +153,7 @@ pub(crate) fn flatten(input: &[u8], trie: &PathTrie, out: &mut Flattened) -> Res
     }
     scanner.object(0, 0)?;
     scanner.skip_ws();
-    if scanner.pos != input.len() {
+    if !scanner.stopped && scanner.pos != input.len() {
         return Err(scanner.error("trailing characters after the event"));
     }
     out.leaves.sort_by_key(|leaf| leaf.field);
@@ -159,6 +166,8 @@ struct Scanner<'a, 'o> {
     trie: &'a PathTrie,
     out: &'o mut Flattened,
     next_array: u32,
+    /// Every root key the rules name has been read; the rest is not.
+    stopped: bool,
 }
 
 /// Bytes that matter while skipping a container.
@@ -171,6 +180,52 @@ static STRUCTURAL: [bool; 256] = {
     table[b']' as usize] = true;
     table
 };
+
+/// Quote and backslash: what matters inside a skipped string.
+static QUOTE_OR_BACKSLASH: [bool; 256] = {
+    let mut table = [false; 256];
+    table[b'"' as usize] = true;
+    table[b'\\' as usize] = true;
+    table
+};
+
+/// Bytes that end the fast path of a string: quote, backslash, control.
+static STRING_SPECIAL: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 0x20 {
+        table[b] = true;
+        b += 1;
+    }
+    table[b'"' as usize] = true;
+    table[b'\\' as usize] = true;
+    table
+};
+
+/// Index of the first byte at or after `from` that `table` marks, or
+/// `input.len()`. Checks eight bytes per step on the common no-hit path.
+#[inline]
+fn find_marked(input: &[u8], from: usize, table: &[bool; 256]) -> usize {
+    let mut i = from;
+    while let Some(chunk) = input.get(i..i + 8) {
+        let hit = table[chunk[0] as usize]
+            | table[chunk[1] as usize]
+            | table[chunk[2] as usize]
+            | table[chunk[3] as usize]
+            | table[chunk[4] as usize]
+            | table[chunk[5] as usize]
+            | table[chunk[6] as usize]
+            | table[chunk[7] as usize];
+        if hit {
+            break;
+        }
+        i += 8;
+    }
+    while i < input.len() && !table[input[i] as usize] {
+        i += 1;
+    }
+    i
+}
 
 impl Scanner<'_, '_> {
     fn error(&self, reason: &'static str) -> EventError {
@@ -246,6 +301,9 @@ impl Scanner<'_, '_> {
         });
     }
 
+    /// Reads an object at trie `node`. Once every child key of the node has
+    /// been seen, the rest of the object cannot name a field: it is skipped, and
+    /// at the root the scan ends there (the early stop).
     fn object(&mut self, node: u32, depth: usize) -> Result<(), EventError> {
         self.pos += 1;
         self.skip_ws();
@@ -253,6 +311,11 @@ impl Scanner<'_, '_> {
             self.pos += 1;
             return Ok(());
         }
+        let wanted = self.trie.child_count(node);
+        // Distinct children seen so far (a repeated key must not count twice);
+        // nodes with more than 64 children simply never stop early.
+        let mut seen: u64 = 0;
+        let all: u64 = if wanted == 0 || wanted > 64 { 0 } else { u64::MAX >> (64 - wanted) };
         loop {
             self.skip_ws();
             if self.peek() != Some(b'"') {
@@ -266,7 +329,12 @@ impl Scanner<'_, '_> {
             };
             let child = self.trie.child(node, key);
             self.expect(b':', "expected `:`")?;
-            self.value(child, depth)?;
+            self.value(child.map(|(_, c)| c), depth)?;
+            if let Some((index, _)) = child
+                && index < 64
+            {
+                seen |= 1 << index;
+            }
             self.skip_ws();
             match self.peek() {
                 Some(b',') => self.pos += 1,
@@ -275,6 +343,13 @@ impl Scanner<'_, '_> {
                     return Ok(());
                 }
                 _ => return Err(self.error("expected `,` or `}`")),
+            }
+            if all != 0 && seen == all {
+                if node == 0 {
+                    self.stopped = true;
+                    return Ok(());
+                }
+                return self.skip_rest_of_object();
             }
         }
     }
@@ -335,19 +410,15 @@ impl Scanner<'_, '_> {
     fn string(&mut self, is_key: bool) -> Result<(usize, usize, bool), EventError> {
         self.pos += 1;
         let start = self.pos;
-        loop {
-            let Some(&b) = self.input.get(self.pos) else {
-                return Err(self.error("unterminated string"));
-            };
-            match b {
-                b'"' => {
-                    self.pos += 1;
-                    return Ok((start, self.pos - 1, false));
-                }
-                b'\\' => break,
-                0x00..=0x1f => return Err(self.error("control character in string")),
-                _ => self.pos += 1,
+        self.pos = find_marked(self.input, self.pos, &STRING_SPECIAL);
+        match self.input.get(self.pos) {
+            None => return Err(self.error("unterminated string")),
+            Some(b'"') => {
+                self.pos += 1;
+                return Ok((start, self.pos - 1, false));
             }
+            Some(b'\\') => {}
+            Some(_) => return Err(self.error("control character in string")),
         }
         // Slow path: copy what we have and unescape the rest.
         let buffer = if is_key { &mut self.out.key } else { &mut self.out.scratch };
@@ -419,46 +490,54 @@ impl Scanner<'_, '_> {
     fn skip_string(&mut self) -> Result<(), EventError> {
         let mut i = self.pos + 1;
         let input = self.input;
-        while i < input.len() {
-            match input[i] {
-                b'"' => {
+        loop {
+            i = find_marked(input, i, &QUOTE_OR_BACKSLASH);
+            match input.get(i) {
+                Some(b'"') => {
                     self.pos = i + 1;
                     return Ok(());
                 }
-                b'\\' => i += 2,
-                _ => i += 1,
+                Some(_) => i += 2,
+                None => return Err(self.error("unterminated string")),
             }
         }
-        Err(self.error("unterminated string"))
     }
 
     /// Skips a balanced `{...}` or `[...]` starting at `pos`.
     fn skip_container(&mut self) -> Result<(), EventError> {
+        self.out.brackets.clear();
+        self.skip_brackets()
+    }
+
+    /// Skips to just after the `}` closing the object being read (`pos` is
+    /// just after a `,` between members).
+    fn skip_rest_of_object(&mut self) -> Result<(), EventError> {
+        self.out.brackets.clear();
+        self.out.brackets.push(b'}');
+        self.skip_brackets()
+    }
+
+    /// Skips until the brackets already open in `out.brackets` (and any opened
+    /// on the way) are closed.
+    fn skip_brackets(&mut self) -> Result<(), EventError> {
         let brackets = &mut self.out.brackets;
-        brackets.clear();
         let input = self.input;
         let mut i = self.pos;
-        while i < input.len() {
-            let b = input[i];
-            if !STRUCTURAL[b as usize] {
-                i += 1;
-                continue;
-            }
+        loop {
+            i = find_marked(input, i, &STRUCTURAL);
+            let Some(&b) = input.get(i) else { break };
             match b {
-                b'"' => {
-                    i += 1;
-                    loop {
-                        match input.get(i) {
-                            Some(b'"') => break,
-                            Some(b'\\') => i += 2,
-                            Some(_) => i += 1,
-                            None => {
-                                self.pos = i;
-                                return Err(self.error("unterminated string"));
-                            }
+                b'"' => loop {
+                    i = find_marked(input, i + 1, &QUOTE_OR_BACKSLASH);
+                    match input.get(i) {
+                        Some(b'"') => break,
+                        Some(_) => i += 1,
+                        None => {
+                            self.pos = i;
+                            return Err(self.error("unterminated string"));
                         }
                     }
-                }
+                },
                 b'{' => brackets.push(b'}'),
                 b'[' => brackets.push(b']'),
                 close => {
@@ -520,7 +599,10 @@ mod tests {
         t
     }
 
-    fn leaves(input: &str, t: &PathTrie) -> Vec<(u32, Kind, String, Vec<(u32, u32)>)> {
+    /// (field, kind, text, array positions) of each collected leaf.
+    type Collected = Vec<(u32, Kind, String, Vec<(u32, u32)>)>;
+
+    fn leaves(input: &str, t: &PathTrie) -> Collected {
         let mut out = Flattened::default();
         flatten(input.as_bytes(), t, &mut out).expect("valid event");
         out.leaves
@@ -557,10 +639,23 @@ mod tests {
     }
 
     #[test]
+    fn stops_once_every_named_key_is_read() {
+        let t = trie(&[&["a", "b"], &["c"]]);
+        // After `a` (all of whose children are read) and `c`, the root is done:
+        // what follows is not read, so even a broken tail is not an error.
+        let got = leaves(r#"{"a": {"b": 1, "z": {"q": [2, "}"]}}, "c": "x", "d": [1, 2, oops"#, &t);
+        assert_eq!(got.len(), 2);
+        // A repeated key does not count as a second distinct key.
+        let t = trie(&[&["a", "b"], &["a", "e"], &["c"]]);
+        let got = leaves(r#"{"a": {"b": 1, "b": 2, "e": 3}, "c": true}"#, &t);
+        assert_eq!(got.len(), 4);
+    }
+
+    #[test]
     fn rejects_invalid_events() {
         let t = trie(&[&["a"]]);
         let mut out = Flattened::default();
-        for bad in ["", "{", r#"{"a": }"#, r#"{"a": tru}"#, r#"{"x": [1}"#, r#"{"x": "abc}"#, r#"{"a": 1} x"#, r#"{"a": 01}"#] {
+        for bad in ["", "{", r#"{"a": }"#, r#"{"a": tru}"#, r#"{"x": [1}"#, r#"{"x": "abc}"#, r#"{"b": 1} x"#, r#"{"a": 01}"#, r#"{"x": {"y": 1]}"#] {
             assert!(flatten(bad.as_bytes(), &t, &mut out).is_err(), "{bad}");
         }
         assert_eq!(flatten(b"[1]", &t, &mut out), Err(EventError::NotAnObject));
