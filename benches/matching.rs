@@ -10,7 +10,7 @@
 //!   then not checked);
 //! - `STOWAGE_BENCH_PASSES`: timed passes per workload, the median is reported
 //!   (default 3);
-//! - `STOWAGE_BENCH_ONLY`: run only workloads whose name contains this text.
+//! - `STOWAGE_BENCH_ONLY`: run only these workloads (comma-separated names).
 
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
@@ -32,7 +32,7 @@ fn main() {
         .unwrap_or(3)
         .max(1);
     let only = std::env::var("STOWAGE_BENCH_ONLY").ok();
-    let wanted = |name: &str| only.as_deref().is_none_or(|o| name.contains(o));
+    let wanted = |name: &str| only.as_deref().is_none_or(|o| o.split(',').any(|w| w == name));
 
     let started = Instant::now();
     let events = load_lines(&dir.join("citylots2-synth.json.gz"), limit);

@@ -151,7 +151,7 @@ pub(crate) fn flatten(input: &[u8], trie: &PathTrie, out: &mut Flattened) -> Res
             _ => scanner.error("expected a JSON object"),
         });
     }
-    scanner.object(0, 0)?;
+    scanner.object(0, 0, true)?;
     scanner.skip_ws();
     if !scanner.stopped && scanner.pos != input.len() {
         return Err(scanner.error("trailing characters after the event"));
@@ -203,21 +203,17 @@ static STRING_SPECIAL: [bool; 256] = {
 };
 
 /// Index of the first byte at or after `from` that `table` marks, or
-/// `input.len()`. Checks eight bytes per step on the common no-hit path.
+/// `input.len()`. Eight bytes at a time: `word_hits` flags (at least) the first
+/// marked byte of a little-endian word (SWAR: no `unsafe`, no SIMD crate).
 #[inline]
-fn find_marked(input: &[u8], from: usize, table: &[bool; 256]) -> usize {
+fn find_marked(input: &[u8], from: usize, table: &[bool; 256], word_hits: impl Fn(u64) -> u64) -> usize {
     let mut i = from;
     while let Some(chunk) = input.get(i..i + 8) {
-        let hit = table[chunk[0] as usize]
-            | table[chunk[1] as usize]
-            | table[chunk[2] as usize]
-            | table[chunk[3] as usize]
-            | table[chunk[4] as usize]
-            | table[chunk[5] as usize]
-            | table[chunk[6] as usize]
-            | table[chunk[7] as usize];
-        if hit {
-            break;
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        let hits = word_hits(u64::from_le_bytes(word));
+        if hits != 0 {
+            return i + (hits.trailing_zeros() / 8) as usize;
         }
         i += 8;
     }
@@ -225,6 +221,36 @@ fn find_marked(input: &[u8], from: usize, table: &[bool; 256]) -> usize {
         i += 1;
     }
     i
+}
+
+const ONES: u64 = 0x0101_0101_0101_0101;
+const HIGHS: u64 = 0x8080_8080_8080_8080;
+
+/// High bit set in the bytes equal to `byte`; a borrow can also flag bytes
+/// above a true hit, never below one, so the lowest flag is exact.
+#[inline]
+fn bytes_equal(word: u64, byte: u8) -> u64 {
+    let x = word ^ (ONES * u64::from(byte));
+    x.wrapping_sub(ONES) & !x & HIGHS
+}
+
+/// `"`, `{`, `}`, `[` or `]` (clearing bit 5 folds `{}` onto `[]`).
+#[inline]
+fn structural_hits(word: u64) -> u64 {
+    let folded = word & !(ONES * 0x20);
+    bytes_equal(word, b'"') | bytes_equal(folded, b'[') | bytes_equal(folded, b']')
+}
+
+#[inline]
+fn quote_or_backslash_hits(word: u64) -> u64 {
+    bytes_equal(word, b'"') | bytes_equal(word, b'\\')
+}
+
+/// Quote, backslash, or a control byte (< 0x20).
+#[inline]
+fn string_special_hits(word: u64) -> u64 {
+    let control = word.wrapping_sub(ONES * 0x20) & !word & HIGHS;
+    quote_or_backslash_hits(word) | control
 }
 
 impl Scanner<'_, '_> {
@@ -255,8 +281,10 @@ impl Scanner<'_, '_> {
         }
     }
 
-    /// A value at trie `node` (descend) or `None` (skip).
-    fn value(&mut self, node: Option<u32>, depth: usize) -> Result<(), EventError> {
+    /// A value at trie `node` (descend) or `None` (skip). `completes`: reading
+    /// every named key of this value (if it is an object) leaves nothing named
+    /// anywhere after it, so the whole scan can stop there.
+    fn value(&mut self, node: Option<u32>, depth: usize, completes: bool) -> Result<(), EventError> {
         let Some(node) = node else {
             return self.skip_value();
         };
@@ -266,7 +294,7 @@ impl Scanner<'_, '_> {
         self.skip_ws();
         let field = self.trie.nodes[node as usize].field;
         match self.peek() {
-            Some(b'{') => self.object(node, depth + 1),
+            Some(b'{') => self.object(node, depth + 1, completes),
             Some(b'[') => self.array(node, depth + 1),
             Some(b'"') => {
                 let (start, end, in_scratch) = self.string(false)?;
@@ -302,9 +330,10 @@ impl Scanner<'_, '_> {
     }
 
     /// Reads an object at trie `node`. Once every child key of the node has
-    /// been seen, the rest of the object cannot name a field: it is skipped, and
-    /// at the root the scan ends there (the early stop).
-    fn object(&mut self, node: u32, depth: usize) -> Result<(), EventError> {
+    /// been seen, the rest of the object cannot name a field: it is skipped, or,
+    /// when nothing named can follow it (`completes`; always so at the root),
+    /// the scan ends there (the early stop, as in quamina's flattener).
+    fn object(&mut self, node: u32, depth: usize, completes: bool) -> Result<(), EventError> {
         self.pos += 1;
         self.skip_ws();
         if self.peek() == Some(b'}') {
@@ -329,11 +358,19 @@ impl Scanner<'_, '_> {
             };
             let child = self.trie.child(node, key);
             self.expect(b':', "expected `:`")?;
-            self.value(child.map(|(_, c)| c), depth)?;
-            if let Some((index, _)) = child
-                && index < 64
-            {
-                seen |= 1 << index;
+            let bit = match child {
+                Some((index, _)) if index < 64 => 1u64 << index,
+                _ => 0,
+            };
+            let child_completes = completes && all != 0 && (seen | bit) == all;
+            self.value(child.map(|(_, c)| c), depth, child_completes)?;
+            if self.stopped {
+                return Ok(());
+            }
+            seen |= bit;
+            if all != 0 && seen == all && completes {
+                self.stopped = true;
+                return Ok(());
             }
             self.skip_ws();
             match self.peek() {
@@ -345,10 +382,6 @@ impl Scanner<'_, '_> {
                 _ => return Err(self.error("expected `,` or `}`")),
             }
             if all != 0 && seen == all {
-                if node == 0 {
-                    self.stopped = true;
-                    return Ok(());
-                }
                 return self.skip_rest_of_object();
             }
         }
@@ -365,7 +398,10 @@ impl Scanner<'_, '_> {
         }
         self.out.open_arrays.push((id, 0));
         loop {
-            self.value(Some(node), depth)?;
+            self.value(Some(node), depth, false)?;
+            if self.stopped {
+                return Ok(());
+            }
             self.skip_ws();
             match self.peek() {
                 Some(b',') => {
@@ -410,7 +446,7 @@ impl Scanner<'_, '_> {
     fn string(&mut self, is_key: bool) -> Result<(usize, usize, bool), EventError> {
         self.pos += 1;
         let start = self.pos;
-        self.pos = find_marked(self.input, self.pos, &STRING_SPECIAL);
+        self.pos = find_marked(self.input, self.pos, &STRING_SPECIAL, string_special_hits);
         match self.input.get(self.pos) {
             None => return Err(self.error("unterminated string")),
             Some(b'"') => {
@@ -491,7 +527,7 @@ impl Scanner<'_, '_> {
         let mut i = self.pos + 1;
         let input = self.input;
         loop {
-            i = find_marked(input, i, &QUOTE_OR_BACKSLASH);
+            i = find_marked(input, i, &QUOTE_OR_BACKSLASH, quote_or_backslash_hits);
             match input.get(i) {
                 Some(b'"') => {
                     self.pos = i + 1;
@@ -524,11 +560,11 @@ impl Scanner<'_, '_> {
         let input = self.input;
         let mut i = self.pos;
         loop {
-            i = find_marked(input, i, &STRUCTURAL);
+            i = find_marked(input, i, &STRUCTURAL, structural_hits);
             let Some(&b) = input.get(i) else { break };
             match b {
                 b'"' => loop {
-                    i = find_marked(input, i + 1, &QUOTE_OR_BACKSLASH);
+                    i = find_marked(input, i + 1, &QUOTE_OR_BACKSLASH, quote_or_backslash_hits);
                     match input.get(i) {
                         Some(b'"') => break,
                         Some(_) => i += 1,
@@ -590,6 +626,22 @@ pub(crate) fn decode_unicode_escape(input: &[u8], pos: &mut usize) -> Option<cha
 mod tests {
     use super::*;
 
+    #[test]
+    fn word_search_agrees_with_tables() {
+        let text: Vec<u8> = (0u8..=255).chain(b"abc{def}\"ghij[k]l\\m\x01".iter().copied()).collect();
+        let cases: [(&[bool; 256], fn(u64) -> u64); 3] = [
+            (&STRUCTURAL, structural_hits),
+            (&QUOTE_OR_BACKSLASH, quote_or_backslash_hits),
+            (&STRING_SPECIAL, string_special_hits),
+        ];
+        for (table, hits) in cases {
+            for from in 0..text.len() {
+                let expected = (from..text.len()).find(|&i| table[text[i] as usize]).unwrap_or(text.len());
+                assert_eq!(find_marked(&text, from, table, hits), expected, "from {from}");
+            }
+        }
+    }
+
     fn trie(paths: &[&[&str]]) -> PathTrie {
         let mut t = PathTrie::new();
         for (i, p) in paths.iter().enumerate() {
@@ -645,6 +697,11 @@ mod tests {
         // what follows is not read, so even a broken tail is not an error.
         let got = leaves(r#"{"a": {"b": 1, "z": {"q": [2, "}"]}}, "c": "x", "d": [1, 2, oops"#, &t);
         assert_eq!(got.len(), 2);
+        // The last named key inside nested objects ends the scan at once.
+        let t2 = trie(&[&["x", "y"]]);
+        assert_eq!(leaves(r#"{"x": {"y": 1, "z": [broken"#, &t2).len(), 1);
+        // Not inside an array: later elements may hold more values.
+        assert_eq!(leaves(r#"{"x": [{"y": 1, "z": 0}, {"y": 2}]}"#, &t2).len(), 2);
         // A repeated key does not count as a second distinct key.
         let t = trie(&[&["a", "b"], &["a", "e"], &["c"]]);
         let got = leaves(r#"{"a": {"b": 1, "b": 2, "e": 3}, "c": true}"#, &t);
