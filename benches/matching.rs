@@ -25,14 +25,19 @@ fn main() {
         |_| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/bench-data"),
         PathBuf::from,
     );
-    let limit: Option<usize> = std::env::var("STOWAGE_BENCH_LINES").ok().and_then(|v| v.parse().ok());
+    let limit: Option<usize> = std::env::var("STOWAGE_BENCH_LINES")
+        .ok()
+        .and_then(|v| v.parse().ok());
     let passes: usize = std::env::var("STOWAGE_BENCH_PASSES")
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(3)
         .max(1);
     let only = std::env::var("STOWAGE_BENCH_ONLY").ok();
-    let wanted = |name: &str| only.as_deref().is_none_or(|o| o.split(',').any(|w| w == name));
+    let wanted = |name: &str| {
+        only.as_deref()
+            .is_none_or(|o| o.split(',').any(|w| w == name))
+    };
 
     let started = Instant::now();
     let events = load_lines(&dir.join("citylots2-synth.json.gz"), limit);
@@ -50,8 +55,13 @@ fn main() {
     }
 
     println!("\n## citylots2 groups (5 rules each)\n");
-    println!("events/s and ns/event are on-CPU time of the matching thread; wall ns/event alongside\n");
-    println!("{:<28} {:>12} {:>10} {:>10} {:>12}  check", "group", "events/s", "ns/event", "wall ns", "memory B");
+    println!(
+        "events/s and ns/event are on-CPU time of the matching thread; wall ns/event alongside\n"
+    );
+    println!(
+        "{:<28} {:>12} {:>10} {:>10} {:>12}  check",
+        "group", "events/s", "ns/event", "wall ns", "memory B"
+    );
     let rules = read_json(&dir.join("citylots2-rules.json"));
     for group in rules["groups"].as_array().expect("groups") {
         let name = group["name"].as_str().expect("name");
@@ -68,12 +78,19 @@ fn main() {
             .iter()
             .map(|p| {
                 // quamina's `shellstyle` is the same operator as `wildcard`.
-                let text = p["pattern"].as_str().expect("pattern").replace("\"shellstyle\"", "\"wildcard\"");
+                let text = p["pattern"]
+                    .as_str()
+                    .expect("pattern")
+                    .replace("\"shellstyle\"", "\"wildcard\"");
                 (text, p["expected_synthetic"].as_u64().expect("count"))
             })
             .collect();
         let result = run(&specs, &events, passes);
-        let verdict = if check { verdict_per_rule(&specs, &result.per_rule) } else { "-".to_owned() };
+        let verdict = if check {
+            verdict_per_rule(&specs, &result.per_rule)
+        } else {
+            "-".to_owned()
+        };
         println!(
             "{name:<28} {:>12.0} {:>10.0} {:>10.0} {:>12}  {verdict}",
             result.events_per_second(events.len()),
@@ -101,7 +118,11 @@ fn main() {
                 (text, p["expected_synthetic"].as_u64().expect("count"))
             })
             .collect();
-        let mut sets = vec![(name.to_owned(), specs.clone(), group["expected_total_matches"].as_u64())];
+        let mut sets = vec![(
+            name.to_owned(),
+            specs.clone(),
+            group["expected_total_matches"].as_u64(),
+        )];
         // The 1,000-rule set is the first 1,000 of the 10,000 (the file's note):
         // its expected total is the sum of its rules' own counts.
         if name.ends_with("_10000") {
@@ -118,7 +139,9 @@ fn main() {
             let verdict = if check {
                 let rules = verdict_per_rule(&specs, &result.per_rule);
                 match expected_total {
-                    Some(e) if e != total => format!("MISMATCH total {total} expected {e}; {rules}"),
+                    Some(e) if e != total => {
+                        format!("MISMATCH total {total} expected {e}; {rules}")
+                    }
                     _ => rules,
                 }
             } else {
@@ -139,8 +162,14 @@ fn main() {
         }
     }
     for family in ["QMIX", "EMIX"] {
-        if let (Some(one), Some(many)) = (per_event.get(&format!("{family}_1")), per_event.get(&format!("{family}_10000"))) {
-            println!("{family}: 10,000 rules cost {:.2}x the ns/event of 1 rule", many / one);
+        if let (Some(one), Some(many)) = (
+            per_event.get(&format!("{family}_1")),
+            per_event.get(&format!("{family}_10000")),
+        ) {
+            println!(
+                "{family}: 10,000 rules cost {:.2}x the ns/event of 1 rule",
+                many / one
+            );
         }
     }
 }
@@ -180,7 +209,8 @@ fn run(specs: &[(String, u64)], events: &[Vec<u8>], passes: usize) -> RunResult 
     let started = Instant::now();
     let mut builder = MatcherBuilder::new();
     for (i, (text, _)) in specs.iter().enumerate() {
-        let pattern = Pattern::parse(text, &limits).unwrap_or_else(|e| panic!("pattern {text}: {e}"));
+        let pattern =
+            Pattern::parse(text, &limits).unwrap_or_else(|e| panic!("pattern {text}: {e}"));
         builder.add(i, &pattern);
     }
     let matcher: Matcher<usize> = builder.build();

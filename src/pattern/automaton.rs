@@ -95,16 +95,19 @@ impl<R: Clone + Eq + Hash> MatcherBuilder<R> {
                     if field == field_count {
                         field_count += 1;
                     }
-                    let next_condition = u32::try_from(condition_list.len()).expect("fewer than 2^32 conditions");
+                    let next_condition =
+                        u32::try_from(condition_list.len()).expect("fewer than 2^32 conditions");
                     let condition_id = *conditions.entry(condition.clone()).or_insert_with(|| {
                         condition_list.push(condition);
                         next_condition
                     });
                     let fresh = u32::try_from(states.len()).expect("fewer than 2^32 states");
-                    state = *edges.entry((state, field, condition_id)).or_insert_with(|| {
-                        states.push(State::default());
-                        fresh
-                    });
+                    state = *edges
+                        .entry((state, field, condition_id))
+                        .or_insert_with(|| {
+                            states.push(State::default());
+                            fresh
+                        });
                 }
                 states[state as usize].accepts.push(*rule);
             }
@@ -202,7 +205,10 @@ impl<R: Clone> Matcher<R> {
                 .iter()
                 .map(|s| {
                     std::mem::size_of::<State>()
-                        + s.fields.iter().map(|(_, m)| 8 + m.approx_memory_bytes()).sum::<usize>()
+                        + s.fields
+                            .iter()
+                            .map(|(_, m)| 8 + m.approx_memory_bytes())
+                            .sum::<usize>()
                         + 8 * s.absent.len()
                         + 4 * s.accepts.len()
                 })
@@ -247,7 +253,8 @@ impl<R: Clone> Matcher<R> {
                 let (first, last) = field_leaves[*field as usize];
                 for leaf in &flat.leaves[first..last] {
                     let leaf_arrays = flat.arrays(leaf);
-                    let held = &constraints[frame.constraints_start..frame.constraints_start + frame.constraints_len];
+                    let held = &constraints
+                        [frame.constraints_start..frame.constraints_start + frame.constraints_len];
                     if !consistent(held, leaf_arrays) {
                         continue;
                     }
@@ -265,10 +272,14 @@ impl<R: Clone> Matcher<R> {
                     } else {
                         let merged_start = constraints.len();
                         constraints.extend_from_within(
-                            frame.constraints_start..frame.constraints_start + frame.constraints_len,
+                            frame.constraints_start
+                                ..frame.constraints_start + frame.constraints_len,
                         );
                         for pair in leaf_arrays {
-                            if !constraints[merged_start..].iter().any(|(array, _)| *array == pair.0) {
+                            if !constraints[merged_start..]
+                                .iter()
+                                .any(|(array, _)| *array == pair.0)
+                            {
                                 constraints.push(*pair);
                             }
                         }
@@ -286,13 +297,19 @@ impl<R: Clone> Matcher<R> {
             for &(field, next) in &state.absent {
                 let (first, last) = field_leaves[field as usize];
                 if first == last {
-                    stack.push(Frame { state: next, ..frame });
+                    stack.push(Frame {
+                        state: next,
+                        ..frame
+                    });
                 }
             }
         }
         accepted.sort_unstable();
         accepted.dedup();
-        Ok(accepted.iter().map(|&i| self.rules[i as usize].clone()).collect())
+        Ok(accepted
+            .iter()
+            .map(|&i| self.rules[i as usize].clone())
+            .collect())
     }
 }
 

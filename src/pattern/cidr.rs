@@ -84,13 +84,25 @@ mod tests {
         let block = parse_cidr("2001:db8::/32").expect("valid");
         assert!(block.contains(parse_ip("2001:db8:ffff::1").expect("ip")));
         assert!(!block.contains(parse_ip("2001:db9::").expect("ip")));
-        assert!(parse_cidr("::/0").expect("valid").contains(parse_ip("::1").expect("ip")));
+        assert!(
+            parse_cidr("::/0")
+                .expect("valid")
+                .contains(parse_ip("::1").expect("ip"))
+        );
         assert!(parse_cidr("0.0.0.0/0").is_some());
     }
 
     #[test]
     fn rejects_malformed_blocks() {
-        for bad in ["10.0.0.0", "10.0.0.0/33", "10.0.0/8", "10.0.0.0/", "::/129", "x/8", "1.2.3.4/+8"] {
+        for bad in [
+            "10.0.0.0",
+            "10.0.0.0/33",
+            "10.0.0/8",
+            "10.0.0.0/",
+            "::/129",
+            "x/8",
+            "1.2.3.4/+8",
+        ] {
             assert!(parse_cidr(bad).is_none(), "{bad}");
         }
     }

@@ -18,11 +18,17 @@ pub enum PatternError {
     NotAnObject { path: String },
     #[error("{}: empty objects are not allowed", shown(path))]
     EmptyObject { path: String },
-    #[error("{}: a field's value must be an object or an array of match values", shown(path))]
+    #[error(
+        "{}: a field's value must be an object or an array of match values",
+        shown(path)
+    )]
     NotObjectOrArray { path: String },
     #[error("{}: empty arrays are not allowed", shown(path))]
     EmptyArray { path: String },
-    #[error("{}: match values must be strings, numbers, booleans, null or operator objects", shown(path))]
+    #[error(
+        "{}: match values must be strings, numbers, booleans, null or operator objects",
+        shown(path)
+    )]
     InvalidMatchValue { path: String },
     #[error("{}: unknown operator `{operator}`", shown(path))]
     UnknownOperator { path: String, operator: String },
@@ -42,13 +48,25 @@ pub enum PatternError {
     },
     #[error("{}: number {literal} is outside -5e9..=5e9", shown(path))]
     NumberOutOfRange { path: String, literal: String },
-    #[error("{}: numeric range lower bound must be below its upper bound", shown(path))]
+    #[error(
+        "{}: numeric range lower bound must be below its upper bound",
+        shown(path)
+    )]
     EmptyRange { path: String },
-    #[error("{}: `{value}` is not a CIDR block like 10.0.0.0/24 or 2001:db8::/32", shown(path))]
+    #[error(
+        "{}: `{value}` is not a CIDR block like 10.0.0.0/24 or 2001:db8::/32",
+        shown(path)
+    )]
     InvalidCidr { path: String, value: String },
-    #[error("{}: $or needs an array of at least two non-empty objects", shown(path))]
+    #[error(
+        "{}: $or needs an array of at least two non-empty objects",
+        shown(path)
+    )]
     InvalidOr { path: String },
-    #[error("{}: `{name}` is an operator name and cannot be a field name inside $or", shown(path))]
+    #[error(
+        "{}: `{name}` is an operator name and cannot be a field name inside $or",
+        shown(path)
+    )]
     ReservedFieldInOr { path: String, name: String },
     #[error("{}: the field is named twice in one $or combination", shown(path))]
     DuplicateField { path: String },
@@ -83,7 +101,11 @@ impl PatternError {
 }
 
 fn shown(path: &str) -> &str {
-    if path.is_empty() { "(pattern root)" } else { path }
+    if path.is_empty() {
+        "(pattern root)"
+    } else {
+        path
+    }
 }
 
 /// Why an event could not be matched.

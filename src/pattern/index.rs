@@ -106,7 +106,9 @@ impl<T> AffixIndex<T> {
 
     pub(crate) fn for_each_suffix(&self, value: &[u8], mut f: impl FnMut(&T)) {
         for &len in &self.lengths {
-            let Some(start) = value.len().checked_sub(len) else { break };
+            let Some(start) = value.len().checked_sub(len) else {
+                break;
+            };
             if let Some(t) = self.map.get(&value[start..]) {
                 f(t);
             }
@@ -194,7 +196,11 @@ impl<K: Ord + Copy> RangeIndex<K> {
 
     pub(crate) fn approx_memory_bytes(&self) -> usize {
         self.points.len() * std::mem::size_of::<K>()
-            + self.segments.iter().map(|s| 24 + 4 * s.len()).sum::<usize>()
+            + self
+                .segments
+                .iter()
+                .map(|s| 24 + 4 * s.len())
+                .sum::<usize>()
     }
 }
 

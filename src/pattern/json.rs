@@ -186,8 +186,9 @@ impl Reader<'_> {
                         b'r' => out.push(b'\r'),
                         b't' => out.push(b'\t'),
                         b'u' => {
-                            let c = super::scanner::decode_unicode_escape(self.bytes, &mut self.pos)
-                                .ok_or_else(|| self.error("invalid \\u escape"))?;
+                            let c =
+                                super::scanner::decode_unicode_escape(self.bytes, &mut self.pos)
+                                    .ok_or_else(|| self.error("invalid \\u escape"))?;
                             let mut buf = [0u8; 4];
                             out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
                         }
@@ -219,13 +220,26 @@ mod tests {
         let json = parse("[3.0e2, true, null]").expect("valid");
         assert_eq!(
             json,
-            Json::Array(vec![Json::Number("3.0e2".into()), Json::Bool(true), Json::Null])
+            Json::Array(vec![
+                Json::Number("3.0e2".into()),
+                Json::Bool(true),
+                Json::Null
+            ])
         );
     }
 
     #[test]
     fn rejects_bad_json() {
-        for bad in ["", "{", "{\"a\" 1}", "[1,]", "01", "\"\\x\"", "[1] x", "{\"a\":tru}"] {
+        for bad in [
+            "",
+            "{",
+            "{\"a\" 1}",
+            "[1,]",
+            "01",
+            "\"\\x\"",
+            "[1] x",
+            "{\"a\":tru}",
+        ] {
             assert!(parse(bad).is_err(), "{bad}");
         }
         let deep = "[".repeat(100) + &"]".repeat(100);

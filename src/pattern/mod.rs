@@ -43,7 +43,11 @@ pub fn test_event_pattern(
 ) -> Result<bool, TestPatternError> {
     let pattern = Pattern::parse(pattern_json, limits)?;
     if let Err(e) = serde_json::from_str::<serde::de::IgnoredAny>(event_json) {
-        let line_start: usize = event_json.split_inclusive('\n').take(e.line().saturating_sub(1)).map(str::len).sum();
+        let line_start: usize = event_json
+            .split_inclusive('\n')
+            .take(e.line().saturating_sub(1))
+            .map(str::len)
+            .sum();
         return Err(EventError::InvalidJson {
             offset: line_start + e.column().saturating_sub(1),
             reason: "not valid JSON",

@@ -29,13 +29,21 @@ fn normalize_zero(value: f64) -> f64 {
 /// reaches here: JSON has no NaN and `numeric_value` filters non-finite values).
 pub(crate) fn order_key(value: f64) -> u64 {
     let bits = normalize_zero(value).to_bits();
-    if bits >> 63 == 1 { !bits } else { bits | (1 << 63) }
+    if bits >> 63 == 1 {
+        !bits
+    } else {
+        bits | (1 << 63)
+    }
 }
 
 /// The inverse of [`order_key`], for the reference matcher.
 #[cfg(test)]
 pub(crate) fn from_order_key(key: u64) -> f64 {
-    let bits = if key >> 63 == 1 { key & !(1 << 63) } else { !key };
+    let bits = if key >> 63 == 1 {
+        key & !(1 << 63)
+    } else {
+        !key
+    };
     f64::from_bits(bits)
 }
 

@@ -205,7 +205,9 @@ impl Parser {
                 Json::Bool(false) => predicates.push(Predicate::Literal(Literal::False)),
                 Json::Null => predicates.push(Predicate::Literal(Literal::Null)),
                 Json::Object(members) => self.operator(members, &mut condition)?,
-                Json::Array(_) => return Err(PatternError::InvalidMatchValue { path: self.path() }),
+                Json::Array(_) => {
+                    return Err(PatternError::InvalidMatchValue { path: self.path() });
+                }
             }
         }
         condition.predicates.sort();
@@ -221,23 +223,27 @@ impl Parser {
         }
     }
 
-    fn operator(&self, members: &[(String, Json)], condition: &mut Condition) -> Result<(), PatternError> {
+    fn operator(
+        &self,
+        members: &[(String, Json)],
+        condition: &mut Condition,
+    ) -> Result<(), PatternError> {
         let [(name, operand)] = members else {
             return Err(PatternError::OperatorArity { path: self.path() });
         };
         let predicate = match name.as_str() {
             "prefix" => match operand {
                 Json::String(s) => Predicate::Prefix(s.clone()),
-                Json::Object(inner) => Predicate::PrefixIgnoreCase(fold(
-                    self.ignore_case_only(inner, "prefix")?,
-                )),
+                Json::Object(inner) => {
+                    Predicate::PrefixIgnoreCase(fold(self.ignore_case_only(inner, "prefix")?))
+                }
                 _ => return Err(self.operand_error("prefix", STRING_OR_IGNORE_CASE)),
             },
             "suffix" => match operand {
                 Json::String(s) => Predicate::Suffix(s.clone()),
-                Json::Object(inner) => Predicate::SuffixIgnoreCase(fold(
-                    self.ignore_case_only(inner, "suffix")?,
-                )),
+                Json::Object(inner) => {
+                    Predicate::SuffixIgnoreCase(fold(self.ignore_case_only(inner, "suffix")?))
+                }
                 _ => return Err(self.operand_error("suffix", STRING_OR_IGNORE_CASE)),
             },
             "equals-ignore-case" => match operand {
@@ -259,12 +265,12 @@ impl Parser {
                 _ => return Err(self.operand_error("exists", "true or false")),
             },
             "cidr" => match operand {
-                Json::String(s) => Predicate::Cidr(parse_cidr(s).ok_or_else(|| {
-                    PatternError::InvalidCidr {
+                Json::String(s) => {
+                    Predicate::Cidr(parse_cidr(s).ok_or_else(|| PatternError::InvalidCidr {
                         path: self.path(),
                         value: s.clone(),
-                    }
-                })?),
+                    })?)
+                }
                 _ => return Err(self.operand_error("cidr", "a string like 10.0.0.0/24")),
             },
             other => {
@@ -312,10 +318,14 @@ impl Parser {
         let mut result = match operand {
             Json::String(s) => AnythingBut::Strings(vec![s.clone()]),
             Json::Number(n) => AnythingBut::Numbers(vec![self.number(n)?]),
-            Json::Array(items) if items.iter().all(|i| matches!(i, Json::String(_))) && !items.is_empty() => {
+            Json::Array(items)
+                if items.iter().all(|i| matches!(i, Json::String(_))) && !items.is_empty() =>
+            {
                 AnythingBut::Strings(strings(items))
             }
-            Json::Array(items) if items.iter().all(|i| matches!(i, Json::Number(_))) && !items.is_empty() => {
+            Json::Array(items)
+                if items.iter().all(|i| matches!(i, Json::Number(_))) && !items.is_empty() =>
+            {
                 let mut keys = Vec::with_capacity(items.len());
                 for item in items {
                     if let Json::Number(n) = item {
@@ -331,7 +341,8 @@ impl Parser {
                 let texts = match inner_operand {
                     Json::String(s) => vec![s.clone()],
                     Json::Array(items)
-                        if !items.is_empty() && items.iter().all(|i| matches!(i, Json::String(_))) =>
+                        if !items.is_empty()
+                            && items.iter().all(|i| matches!(i, Json::String(_))) =>
                     {
                         strings(items)
                     }
@@ -339,13 +350,20 @@ impl Parser {
                 };
                 match name.as_str() {
                     "prefix" | "suffix" if texts.iter().any(String::is_empty) => {
-                        return Err(self.operand_error("anything-but", "a non-empty prefix or suffix"));
+                        return Err(
+                            self.operand_error("anything-but", "a non-empty prefix or suffix")
+                        );
                     }
                     "prefix" => AnythingBut::Prefixes(texts),
                     "suffix" => AnythingBut::Suffixes(texts),
-                    "equals-ignore-case" => AnythingBut::IgnoreCase(texts.iter().map(|t| fold(t)).collect()),
+                    "equals-ignore-case" => {
+                        AnythingBut::IgnoreCase(texts.iter().map(|t| fold(t)).collect())
+                    }
                     "wildcard" => AnythingBut::Wildcards(
-                        texts.iter().map(|t| self.wildcard(t)).collect::<Result<_, _>>()?,
+                        texts
+                            .iter()
+                            .map(|t| self.wildcard(t))
+                            .collect::<Result<_, _>>()?,
                     ),
                     _ => return Err(self.operand_error("anything-but", EXPECTED)),
                 }
@@ -388,12 +406,18 @@ impl Parser {
             [op, value] => match bound(op, value)? {
                 (op, key) if op == "=" => return Ok(Predicate::NumberEquals(key)),
                 (op, key) if op == ">" || op == ">=" => NumericRange {
-                    lower: Some(Bound { key, inclusive: op == ">=" }),
+                    lower: Some(Bound {
+                        key,
+                        inclusive: op == ">=",
+                    }),
                     upper: None,
                 },
                 (op, key) if op == "<" || op == "<=" => NumericRange {
                     lower: None,
-                    upper: Some(Bound { key, inclusive: op == "<=" }),
+                    upper: Some(Bound {
+                        key,
+                        inclusive: op == "<=",
+                    }),
                 },
                 _ => return Err(self.operand_error("numeric", EXPECTED)),
             },
@@ -407,8 +431,14 @@ impl Parser {
                     return Err(PatternError::EmptyRange { path: self.path() });
                 }
                 NumericRange {
-                    lower: Some(Bound { key: low, inclusive: low_op == ">=" }),
-                    upper: Some(Bound { key: high, inclusive: high_op == "<=" }),
+                    lower: Some(Bound {
+                        key: low,
+                        inclusive: low_op == ">=",
+                    }),
+                    upper: Some(Bound {
+                        key: high,
+                        inclusive: high_op == "<=",
+                    }),
                 }
             }
             _ => return Err(self.operand_error("numeric", EXPECTED)),
@@ -439,18 +469,28 @@ mod tests {
 
     #[test]
     fn or_expands_into_combinations() {
-        let p = parse(r#"{"a": ["x"], "$or": [{"b": [1]}, {"c": {"$or": [{"d": [2]}, {"e": [3]}]}}]}"#)
-            .expect("valid");
+        let p =
+            parse(r#"{"a": ["x"], "$or": [{"b": [1]}, {"c": {"$or": [{"d": [2]}, {"e": [3]}]}}]}"#)
+                .expect("valid");
         assert_eq!(p.combinations(), 3);
-        let paths: Vec<Vec<String>> = p.branches[2].fields.iter().map(|(p, _)| p.join(".")).map(|s| vec![s]).collect();
+        let paths: Vec<Vec<String>> = p.branches[2]
+            .fields
+            .iter()
+            .map(|(p, _)| p.join("."))
+            .map(|s| vec![s])
+            .collect();
         assert_eq!(paths, vec![vec!["a".to_owned()], vec!["c.e".to_owned()]]);
     }
 
     #[test]
     fn errors_name_the_path() {
-        let err = parse(r#"{"detail": {"price": [{"numeric": [">", "x"]}]}}"#).expect_err("invalid");
+        let err =
+            parse(r#"{"detail": {"price": [{"numeric": [">", "x"]}]}}"#).expect_err("invalid");
         assert_eq!(err.path(), Some("detail.price"));
-        assert!(err.to_string().starts_with("detail.price: numeric needs"), "{err}");
+        assert!(
+            err.to_string().starts_with("detail.price: numeric needs"),
+            "{err}"
+        );
         let err = parse(r#"{"$or": [{"a": ["x"]}, {"b": []}]}"#).expect_err("invalid");
         assert_eq!(err.path(), Some("$or[1].b"));
     }

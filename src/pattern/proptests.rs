@@ -60,7 +60,8 @@ fn event_value() -> impl Strategy<Value = Value> {
 }
 
 fn event() -> impl Strategy<Value = Value> {
-    prop::collection::btree_map(key(), event_value(), 0..4).prop_map(|m| Value::Object(m.into_iter().collect()))
+    prop::collection::btree_map(key(), event_value(), 0..4)
+        .prop_map(|m| Value::Object(m.into_iter().collect()))
 }
 
 fn operator() -> impl Strategy<Value = Value> {
@@ -71,7 +72,8 @@ fn operator() -> impl Strategy<Value = Value> {
         s().prop_map(|v| json!({"prefix": {"equals-ignore-case": v}})),
         s().prop_map(|v| json!({"suffix": {"equals-ignore-case": v}})),
         s().prop_map(|v| json!({"equals-ignore-case": v})),
-        prop::sample::select(vec!["x*", "*y", "*x*", "x*y", "*", "x\\*y", "Xy"]).prop_map(|v| json!({"wildcard": v})),
+        prop::sample::select(vec!["x*", "*y", "*x*", "x*y", "*", "x\\*y", "Xy"])
+            .prop_map(|v| json!({"wildcard": v})),
         prop::sample::select(vec![
             json!("x"),
             json!(["x", "xy"]),
@@ -92,7 +94,8 @@ fn operator() -> impl Strategy<Value = Value> {
         ])
         .prop_map(|v| json!({"numeric": v})),
         any::<bool>().prop_map(|b| json!({"exists": b})),
-        prop::sample::select(vec!["10.0.0.0/24", "2001:db8::/32", "0.0.0.0/0"]).prop_map(|v| json!({"cidr": v})),
+        prop::sample::select(vec!["10.0.0.0/24", "2001:db8::/32", "0.0.0.0/0"])
+            .prop_map(|v| json!({"cidr": v})),
     ]
 }
 
@@ -108,7 +111,9 @@ fn pattern_object(depth: u32) -> BoxedStrategy<Value> {
     };
     let fields = prop::collection::btree_map(key(), member, 1..3);
     if depth == 0 {
-        return fields.prop_map(|m| Value::Object(m.into_iter().collect())).boxed();
+        return fields
+            .prop_map(|m| Value::Object(m.into_iter().collect()))
+            .boxed();
     }
     let or = prop::collection::vec(pattern_object(depth - 1), 2..3);
     (fields, prop::option::weighted(0.3, or))
@@ -132,14 +137,19 @@ fn array_pattern() -> impl Strategy<Value = Value> {
 }
 
 fn array_event() -> impl Strategy<Value = Value> {
-    let element = (scalar(), scalar(), prop::collection::vec(scalar(), 0..3)).prop_map(|(b, c, es)| {
-        let deeper: Vec<Value> = es.into_iter().map(|e| json!({"e": e})).collect();
-        json!({"b": b, "c": c, "d": deeper})
-    });
+    let element =
+        (scalar(), scalar(), prop::collection::vec(scalar(), 0..3)).prop_map(|(b, c, es)| {
+            let deeper: Vec<Value> = es.into_iter().map(|e| json!({"e": e})).collect();
+            json!({"b": b, "c": c, "d": deeper})
+        });
     prop::collection::vec(element, 1..4).prop_map(|elements| json!({"a": elements}))
 }
 
-fn check_agreement(patterns: &[Value], events: &[Value], pretty: bool) -> Result<(), TestCaseError> {
+fn check_agreement(
+    patterns: &[Value],
+    events: &[Value],
+    pretty: bool,
+) -> Result<(), TestCaseError> {
     let parsed: Vec<Pattern> = patterns
         .iter()
         .filter_map(|p| Pattern::parse(&p.to_string(), &Limits::default()).ok())
@@ -151,7 +161,9 @@ fn check_agreement(patterns: &[Value], events: &[Value], pretty: bool) -> Result
     }
     let matcher = builder.build();
     for event in events {
-        let expected: Vec<usize> = (0..parsed.len()).filter(|&i| reference::matches(&parsed[i], event)).collect();
+        let expected: Vec<usize> = (0..parsed.len())
+            .filter(|&i| reference::matches(&parsed[i], event))
+            .collect();
         let text = pretty_or_compact(event, pretty);
         let got = matcher.matches(text.as_bytes()).expect("valid event");
         prop_assert_eq!(got, expected, "event {}", text);
@@ -210,22 +222,49 @@ proptest! {
 /// JSON shaped like patterns: operator names as keys, odd operands.
 fn arbitrary_json() -> impl Strategy<Value = Value> {
     let names = prop::sample::select(vec![
-        "a", "$or", "prefix", "suffix", "anything-but", "numeric", "exists", "cidr", "wildcard",
-        "equals-ignore-case", "=", "<", ">=", "",
+        "a",
+        "$or",
+        "prefix",
+        "suffix",
+        "anything-but",
+        "numeric",
+        "exists",
+        "cidr",
+        "wildcard",
+        "equals-ignore-case",
+        "=",
+        "<",
+        ">=",
+        "",
     ]);
     let leaf = prop_oneof![
         Just(Value::Null),
         any::<bool>().prop_map(Value::Bool),
         any::<i64>().prop_map(|n| json!(n)),
-        any::<f64>().prop_filter("finite", |f| f.is_finite()).prop_map(|f| json!(f)),
-        prop::sample::select(vec!["=", "<", ">", "<=", ">=", "a**b", "\\", "10.0.0.0/8", "::/200", "", "x"])
-            .prop_map(|s| json!(s)),
+        any::<f64>()
+            .prop_filter("finite", |f| f.is_finite())
+            .prop_map(|f| json!(f)),
+        prop::sample::select(vec![
+            "=",
+            "<",
+            ">",
+            "<=",
+            ">=",
+            "a**b",
+            "\\",
+            "10.0.0.0/8",
+            "::/200",
+            "",
+            "x"
+        ])
+        .prop_map(|s| json!(s)),
     ];
     leaf.prop_recursive(5, 48, 5, move |inner| {
         prop_oneof![
             prop::collection::vec(inner.clone(), 0..5).prop_map(Value::Array),
-            prop::collection::btree_map(names.clone(), inner, 0..4)
-                .prop_map(|m| Value::Object(m.into_iter().map(|(k, v)| (k.to_owned(), v)).collect())),
+            prop::collection::btree_map(names.clone(), inner, 0..4).prop_map(|m| Value::Object(
+                m.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()
+            )),
         ]
     })
 }

@@ -37,7 +37,12 @@ pub(crate) fn matches(pattern: &Pattern, event: &Value) -> bool {
     })
 }
 
-fn collect<'a>(value: &'a Value, path: &[String], arrays: &mut Vec<(usize, usize)>, out: &mut Vec<Leaf<'a>>) {
+fn collect<'a>(
+    value: &'a Value,
+    path: &[String],
+    arrays: &mut Vec<(usize, usize)>,
+    out: &mut Vec<Leaf<'a>>,
+) {
     if let Value::Array(items) = value {
         let identity = std::ptr::from_ref(value) as usize;
         for (i, item) in items.iter().enumerate() {
@@ -74,11 +79,20 @@ fn search(fields: &[(&Condition, Vec<Leaf<'_>>)], held: &[(usize, usize)]) -> bo
             .arrays
             .iter()
             .all(|(a, e)| held.iter().all(|(ha, he)| ha != a || he == e));
-        if !consistent || !condition.predicates.iter().any(|p| predicate(p, leaf.value)) {
+        if !consistent
+            || !condition
+                .predicates
+                .iter()
+                .any(|p| predicate(p, leaf.value))
+        {
             return false;
         }
         let mut merged = held.to_vec();
-        merged.extend(leaf.arrays.iter().filter(|(a, _)| !held.iter().any(|(ha, _)| ha == a)));
+        merged.extend(
+            leaf.arrays
+                .iter()
+                .filter(|(a, _)| !held.iter().any(|(ha, _)| ha == a)),
+        );
         search(rest, &merged)
     })
 }
@@ -117,8 +131,12 @@ fn predicate(predicate: &Predicate, value: &Value) -> bool {
         Predicate::Prefix(p) => text.is_some_and(|t| t.starts_with(p.as_str())),
         Predicate::Suffix(s) => text.is_some_and(|t| t.ends_with(s.as_str())),
         Predicate::EqualsIgnoreCase(f) => text.is_some_and(|t| t.to_lowercase() == *f),
-        Predicate::PrefixIgnoreCase(f) => text.is_some_and(|t| t.to_lowercase().starts_with(f.as_str())),
-        Predicate::SuffixIgnoreCase(f) => text.is_some_and(|t| t.to_lowercase().ends_with(f.as_str())),
+        Predicate::PrefixIgnoreCase(f) => {
+            text.is_some_and(|t| t.to_lowercase().starts_with(f.as_str()))
+        }
+        Predicate::SuffixIgnoreCase(f) => {
+            text.is_some_and(|t| t.to_lowercase().ends_with(f.as_str()))
+        }
         Predicate::Wildcard(w) => text.is_some_and(|t| glob(w, t)),
         Predicate::Cidr(block) => text.and_then(parse_ip).is_some_and(|ip| block.contains(ip)),
         Predicate::Exists => true,
@@ -133,8 +151,12 @@ fn excluded(anything_but: &AnythingBut, value: &Value) -> bool {
         AnythingBut::Numbers(keys) => {
             in_numeric_range(value).is_some_and(|n| keys.iter().any(|k| from_order_key(*k) == n))
         }
-        AnythingBut::Prefixes(list) => text.is_some_and(|t| list.iter().any(|p| t.starts_with(p.as_str()))),
-        AnythingBut::Suffixes(list) => text.is_some_and(|t| list.iter().any(|s| t.ends_with(s.as_str()))),
+        AnythingBut::Prefixes(list) => {
+            text.is_some_and(|t| list.iter().any(|p| t.starts_with(p.as_str())))
+        }
+        AnythingBut::Suffixes(list) => {
+            text.is_some_and(|t| list.iter().any(|s| t.ends_with(s.as_str())))
+        }
         AnythingBut::IgnoreCase(list) => text.is_some_and(|t| list.contains(&t.to_lowercase())),
         AnythingBut::Wildcards(list) => text.is_some_and(|t| list.iter().any(|w| glob(w, t))),
     }

@@ -47,9 +47,12 @@ impl PathTrie {
             node = match found {
                 Some(child) => child as usize,
                 None => {
-                    let child = u32::try_from(self.nodes.len()).expect("fewer than 2^32 path nodes");
+                    let child =
+                        u32::try_from(self.nodes.len()).expect("fewer than 2^32 path nodes");
                     self.nodes.push(TrieNode::default());
-                    self.nodes[node].children.push((key.as_bytes().into(), child));
+                    self.nodes[node]
+                        .children
+                        .push((key.as_bytes().into(), child));
                     child as usize
                 }
             };
@@ -60,7 +63,10 @@ impl PathTrie {
     pub(crate) fn approx_memory_bytes(&self) -> usize {
         self.nodes
             .iter()
-            .map(|n| std::mem::size_of::<TrieNode>() + n.children.iter().map(|(k, _)| k.len() + 24).sum::<usize>())
+            .map(|n| {
+                std::mem::size_of::<TrieNode>()
+                    + n.children.iter().map(|(k, _)| k.len() + 24).sum::<usize>()
+            })
             .sum()
     }
 
@@ -131,7 +137,11 @@ impl Flattened {
 
 /// Reads `input` (a JSON object) and collects the leaves of the trie's fields,
 /// grouped by field id (stable within a field).
-pub(crate) fn flatten(input: &[u8], trie: &PathTrie, out: &mut Flattened) -> Result<(), EventError> {
+pub(crate) fn flatten(
+    input: &[u8],
+    trie: &PathTrie,
+    out: &mut Flattened,
+) -> Result<(), EventError> {
     out.leaves.clear();
     out.scratch.clear();
     out.arrays.clear();
@@ -206,7 +216,12 @@ static STRING_SPECIAL: [bool; 256] = {
 /// `input.len()`. Eight bytes at a time: `word_hits` flags (at least) the first
 /// marked byte of a little-endian word (SWAR: no `unsafe`, no SIMD crate).
 #[inline]
-fn find_marked(input: &[u8], from: usize, table: &[bool; 256], word_hits: impl Fn(u64) -> u64) -> usize {
+fn find_marked(
+    input: &[u8],
+    from: usize,
+    table: &[bool; 256],
+    word_hits: impl Fn(u64) -> u64,
+) -> usize {
     let mut i = from;
     while let Some(chunk) = input.get(i..i + 8) {
         let mut word = [0u8; 8];
@@ -284,7 +299,12 @@ impl Scanner<'_, '_> {
     /// A value at trie `node` (descend) or `None` (skip). `completes`: reading
     /// every named key of this value (if it is an object) leaves nothing named
     /// anywhere after it, so the whole scan can stop there.
-    fn value(&mut self, node: Option<u32>, depth: usize, completes: bool) -> Result<(), EventError> {
+    fn value(
+        &mut self,
+        node: Option<u32>,
+        depth: usize,
+        completes: bool,
+    ) -> Result<(), EventError> {
         let Some(node) = node else {
             return self.skip_value();
         };
@@ -344,7 +364,11 @@ impl Scanner<'_, '_> {
         // Distinct children seen so far (a repeated key must not count twice);
         // nodes with more than 64 children simply never stop early.
         let mut seen: u64 = 0;
-        let all: u64 = if wanted == 0 || wanted > 64 { 0 } else { u64::MAX >> (64 - wanted) };
+        let all: u64 = if wanted == 0 || wanted > 64 {
+            0
+        } else {
+            u64::MAX >> (64 - wanted)
+        };
         loop {
             self.skip_ws();
             if self.peek() != Some(b'"') {
@@ -424,7 +448,10 @@ impl Scanner<'_, '_> {
     fn scalar(&mut self) -> Result<Kind, EventError> {
         let start = self.pos;
         while let Some(b) = self.peek() {
-            if matches!(b, b',' | b'}' | b']' | b' ' | b'\n' | b'\r' | b'\t' | b':' | b'"' | b'{' | b'[') {
+            if matches!(
+                b,
+                b',' | b'}' | b']' | b' ' | b'\n' | b'\r' | b'\t' | b':' | b'"' | b'{' | b'['
+            ) {
                 break;
             }
             self.pos += 1;
@@ -457,7 +484,11 @@ impl Scanner<'_, '_> {
             Some(_) => return Err(self.error("control character in string")),
         }
         // Slow path: copy what we have and unescape the rest.
-        let buffer = if is_key { &mut self.out.key } else { &mut self.out.scratch };
+        let buffer = if is_key {
+            &mut self.out.key
+        } else {
+            &mut self.out.scratch
+        };
         if is_key {
             buffer.clear();
         }
@@ -628,7 +659,9 @@ mod tests {
 
     #[test]
     fn word_search_agrees_with_tables() {
-        let text: Vec<u8> = (0u8..=255).chain(b"abc{def}\"ghij[k]l\\m\x01".iter().copied()).collect();
+        let text: Vec<u8> = (0u8..=255)
+            .chain(b"abc{def}\"ghij[k]l\\m\x01".iter().copied())
+            .collect();
         let cases: [(&[bool; 256], fn(u64) -> u64); 3] = [
             (&STRUCTURAL, structural_hits),
             (&QUOTE_OR_BACKSLASH, quote_or_backslash_hits),
@@ -636,8 +669,14 @@ mod tests {
         ];
         for (table, hits) in cases {
             for from in 0..text.len() {
-                let expected = (from..text.len()).find(|&i| table[text[i] as usize]).unwrap_or(text.len());
-                assert_eq!(find_marked(&text, from, table, hits), expected, "from {from}");
+                let expected = (from..text.len())
+                    .find(|&i| table[text[i] as usize])
+                    .unwrap_or(text.len());
+                assert_eq!(
+                    find_marked(&text, from, table, hits),
+                    expected,
+                    "from {from}"
+                );
             }
         }
     }
@@ -660,7 +699,8 @@ mod tests {
         out.leaves
             .iter()
             .map(|l| {
-                let text = String::from_utf8(out.bytes(input.as_bytes(), l).to_vec()).expect("utf8");
+                let text =
+                    String::from_utf8(out.bytes(input.as_bytes(), l).to_vec()).expect("utf8");
                 (l.field, l.kind, text, out.arrays(l).to_vec())
             })
             .collect()
@@ -669,7 +709,10 @@ mod tests {
     #[test]
     fn collects_only_named_fields() {
         let t = trie(&[&["a", "b"], &["c"]]);
-        let got = leaves(r#"{"x": {"b": 1}, "a": {"b": "h\u00e9\"", "z": [1, {"q": 2}]}, "c": [true, null, [-1.5e3]]}"#, &t);
+        let got = leaves(
+            r#"{"x": {"b": 1}, "a": {"b": "h\u00e9\"", "z": [1, {"q": 2}]}, "c": [true, null, [-1.5e3]]}"#,
+            &t,
+        );
         assert_eq!(
             got,
             vec![
@@ -695,13 +738,19 @@ mod tests {
         let t = trie(&[&["a", "b"], &["c"]]);
         // After `a` (all of whose children are read) and `c`, the root is done:
         // what follows is not read, so even a broken tail is not an error.
-        let got = leaves(r#"{"a": {"b": 1, "z": {"q": [2, "}"]}}, "c": "x", "d": [1, 2, oops"#, &t);
+        let got = leaves(
+            r#"{"a": {"b": 1, "z": {"q": [2, "}"]}}, "c": "x", "d": [1, 2, oops"#,
+            &t,
+        );
         assert_eq!(got.len(), 2);
         // The last named key inside nested objects ends the scan at once.
         let t2 = trie(&[&["x", "y"]]);
         assert_eq!(leaves(r#"{"x": {"y": 1, "z": [broken"#, &t2).len(), 1);
         // Not inside an array: later elements may hold more values.
-        assert_eq!(leaves(r#"{"x": [{"y": 1, "z": 0}, {"y": 2}]}"#, &t2).len(), 2);
+        assert_eq!(
+            leaves(r#"{"x": [{"y": 1, "z": 0}, {"y": 2}]}"#, &t2).len(),
+            2
+        );
         // A repeated key does not count as a second distinct key.
         let t = trie(&[&["a", "b"], &["a", "e"], &["c"]]);
         let got = leaves(r#"{"a": {"b": 1, "b": 2, "e": 3}, "c": true}"#, &t);
@@ -712,11 +761,24 @@ mod tests {
     fn rejects_invalid_events() {
         let t = trie(&[&["a"]]);
         let mut out = Flattened::default();
-        for bad in ["", "{", r#"{"a": }"#, r#"{"a": tru}"#, r#"{"x": [1}"#, r#"{"x": "abc}"#, r#"{"b": 1} x"#, r#"{"a": 01}"#, r#"{"x": {"y": 1]}"#] {
+        for bad in [
+            "",
+            "{",
+            r#"{"a": }"#,
+            r#"{"a": tru}"#,
+            r#"{"x": [1}"#,
+            r#"{"x": "abc}"#,
+            r#"{"b": 1} x"#,
+            r#"{"a": 01}"#,
+            r#"{"x": {"y": 1]}"#,
+        ] {
             assert!(flatten(bad.as_bytes(), &t, &mut out).is_err(), "{bad}");
         }
         assert_eq!(flatten(b"[1]", &t, &mut out), Err(EventError::NotAnObject));
         let deep = format!("{{\"a\": {}{}}}", "[".repeat(300), "]".repeat(300));
-        assert_eq!(flatten(deep.as_bytes(), &t, &mut out), Err(EventError::TooDeep { limit: MAX_DEPTH }));
+        assert_eq!(
+            flatten(deep.as_bytes(), &t, &mut out),
+            Err(EventError::TooDeep { limit: MAX_DEPTH })
+        );
     }
 }

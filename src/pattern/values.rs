@@ -67,9 +67,17 @@ fn push_wildcard(list: &mut Vec<(Wildcard, Targets)>, wildcard: &Wildcard, targe
 impl ValueMatcher {
     pub(crate) fn add(&mut self, predicate: &Predicate, target: u32) {
         match predicate {
-            Predicate::String(s) => self.strings.entry(s.as_bytes().into()).or_default().push(target),
+            Predicate::String(s) => self
+                .strings
+                .entry(s.as_bytes().into())
+                .or_default()
+                .push(target),
             Predicate::Literal(l) => self.literals[literal_slot(*l)].push(target),
-            Predicate::NumberText(t) => self.number_text.entry(t.as_bytes().into()).or_default().push(target),
+            Predicate::NumberText(t) => self
+                .number_text
+                .entry(t.as_bytes().into())
+                .or_default()
+                .push(target),
             Predicate::NumberEquals(key) => {
                 self.needs_number = true;
                 self.number_equals.entry(*key).or_default().push(target);
@@ -86,7 +94,10 @@ impl ValueMatcher {
             Predicate::Suffix(s) => self.suffixes.entry(s.as_bytes()).push(target),
             Predicate::EqualsIgnoreCase(f) => {
                 self.needs_fold = true;
-                self.ignore_case.entry(f.as_bytes().into()).or_default().push(target);
+                self.ignore_case
+                    .entry(f.as_bytes().into())
+                    .or_default()
+                    .push(target);
             }
             Predicate::PrefixIgnoreCase(f) => {
                 self.needs_fold = true;
@@ -107,7 +118,11 @@ impl ValueMatcher {
             }
             Predicate::Cidr(block) => {
                 self.needs_ip = true;
-                let index = if block.v6 { &mut self.cidr_v6 } else { &mut self.cidr_v4 };
+                let index = if block.v6 {
+                    &mut self.cidr_v6
+                } else {
+                    &mut self.cidr_v4
+                };
                 index.add(Some((block.low, true)), Some((block.high, true)), target);
             }
             Predicate::Exists => self.exists.push(target),
@@ -140,7 +155,13 @@ impl ValueMatcher {
     }
 
     /// Appends the targets `value` reaches to `out` (possibly with repeats).
-    pub(crate) fn matches(&self, kind: Kind, value: &[u8], scratch: &mut ValueScratch, out: &mut Vec<u32>) {
+    pub(crate) fn matches(
+        &self,
+        kind: Kind,
+        value: &[u8],
+        scratch: &mut ValueScratch,
+        out: &mut Vec<u32>,
+    ) {
         out.extend_from_slice(&self.exists);
         let mut number = None;
         let mut folded = false;
@@ -181,7 +202,11 @@ impl ValueMatcher {
             Kind::Null => out.extend_from_slice(&self.literals[2]),
         }
         for (anything_but, targets) in &self.anything_but {
-            let folded = if folded { Some(&scratch.folded[..]) } else { None };
+            let folded = if folded {
+                Some(&scratch.folded[..])
+            } else {
+                None
+            };
             if !excludes(anything_but, kind, value, number, folded) {
                 out.extend_from_slice(targets);
             }
@@ -192,8 +217,10 @@ impl ValueMatcher {
         if let Some(t) = self.strings.get(value) {
             out.extend_from_slice(t);
         }
-        self.prefixes.for_each_prefix(value, |t| out.extend_from_slice(t));
-        self.suffixes.for_each_suffix(value, |t| out.extend_from_slice(t));
+        self.prefixes
+            .for_each_prefix(value, |t| out.extend_from_slice(t));
+        self.suffixes
+            .for_each_suffix(value, |t| out.extend_from_slice(t));
         let mut check = |list: &Vec<(Wildcard, Targets)>| {
             for (wildcard, targets) in list {
                 if wildcard.is_match(value) {
@@ -210,8 +237,10 @@ impl ValueMatcher {
         if let Some(t) = self.ignore_case.get(folded) {
             out.extend_from_slice(t);
         }
-        self.prefixes_ignore_case.for_each_prefix(folded, |t| out.extend_from_slice(t));
-        self.suffixes_ignore_case.for_each_suffix(folded, |t| out.extend_from_slice(t));
+        self.prefixes_ignore_case
+            .for_each_prefix(folded, |t| out.extend_from_slice(t));
+        self.suffixes_ignore_case
+            .for_each_suffix(folded, |t| out.extend_from_slice(t));
     }
 
     fn match_ip(&self, value: &[u8], out: &mut Vec<u32>) {
@@ -228,14 +257,24 @@ impl ValueMatcher {
     pub(crate) fn approx_memory_bytes(&self) -> usize {
         let targets = |t: &Targets| 24 + 4 * t.len();
         let map_bytes = |m: &FxMap<Box<[u8]>, Targets>| {
-            m.iter().map(|(k, v)| 16 + k.len() + targets(v) + 8).sum::<usize>()
+            m.iter()
+                .map(|(k, v)| 16 + k.len() + targets(v) + 8)
+                .sum::<usize>()
         };
-        let affix = |a: &AffixIndex<Targets>| a.values().map(|(k, v)| 16 + k.len() + targets(v) + 8).sum::<usize>();
+        let affix = |a: &AffixIndex<Targets>| {
+            a.values()
+                .map(|(k, v)| 16 + k.len() + targets(v) + 8)
+                .sum::<usize>()
+        };
         std::mem::size_of::<Self>()
             + map_bytes(&self.strings)
             + map_bytes(&self.number_text)
             + map_bytes(&self.ignore_case)
-            + self.number_equals.values().map(|v| 16 + targets(v)).sum::<usize>()
+            + self
+                .number_equals
+                .values()
+                .map(|v| 16 + targets(v))
+                .sum::<usize>()
             + affix(&self.prefixes)
             + affix(&self.suffixes)
             + affix(&self.prefixes_ignore_case)
@@ -243,8 +282,16 @@ impl ValueMatcher {
             + self.ranges.approx_memory_bytes()
             + self.cidr_v4.approx_memory_bytes()
             + self.cidr_v6.approx_memory_bytes()
-            + self.wildcards_by_head.values().map(|(k, v)| 40 + k.len() + 64 * v.len()).sum::<usize>()
-            + self.wildcards_by_tail.values().map(|(k, v)| 40 + k.len() + 64 * v.len()).sum::<usize>()
+            + self
+                .wildcards_by_head
+                .values()
+                .map(|(k, v)| 40 + k.len() + 64 * v.len())
+                .sum::<usize>()
+            + self
+                .wildcards_by_tail
+                .values()
+                .map(|(k, v)| 40 + k.len() + 64 * v.len())
+                .sum::<usize>()
             + 64 * (self.wildcards_other.len() + self.anything_but.len())
     }
 }
@@ -252,10 +299,17 @@ impl ValueMatcher {
 /// Whether `anything-but` rejects this value: only a value of the exclusion's
 /// own kind can be excluded (aws/event-ruler ByteMachine: a string exclusion
 /// never rejects a number, `null` or a boolean, and vice versa).
-fn excludes(anything_but: &AnythingBut, kind: Kind, value: &[u8], number: Option<f64>, folded: Option<&[u8]>) -> bool {
+fn excludes(
+    anything_but: &AnythingBut,
+    kind: Kind,
+    value: &[u8],
+    number: Option<f64>,
+    folded: Option<&[u8]>,
+) -> bool {
     match anything_but {
         AnythingBut::Numbers(keys) => {
-            kind == Kind::Number && number.is_some_and(|n| keys.binary_search(&order_key(n)).is_ok())
+            kind == Kind::Number
+                && number.is_some_and(|n| keys.binary_search(&order_key(n)).is_ok())
         }
         _ if kind != Kind::String => false,
         AnythingBut::Strings(texts) => texts.binary_search_by(|t| t.as_bytes().cmp(value)).is_ok(),

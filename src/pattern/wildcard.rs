@@ -106,7 +106,9 @@ mod tests {
     use super::*;
 
     fn matches(pattern: &str, value: &str) -> bool {
-        Wildcard::parse(pattern).expect("valid").is_match(value.as_bytes())
+        Wildcard::parse(pattern)
+            .expect("valid")
+            .is_match(value.as_bytes())
     }
 
     #[test]
@@ -132,7 +134,10 @@ mod tests {
 
     #[test]
     fn rejects_double_star_and_bad_escapes() {
-        assert_eq!(Wildcard::parse("a**b"), Err(WildcardError::ConsecutiveStars));
+        assert_eq!(
+            Wildcard::parse("a**b"),
+            Err(WildcardError::ConsecutiveStars)
+        );
         assert_eq!(Wildcard::parse(r"a\b"), Err(WildcardError::InvalidEscape));
         assert_eq!(Wildcard::parse("a\\"), Err(WildcardError::InvalidEscape));
         assert!(Wildcard::parse(r"\**").is_ok());

@@ -22,6 +22,7 @@ use stowage::pattern::{Limits, MatcherBuilder, Pattern, PatternError, test_event
 /// (pattern, detail JSON, expected)
 type Case = (&'static str, &'static str, bool);
 
+#[rustfmt::skip]
 const CASES: &[Case] = &[
     // --- Exact strings; arrays are OR; sibling fields are AND; nesting [EB-patterns]
     (r#"{"source": ["aws.ec2"]}"#, "{}", true),
@@ -319,36 +320,56 @@ fn conformance_cases_match_alone() {
         let event = envelope(detail);
         match test_event_pattern(pattern, &event, &Limits::default()) {
             Ok(got) if got == *expected => {}
-            other => failures.push(format!("case {i}: {pattern} on {detail}: expected {expected}, got {other:?}")),
+            other => failures.push(format!(
+                "case {i}: {pattern} on {detail}: expected {expected}, got {other:?}"
+            )),
         }
     }
-    assert!(failures.is_empty(), "{} failures:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} failures:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }
 
 #[test]
 fn conformance_cases_match_in_one_shared_matcher() {
     let mut builder = MatcherBuilder::new();
     for (i, (pattern, _, _)) in CASES.iter().enumerate() {
-        builder.add(i, &Pattern::parse(pattern, &Limits::default()).expect("valid pattern"));
+        builder.add(
+            i,
+            &Pattern::parse(pattern, &Limits::default()).expect("valid pattern"),
+        );
     }
     let matcher = builder.build();
     assert_eq!(matcher.rule_count(), CASES.len());
     let mut failures = Vec::new();
     for (i, (pattern, detail, expected)) in CASES.iter().enumerate() {
-        let matched = matcher.matches(envelope(detail).as_bytes()).expect("valid event");
+        let matched = matcher
+            .matches(envelope(detail).as_bytes())
+            .expect("valid event");
         let mut sorted = matched.clone();
         sorted.dedup();
         assert_eq!(sorted, matched, "each rule is reported once, in order");
         if matched.contains(&i) != *expected {
-            failures.push(format!("case {i}: {pattern} on {detail}: expected {expected}"));
+            failures.push(format!(
+                "case {i}: {pattern} on {detail}: expected {expected}"
+            ));
         }
     }
-    assert!(failures.is_empty(), "{} failures:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} failures:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }
 
 /// (pattern, expected error path, expected kind)
 type InvalidCase = (&'static str, &'static str, fn(&PatternError) -> bool);
 
+#[rustfmt::skip]
 const INVALID: &[InvalidCase] = &[
     // Structure [ruler-compiler]
     (r#"[]"#, "", |e| matches!(e, PatternError::NotAnObject { .. })),
@@ -425,10 +446,14 @@ fn invalid_patterns_are_rejected_naming_the_path() {
             Err(e) if e.path() == Some(path) && kind(&e) => {
                 let shown = e.to_string();
                 if !path.is_empty() && !shown.starts_with(&format!("{path}: ")) {
-                    failures.push(format!("{pattern}: message `{shown}` does not start with the path"));
+                    failures.push(format!(
+                        "{pattern}: message `{shown}` does not start with the path"
+                    ));
                 }
             }
-            other => failures.push(format!("{pattern}: expected error at `{path}`, got {other:?}")),
+            other => failures.push(format!(
+                "{pattern}: expected error at `{path}`, got {other:?}"
+            )),
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
@@ -445,7 +470,10 @@ fn pattern_length_and_json_syntax_limits() {
         max_pattern_chars: 10,
         ..Limits::default()
     };
-    assert!(matches!(Pattern::parse(r#"{"source": ["x"]}"#, &limits), Err(PatternError::TooLong { .. })));
+    assert!(matches!(
+        Pattern::parse(r#"{"source": ["x"]}"#, &limits),
+        Err(PatternError::TooLong { .. })
+    ));
     // Characters, not bytes: 4096 two-byte characters fit.
     let wide = format!(r#"{{"s": ["{}"]}}"#, "é".repeat(4000));
     assert!(Pattern::parse(&wide, &Limits::default()).is_ok());
@@ -458,13 +486,23 @@ fn pattern_length_and_json_syntax_limits() {
 #[test]
 fn or_combinations_are_limited() {
     let alternatives = |field: &str, n: usize| {
-        let items: Vec<String> = (0..n).map(|i| format!(r#"{{"{field}": ["{i}"]}}"#)).collect();
+        let items: Vec<String> = (0..n)
+            .map(|i| format!(r#"{{"{field}": ["{i}"]}}"#))
+            .collect();
         format!(r#"{{"$or": [{}]}}"#, items.join(", "))
     };
-    let ok = format!(r#"{{"a": {}, "b": {}}}"#, alternatives("x", 10), alternatives("y", 100));
+    let ok = format!(
+        r#"{{"a": {}, "b": {}}}"#,
+        alternatives("x", 10),
+        alternatives("y", 100)
+    );
     let pattern = Pattern::parse(&ok, &Limits::default()).expect("1000 combinations are allowed");
     assert_eq!(pattern.combinations(), 1000);
-    let too_many = format!(r#"{{"a": {}, "b": {}}}"#, alternatives("x", 11), alternatives("y", 100));
+    let too_many = format!(
+        r#"{{"a": {}, "b": {}}}"#,
+        alternatives("x", 11),
+        alternatives("y", 100)
+    );
     assert!(matches!(
         Pattern::parse(&too_many, &Limits::default()),
         Err(PatternError::TooManyCombinations { limit: 1000 })
@@ -477,19 +515,41 @@ fn events_that_are_not_json_objects_are_errors() {
     assert!(test_event_pattern(r#"{"source": ["x"]}"#, "[1, 2]", &limits).is_err());
     assert!(test_event_pattern(r#"{"source": ["x"]}"#, r#"{"source": "x""#, &limits).is_err());
     assert!(test_event_pattern(r#"{"source": ["x"]}"#, "not json", &limits).is_err());
-    assert_eq!(test_event_pattern(r#"{"source": ["x"]}"#, r#"{"source": "x"}"#, &limits), Ok(true));
+    assert_eq!(
+        test_event_pattern(r#"{"source": ["x"]}"#, r#"{"source": "x"}"#, &limits),
+        Ok(true)
+    );
 }
 
 #[test]
 fn a_rule_with_several_patterns_is_reported_once() {
     let limits = Limits::default();
     let mut builder = MatcherBuilder::new();
-    builder.add("r1", &Pattern::parse(r#"{"source": ["aws.ec2"]}"#, &limits).expect("valid"));
-    builder.add("r1", &Pattern::parse(r#"{"region": ["us-west-1"]}"#, &limits).expect("valid"));
-    builder.add("r2", &Pattern::parse(r#"{"$or": [{"source": ["aws.ec2"]}, {"detail": {"x": [1]}}]}"#, &limits).expect("valid"));
-    builder.add("r3", &Pattern::parse(r#"{"source": ["aws.s3"]}"#, &limits).expect("valid"));
+    builder.add(
+        "r1",
+        &Pattern::parse(r#"{"source": ["aws.ec2"]}"#, &limits).expect("valid"),
+    );
+    builder.add(
+        "r1",
+        &Pattern::parse(r#"{"region": ["us-west-1"]}"#, &limits).expect("valid"),
+    );
+    builder.add(
+        "r2",
+        &Pattern::parse(
+            r#"{"$or": [{"source": ["aws.ec2"]}, {"detail": {"x": [1]}}]}"#,
+            &limits,
+        )
+        .expect("valid"),
+    );
+    builder.add(
+        "r3",
+        &Pattern::parse(r#"{"source": ["aws.s3"]}"#, &limits).expect("valid"),
+    );
     let matcher = builder.build();
     assert_eq!(matcher.rule_count(), 3);
     let event = envelope(r#"{"x": 1}"#);
-    assert_eq!(matcher.matches(event.as_bytes()).expect("valid"), vec!["r1", "r2"]);
+    assert_eq!(
+        matcher.matches(event.as_bytes()).expect("valid"),
+        vec!["r1", "r2"]
+    );
 }
