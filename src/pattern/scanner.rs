@@ -662,7 +662,8 @@ mod tests {
         let text: Vec<u8> = (0u8..=255)
             .chain(b"abc{def}\"ghij[k]l\\m\x01".iter().copied())
             .collect();
-        let cases: [(&[bool; 256], fn(u64) -> u64); 3] = [
+        type Search = (&'static [bool; 256], fn(u64) -> u64);
+        let cases: [Search; 3] = [
             (&STRUCTURAL, structural_hits),
             (&QUOTE_OR_BACKSLASH, quote_or_backslash_hits),
             (&STRING_SPECIAL, string_special_hits),
