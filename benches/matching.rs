@@ -161,7 +161,42 @@ fn main() {
             );
         }
     }
+    // One rule that reads as far into each event as the large sets do (the
+    // last `properties` member and `geometry.firstCoordinates.x`), to separate
+    // the cost of reading more of the event from the cost of more rules.
+    let wide = r#"{"properties": {"MAPBLKLOT": ["2035009"], "ODD_EVEN": [{"exists": true}]}, "geometry": {"firstCoordinates": {"x": [{"exists": true}]}}}"#;
+    if wanted("WIDE_1") {
+        let specs = vec![(wide.to_owned(), 1)];
+        let result = run(&specs, &events, passes);
+        let verdict = if check {
+            verdict_per_rule(&specs, &result.per_rule)
+        } else {
+            "-".to_owned()
+        };
+        let ns = result.ns_per_event(events.len());
+        per_event.insert("WIDE_1".to_owned(), ns);
+        println!(
+            "{:<20} {:>6} {:>12.0} {:>10.0} {:>10.0} {:>12} {:>10.1} {:>12}  {verdict}",
+            "WIDE_1",
+            1,
+            result.events_per_second(events.len()),
+            ns,
+            result.wall_ns_per_event(events.len()),
+            result.memory,
+            result.build.as_secs_f64() * 1e3,
+            result.per_rule.iter().sum::<u64>()
+        );
+    }
     for family in ["QMIX", "EMIX"] {
+        if let (Some(wide), Some(many)) = (
+            per_event.get("WIDE_1"),
+            per_event.get(&format!("{family}_10000")),
+        ) {
+            println!(
+                "{family}: 10,000 rules cost {:.2}x the ns/event of 1 rule reading the same fields (WIDE_1)",
+                many / wide
+            );
+        }
         if let (Some(one), Some(many)) = (
             per_event.get(&format!("{family}_1")),
             per_event.get(&format!("{family}_10000")),

@@ -22,8 +22,9 @@ use std::hash::Hash;
 
 use super::error::EventError;
 use super::parse::Pattern;
+use super::paths::PathTrie;
 use super::predicate::Condition;
-use super::scanner::{Flattened, PathTrie, flatten};
+use super::scanner::{Flattened, flatten};
 use super::values::{ValueMatcher, ValueScratch};
 
 /// Collects rules and their patterns; `build` compiles them.

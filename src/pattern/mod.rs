@@ -12,6 +12,7 @@
 //! HTTP: it is a pure function of (rules, event).
 
 mod automaton;
+mod bytesearch;
 mod casefold;
 mod cidr;
 mod error;
@@ -19,6 +20,7 @@ mod index;
 mod json;
 mod number;
 mod parse;
+mod paths;
 mod predicate;
 #[cfg(test)]
 mod proptests;

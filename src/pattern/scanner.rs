@@ -10,80 +10,15 @@
 //! of the input (or of a scratch buffer when the string had escapes), with the
 //! array elements it sits in, for the array-consistency rule.
 
+use super::bytesearch::{
+    QUOTE_OR_BACKSLASH, STRING_SPECIAL, STRUCTURAL, find_marked, quote_or_backslash_hits,
+    string_special_hits, structural_hits,
+};
 use super::error::EventError;
+use super::paths::PathTrie;
 
 /// Nesting allowed along descended paths (skipped parts are not recursive).
 const MAX_DEPTH: usize = 256;
-
-/// Field paths as a trie of object keys; a node may be a field (a leaf path of
-/// some pattern) and also have children.
-#[derive(Debug, Default)]
-pub(crate) struct PathTrie {
-    nodes: Vec<TrieNode>,
-}
-
-#[derive(Debug, Default)]
-struct TrieNode {
-    children: Vec<(Box<[u8]>, u32)>,
-    field: Option<u32>,
-}
-
-impl PathTrie {
-    pub(crate) fn new() -> Self {
-        PathTrie {
-            nodes: vec![TrieNode::default()],
-        }
-    }
-
-    /// The field id of `path`, `next_id` if it is new (then the caller counts it).
-    pub(crate) fn insert(&mut self, path: &[String], next_id: u32) -> u32 {
-        let mut node = 0usize;
-        for key in path {
-            let found = self.nodes[node]
-                .children
-                .iter()
-                .find(|(k, _)| &k[..] == key.as_bytes())
-                .map(|(_, child)| *child);
-            node = match found {
-                Some(child) => child as usize,
-                None => {
-                    let child =
-                        u32::try_from(self.nodes.len()).expect("fewer than 2^32 path nodes");
-                    self.nodes.push(TrieNode::default());
-                    self.nodes[node]
-                        .children
-                        .push((key.as_bytes().into(), child));
-                    child as usize
-                }
-            };
-        }
-        *self.nodes[node].field.get_or_insert(next_id)
-    }
-
-    pub(crate) fn approx_memory_bytes(&self) -> usize {
-        self.nodes
-            .iter()
-            .map(|n| {
-                std::mem::size_of::<TrieNode>()
-                    + n.children.iter().map(|(k, _)| k.len() + 24).sum::<usize>()
-            })
-            .sum()
-    }
-
-    /// The child node for `key` and its position among the node's children.
-    fn child(&self, node: u32, key: &[u8]) -> Option<(usize, u32)> {
-        self.nodes[node as usize]
-            .children
-            .iter()
-            .enumerate()
-            .find(|(_, (k, _))| &k[..] == key)
-            .map(|(i, (_, c))| (i, *c))
-    }
-
-    fn child_count(&self, node: u32) -> usize {
-        self.nodes[node as usize].children.len()
-    }
-}
 
 /// The JSON type of a leaf value.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -180,94 +115,6 @@ struct Scanner<'a, 'o> {
     stopped: bool,
 }
 
-/// Bytes that matter while skipping a container.
-static STRUCTURAL: [bool; 256] = {
-    let mut table = [false; 256];
-    table[b'"' as usize] = true;
-    table[b'{' as usize] = true;
-    table[b'}' as usize] = true;
-    table[b'[' as usize] = true;
-    table[b']' as usize] = true;
-    table
-};
-
-/// Quote and backslash: what matters inside a skipped string.
-static QUOTE_OR_BACKSLASH: [bool; 256] = {
-    let mut table = [false; 256];
-    table[b'"' as usize] = true;
-    table[b'\\' as usize] = true;
-    table
-};
-
-/// Bytes that end the fast path of a string: quote, backslash, control.
-static STRING_SPECIAL: [bool; 256] = {
-    let mut table = [false; 256];
-    let mut b = 0;
-    while b < 0x20 {
-        table[b] = true;
-        b += 1;
-    }
-    table[b'"' as usize] = true;
-    table[b'\\' as usize] = true;
-    table
-};
-
-/// Index of the first byte at or after `from` that `table` marks, or
-/// `input.len()`. Eight bytes at a time: `word_hits` flags (at least) the first
-/// marked byte of a little-endian word (SWAR: no `unsafe`, no SIMD crate).
-#[inline]
-fn find_marked(
-    input: &[u8],
-    from: usize,
-    table: &[bool; 256],
-    word_hits: impl Fn(u64) -> u64,
-) -> usize {
-    let mut i = from;
-    while let Some(chunk) = input.get(i..i + 8) {
-        let mut word = [0u8; 8];
-        word.copy_from_slice(chunk);
-        let hits = word_hits(u64::from_le_bytes(word));
-        if hits != 0 {
-            return i + (hits.trailing_zeros() / 8) as usize;
-        }
-        i += 8;
-    }
-    while i < input.len() && !table[input[i] as usize] {
-        i += 1;
-    }
-    i
-}
-
-const ONES: u64 = 0x0101_0101_0101_0101;
-const HIGHS: u64 = 0x8080_8080_8080_8080;
-
-/// High bit set in the bytes equal to `byte`; a borrow can also flag bytes
-/// above a true hit, never below one, so the lowest flag is exact.
-#[inline]
-fn bytes_equal(word: u64, byte: u8) -> u64 {
-    let x = word ^ (ONES * u64::from(byte));
-    x.wrapping_sub(ONES) & !x & HIGHS
-}
-
-/// `"`, `{`, `}`, `[` or `]` (clearing bit 5 folds `{}` onto `[]`).
-#[inline]
-fn structural_hits(word: u64) -> u64 {
-    let folded = word & !(ONES * 0x20);
-    bytes_equal(word, b'"') | bytes_equal(folded, b'[') | bytes_equal(folded, b']')
-}
-
-#[inline]
-fn quote_or_backslash_hits(word: u64) -> u64 {
-    bytes_equal(word, b'"') | bytes_equal(word, b'\\')
-}
-
-/// Quote, backslash, or a control byte (< 0x20).
-#[inline]
-fn string_special_hits(word: u64) -> u64 {
-    let control = word.wrapping_sub(ONES * 0x20) & !word & HIGHS;
-    quote_or_backslash_hits(word) | control
-}
-
 impl Scanner<'_, '_> {
     fn error(&self, reason: &'static str) -> EventError {
         EventError::InvalidJson {
@@ -312,7 +159,7 @@ impl Scanner<'_, '_> {
             return Err(EventError::TooDeep { limit: MAX_DEPTH });
         }
         self.skip_ws();
-        let field = self.trie.nodes[node as usize].field;
+        let field = self.trie.field(node);
         match self.peek() {
             Some(b'{') => self.object(node, depth + 1, completes),
             Some(b'[') => self.array(node, depth + 1),
@@ -656,31 +503,6 @@ pub(crate) fn decode_unicode_escape(input: &[u8], pos: &mut usize) -> Option<cha
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn word_search_agrees_with_tables() {
-        let text: Vec<u8> = (0u8..=255)
-            .chain(b"abc{def}\"ghij[k]l\\m\x01".iter().copied())
-            .collect();
-        type Search = (&'static [bool; 256], fn(u64) -> u64);
-        let cases: [Search; 3] = [
-            (&STRUCTURAL, structural_hits),
-            (&QUOTE_OR_BACKSLASH, quote_or_backslash_hits),
-            (&STRING_SPECIAL, string_special_hits),
-        ];
-        for (table, hits) in cases {
-            for from in 0..text.len() {
-                let expected = (from..text.len())
-                    .find(|&i| table[text[i] as usize])
-                    .unwrap_or(text.len());
-                assert_eq!(
-                    find_marked(&text, from, table, hits),
-                    expected,
-                    "from {from}"
-                );
-            }
-        }
-    }
 
     fn trie(paths: &[&[&str]]) -> PathTrie {
         let mut t = PathTrie::new();
