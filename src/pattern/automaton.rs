@@ -14,17 +14,22 @@
 //! Array consistency (aws/event-ruler): values of fields under the same array
 //! of objects must come from the same element. Each walk step carries the
 //! (array, element) pairs of the values chosen so far; a value from another
-//! element of one of those arrays cannot extend the walk.
+//! element of one of those arrays cannot extend the walk. A step keeps only the
+//! arrays that some field still ahead of it can sit in; a step with none left
+//! is the same whichever values led to it, so each state is entered at most
+//! once that way per event (without this, fields under unrelated arrays would
+//! multiply the walk).
 
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::hash::Hash;
 
 use super::error::EventError;
+use super::index::FxSet;
 use super::parse::Pattern;
 use super::paths::PathTrie;
 use super::predicate::Condition;
-use super::scanner::{Flattened, flatten};
+use super::scanner::{ArrayPosition, Flattened, flatten};
 use super::values::{ValueMatcher, ValueScratch};
 
 /// Collects rules and their patterns; `build` compiles them.
@@ -59,6 +64,18 @@ struct State {
     absent: Vec<(u32, u32)>,
     /// Rules whose pattern is satisfied on reaching this state.
     accepts: Vec<u32>,
+    /// Bitset over path-trie nodes: the paths (and their ancestors) of every
+    /// field tested from here on. An array at another node cannot matter.
+    relevant: Vec<u64>,
+}
+
+impl State {
+    fn is_relevant(&self, node: u32) -> bool {
+        let node = node as usize;
+        self.relevant
+            .get(node / 64)
+            .is_some_and(|w| w >> (node % 64) & 1 == 1)
+    }
 }
 
 impl<R: Clone + Eq + Hash> MatcherBuilder<R> {
@@ -115,6 +132,7 @@ impl<R: Clone + Eq + Hash> MatcherBuilder<R> {
         }
         let mut edge_list: Vec<_> = edges.into_iter().collect();
         edge_list.sort_unstable();
+        Self::mark_relevant(&trie, field_count, &edge_list, &mut states);
         for ((from, field, condition_id), to) in edge_list {
             let condition = condition_list[condition_id as usize];
             let state = &mut states[from as usize];
@@ -150,6 +168,41 @@ impl<R: Clone + Eq + Hash> MatcherBuilder<R> {
     }
 }
 
+impl<R> MatcherBuilder<R> {
+    /// Fills each state's `relevant` set. Edges always lead to a later state
+    /// (states are created by the edge that first reaches them), so one pass
+    /// from the last state back sees every successor before its predecessors.
+    fn mark_relevant(
+        trie: &PathTrie,
+        field_count: u32,
+        edges: &[((u32, u32, u32), u32)],
+        states: &mut [State],
+    ) {
+        let words = trie.node_count().div_ceil(64);
+        let nodes: Vec<u32> = (0..field_count)
+            .map(|f| {
+                trie.node_of_field(f)
+                    .expect("every field id has a trie node")
+            })
+            .collect();
+        for state in states.iter_mut() {
+            state.relevant = vec![0; words];
+        }
+        for &((from, field, _), to) in edges.iter().rev() {
+            debug_assert!(to > from, "edges lead forward");
+            let (before, after) = states.split_at_mut(to as usize);
+            let target = &after[0].relevant;
+            let source = &mut before[from as usize].relevant;
+            for (s, t) in source.iter_mut().zip(target) {
+                *s |= t;
+            }
+            for node in trie.ancestors(nodes[field as usize]) {
+                source[node as usize / 64] |= 1 << (node % 64);
+            }
+        }
+    }
+}
+
 /// Buffers reused across calls on one thread (the matcher itself is shared).
 #[derive(Debug, Default)]
 struct Scratch {
@@ -157,8 +210,11 @@ struct Scratch {
     /// Per field id: the range of its leaves in `flat.leaves`.
     field_leaves: Vec<(usize, usize)>,
     stack: Vec<Frame>,
-    /// Arena of (array id, element index) constraints of the frames.
-    constraints: Vec<(u32, u32)>,
+    /// Arena of the array positions the frames are bound to.
+    constraints: Vec<ArrayPosition>,
+    merged: Vec<ArrayPosition>,
+    /// States entered with no array binding this event.
+    visited: FxSet<u32>,
     targets: Vec<u32>,
     accepted: Vec<u32>,
     values: ValueScratch,
@@ -216,12 +272,38 @@ impl<R: Clone> Matcher<R> {
                 .sum::<usize>()
     }
 
+    /// Pushes a walk step into `state`, bound to those of `positions` that a
+    /// later field can share; an unbound step enters each state once.
+    fn enter(
+        &self,
+        state: u32,
+        positions: &[ArrayPosition],
+        stack: &mut Vec<Frame>,
+        constraints: &mut Vec<ArrayPosition>,
+        visited: &mut FxSet<u32>,
+    ) {
+        let target = &self.states[state as usize];
+        let start = constraints.len();
+        constraints.extend(positions.iter().filter(|p| target.is_relevant(p.node)));
+        let len = constraints.len() - start;
+        if len == 0 && !visited.insert(state) {
+            return;
+        }
+        stack.push(Frame {
+            state,
+            constraints_start: start,
+            constraints_len: len,
+        });
+    }
+
     fn run(&self, event: &[u8], scratch: &mut Scratch) -> Result<Vec<R>, EventError> {
         let Scratch {
             flat,
             field_leaves,
             stack,
             constraints,
+            merged,
+            visited,
             targets,
             accepted,
             values,
@@ -242,6 +324,8 @@ impl<R: Clone> Matcher<R> {
         stack.clear();
         constraints.clear();
         accepted.clear();
+        visited.clear();
+        visited.insert(0);
         stack.push(Frame {
             state: 0,
             constraints_start: 0,
@@ -268,30 +352,15 @@ impl<R: Clone> Matcher<R> {
                         targets.sort_unstable();
                         targets.dedup();
                     }
-                    let (constraints_start, constraints_len) = if leaf_arrays.is_empty() {
-                        (frame.constraints_start, frame.constraints_len)
-                    } else {
-                        let merged_start = constraints.len();
-                        constraints.extend_from_within(
-                            frame.constraints_start
-                                ..frame.constraints_start + frame.constraints_len,
-                        );
-                        for pair in leaf_arrays {
-                            if !constraints[merged_start..]
-                                .iter()
-                                .any(|(array, _)| *array == pair.0)
-                            {
-                                constraints.push(*pair);
-                            }
+                    merged.clear();
+                    merged.extend_from_slice(held);
+                    for position in leaf_arrays {
+                        if !merged.iter().any(|m| m.array == position.array) {
+                            merged.push(*position);
                         }
-                        (merged_start, constraints.len() - merged_start)
-                    };
+                    }
                     for &target in targets.iter() {
-                        stack.push(Frame {
-                            state: target,
-                            constraints_start,
-                            constraints_len,
-                        });
+                        self.enter(target, merged, stack, constraints, visited);
                     }
                 }
             }
@@ -316,8 +385,52 @@ impl<R: Clone> Matcher<R> {
 
 /// True unless the value sits in a different element of an array the walk has
 /// already fixed.
-fn consistent(held: &[(u32, u32)], value: &[(u32, u32)]) -> bool {
-    value
-        .iter()
-        .all(|(array, element)| held.iter().all(|(a, e)| a != array || e == element))
+fn consistent(held: &[ArrayPosition], value: &[ArrayPosition]) -> bool {
+    value.iter().all(|v| {
+        held.iter()
+            .all(|h| h.array != v.array || h.element == v.element)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pattern::Limits;
+
+    fn matcher(patterns: &[&str]) -> Matcher<usize> {
+        let mut builder = MatcherBuilder::new();
+        for (i, p) in patterns.iter().enumerate() {
+            builder.add(i, &Pattern::parse(p, &Limits::default()).expect("valid"));
+        }
+        builder.build()
+    }
+
+    #[test]
+    fn matcher_is_send_and_sync() {
+        fn shared<T: Send + Sync>() {}
+        shared::<Matcher<String>>();
+    }
+
+    #[test]
+    fn values_under_unrelated_arrays_do_not_multiply_the_walk() {
+        let values: Vec<String> = (0..20_000).map(|i| i.to_string()).collect();
+        let list = values.join(", ");
+        let event = format!(r#"{{"a": [{list}], "b": [{list}], "c": [{list}]}}"#);
+        let m = matcher(&[
+            r#"{"a": [{"exists": true}], "b": [{"numeric": [">", 19998]}], "c": [{"numeric": [">=", 0]}]}"#,
+        ]);
+        let started = std::time::Instant::now();
+        assert_eq!(m.matches(event.as_bytes()).expect("valid"), vec![0]);
+        // Without deduplication this is 20,000^2 steps; with it, one per value.
+        assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    }
+
+    #[test]
+    fn fields_of_one_array_element_stay_bound_across_other_fields() {
+        let m = matcher(&[r#"{"items": {"sku": ["A"], "qty": [2]}, "source": ["x"]}"#]);
+        let miss = r#"{"source": "x", "items": [{"sku": "A", "qty": 1}, {"sku": "B", "qty": 2}]}"#;
+        let hit = r#"{"source": "x", "items": [{"sku": "B", "qty": 1}, {"sku": "A", "qty": 2}]}"#;
+        assert!(m.matches(miss.as_bytes()).expect("valid").is_empty());
+        assert_eq!(m.matches(hit.as_bytes()).expect("valid"), vec![0]);
+    }
 }

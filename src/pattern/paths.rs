@@ -14,6 +14,7 @@ pub(crate) struct PathTrie {
 struct TrieNode {
     children: Vec<(Box<[u8]>, u32)>,
     field: Option<u32>,
+    parent: u32,
 }
 
 impl PathTrie {
@@ -37,7 +38,10 @@ impl PathTrie {
                 None => {
                     let child =
                         u32::try_from(self.nodes.len()).expect("fewer than 2^32 path nodes");
-                    self.nodes.push(TrieNode::default());
+                    self.nodes.push(TrieNode {
+                        parent: u32::try_from(node).expect("fewer than 2^32 path nodes"),
+                        ..TrieNode::default()
+                    });
                     self.nodes[node]
                         .children
                         .push((key.as_bytes().into(), child));
@@ -72,6 +76,28 @@ impl PathTrie {
     /// The field id of `node`, if some pattern names exactly this path.
     pub(crate) fn field(&self, node: u32) -> Option<u32> {
         self.nodes[node as usize].field
+    }
+
+    /// The node of field `field`.
+    pub(crate) fn node_of_field(&self, field: u32) -> Option<u32> {
+        self.nodes
+            .iter()
+            .position(|n| n.field == Some(field))
+            .and_then(|i| u32::try_from(i).ok())
+    }
+
+    /// `node` and its ancestors up to the root.
+    pub(crate) fn ancestors(&self, node: u32) -> impl Iterator<Item = u32> + '_ {
+        let mut next = Some(node);
+        std::iter::from_fn(move || {
+            let current = next?;
+            next = (current != 0).then(|| self.nodes[current as usize].parent);
+            Some(current)
+        })
+    }
+
+    pub(crate) fn node_count(&self) -> usize {
+        self.nodes.len()
     }
 
     pub(crate) fn child_count(&self, node: u32) -> usize {

@@ -39,10 +39,19 @@ pub(crate) struct Leaf {
     start: usize,
     end: usize,
     in_scratch: bool,
-    /// Span in `Flattened::arrays` of the (array id, element index) pairs of
-    /// the arrays enclosing this value, outermost first.
+    /// Span in `Flattened::arrays` of the arrays enclosing this value,
+    /// outermost first.
     arrays_start: usize,
     arrays_len: usize,
+}
+
+/// Where a value sits in one enclosing array: which array (numbered in event
+/// order), which element, and the trie node (path) the array is the value of.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct ArrayPosition {
+    pub(crate) array: u32,
+    pub(crate) element: u32,
+    pub(crate) node: u32,
 }
 
 /// The flattened event: reusable buffers, cleared by each `flatten`.
@@ -50,8 +59,8 @@ pub(crate) struct Leaf {
 pub(crate) struct Flattened {
     pub(crate) leaves: Vec<Leaf>,
     scratch: Vec<u8>,
-    arrays: Vec<(u32, u32)>,
-    open_arrays: Vec<(u32, u32)>,
+    arrays: Vec<ArrayPosition>,
+    open_arrays: Vec<ArrayPosition>,
     key: Vec<u8>,
     brackets: Vec<u8>,
 }
@@ -65,7 +74,7 @@ impl Flattened {
         }
     }
 
-    pub(crate) fn arrays(&self, leaf: &Leaf) -> &[(u32, u32)] {
+    pub(crate) fn arrays(&self, leaf: &Leaf) -> &[ArrayPosition] {
         &self.arrays[leaf.arrays_start..leaf.arrays_start + leaf.arrays_len]
     }
 }
@@ -267,7 +276,11 @@ impl Scanner<'_, '_> {
             self.pos += 1;
             return Ok(());
         }
-        self.out.open_arrays.push((id, 0));
+        self.out.open_arrays.push(ArrayPosition {
+            array: id,
+            element: 0,
+            node,
+        });
         loop {
             self.value(Some(node), depth, false)?;
             if self.stopped {
@@ -278,7 +291,7 @@ impl Scanner<'_, '_> {
                 Some(b',') => {
                     self.pos += 1;
                     if let Some(last) = self.out.open_arrays.last_mut() {
-                        last.1 += 1;
+                        last.element += 1;
                     }
                 }
                 Some(b']') => {
@@ -524,7 +537,8 @@ mod tests {
             .map(|l| {
                 let text =
                     String::from_utf8(out.bytes(input.as_bytes(), l).to_vec()).expect("utf8");
-                (l.field, l.kind, text, out.arrays(l).to_vec())
+                let arrays = out.arrays(l).iter().map(|a| (a.array, a.element)).collect();
+                (l.field, l.kind, text, arrays)
             })
             .collect()
     }
