@@ -30,6 +30,24 @@ pub(crate) fn parse_ip(text: &str) -> Option<Ip> {
     }
 }
 
+impl CidrBlock {
+    /// The block holding just `ip`.
+    pub(crate) fn single(ip: Ip) -> CidrBlock {
+        match ip {
+            Ip::V4(v) => CidrBlock {
+                v6: false,
+                low: v,
+                high: v,
+            },
+            Ip::V6(v) => CidrBlock {
+                v6: true,
+                low: v,
+                high: v,
+            },
+        }
+    }
+}
+
 /// Parses `address/prefix-length`; host bits below the prefix are ignored.
 pub(crate) fn parse_cidr(text: &str) -> Option<CidrBlock> {
     let (address, bits) = text.split_once('/')?;

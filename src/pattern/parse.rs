@@ -6,7 +6,7 @@
 //! predicate means at match time lives with the matchers.
 
 use super::casefold::fold;
-use super::cidr::parse_cidr;
+use super::cidr::{CidrBlock, parse_cidr, parse_ip};
 use super::error::PatternError;
 use super::json::{self, Json};
 use super::number::{numeric_value, order_key};
@@ -192,7 +192,14 @@ impl Parser {
         for item in items {
             let predicates = &mut condition.predicates;
             match item {
-                Json::String(s) => predicates.push(Predicate::String(s.clone())),
+                Json::String(s) => {
+                    predicates.push(Predicate::String(s.clone()));
+                    // An exact IP address also matches other spellings of the
+                    // same address (aws/event-ruler JsonRuleCompiler: ipToRangeIfPossible).
+                    if let Some(ip) = parse_ip(s) {
+                        predicates.push(Predicate::Cidr(CidrBlock::single(ip)));
+                    }
+                }
                 Json::Number(literal) => {
                     predicates.push(Predicate::NumberText(literal.clone()));
                     // A number outside the numeric range still matches its own

@@ -235,6 +235,11 @@ const CASES: &[Case] = &[
     (r#"{"detail": {"ip": [{"cidr": "10.0.0.1/32"}]}}"#, r#"{"ip": "10.0.0.1"}"#, true),
     (r#"{"detail": {"ip": [{"cidr": "10.0.0.1/32"}]}}"#, r#"{"ip": "10.0.0.2"}"#, false),
     (r#"{"detail": {"ip": [{"cidr": "10.0.0.7/24"}]}}"#, r#"{"ip": "10.0.0.200"}"#, true),
+    // An exact IP address matches other spellings of the same address [ruler-compiler]
+    (r#"{"detail": {"ip": ["2001:db8::1"]}}"#, r#"{"ip": "2001:0db8:0:0:0:0:0:1"}"#, true),
+    (r#"{"detail": {"ip": ["2001:db8::1"]}}"#, r#"{"ip": "2001:db8::2"}"#, false),
+    (r#"{"detail": {"ip": ["10.0.0.1"]}}"#, r#"{"ip": "10.0.0.1"}"#, true),
+    (r#"{"detail": {"ip": ["10.0.0.1"]}}"#, r#"{"ip": "10.0.0.10"}"#, false),
     // --- exists: leaf values only; null is a value [EB-operators], [ruler-bytes]
     (r#"{"detail": {"c": [{"exists": true}]}}"#, r#"{"c": "x"}"#, true),
     (r#"{"detail": {"c": [{"exists": true}]}}"#, r#"{"c": null}"#, true),
