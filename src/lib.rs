@@ -2,14 +2,27 @@
 //!
 //! Every event is fsynced into an append-only sled log before the publisher gets
 //! its `200`; rules with EventBridge patterns route events to HTTP targets.
+//!
+//! - `api`: HTTP (gateway, AWS JSON 1.1, operator API); the only place for status codes
+//! - `bus`: event buses, `default` and custom ones, persisted
+//! - `cli`: the command line (`serve`, `put`, `test-pattern`)
+//! - `codec`: record framing (version byte, crc32, bincode)
+//! - `config`: defaults < TOML < env < flags, validated once
+//! - `event`: the Event, its ids and its EventBridge envelope
+//! - `log`: the append-only log and its group-commit writer
+//! - `metrics`: the Prometheus registry and handles
+//! - `pattern`: EventBridge event patterns (parse, validate, compile, match)
+//! - `server`: bind, serve, shut down in order
+//! - `store`: the sled database, its trees, durability
 
-pub mod api; // HTTP: gateway, AWS JSON 1.1, operator API; the only place for status codes
-pub mod bus; // event buses: default + custom, persisted
-pub mod cli; // the command line: serve, put
-pub mod codec; // record framing: version byte, crc32, bincode
-pub mod config; // defaults < TOML < env < flags, validated once
-pub mod event; // the Event, its ids and its EventBridge envelope
-pub mod log; // the append-only log and its group-commit writer
-pub mod metrics; // Prometheus registry and handles
+pub mod api;
+pub mod bus;
+pub mod cli;
+pub mod codec;
+pub mod config;
+pub mod event;
+pub mod log;
+pub mod metrics;
+pub mod pattern;
 pub mod server;
-pub mod store; // the sled database, its trees, durability // bind, serve, shut down in order
+pub mod store;

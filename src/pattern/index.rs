@@ -1,0 +1,240 @@
+//! Lookup structures the value matchers are built from: a fast hash for short
+//! keys, an index of byte-string affixes (prefixes or suffixes) probed once per
+//! distinct affix length, and an index of ranges cut into elementary segments
+//! (for `numeric` ranges and `cidr` blocks) probed by one binary search.
+//!
+//! Each answers "which targets does this value reach" in time independent of
+//! how many entries it holds (up to the number of distinct affix lengths).
+
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+
+/// A multiplicative hash (the rustc "Fx" scheme): fast on short keys, not
+/// DoS-resistant; keys come from rule authors, who are trusted with the bus.
+#[derive(Clone, Copy, Default)]
+pub(crate) struct FxHasher {
+    hash: u64,
+}
+
+const SEED: u64 = 0x51_7c_c1_b7_27_22_0a_95;
+
+impl FxHasher {
+    fn add(&mut self, word: u64) {
+        self.hash = (self.hash.rotate_left(5) ^ word).wrapping_mul(SEED);
+    }
+}
+
+impl Hasher for FxHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for chunk in &mut chunks {
+            let mut word = [0u8; 8];
+            word.copy_from_slice(chunk);
+            self.add(u64::from_le_bytes(word));
+        }
+        let rest = chunks.remainder();
+        if !rest.is_empty() {
+            let mut word = [0u8; 8];
+            word[..rest.len()].copy_from_slice(rest);
+            self.add(u64::from_le_bytes(word));
+        }
+    }
+
+    fn write_u8(&mut self, i: u8) {
+        self.add(u64::from(i));
+    }
+
+    fn write_u32(&mut self, i: u32) {
+        self.add(u64::from(i));
+    }
+
+    fn write_u64(&mut self, i: u64) {
+        self.add(i);
+    }
+
+    fn write_usize(&mut self, i: usize) {
+        self.add(i as u64);
+    }
+
+    fn finish(&self) -> u64 {
+        self.hash
+    }
+}
+
+pub(crate) type FxMap<K, V> = HashMap<K, V, BuildHasherDefault<FxHasher>>;
+pub(crate) type FxSet<K> = std::collections::HashSet<K, BuildHasherDefault<FxHasher>>;
+
+/// Values keyed by byte strings that must be a prefix (or a suffix) of the
+/// probed value.
+#[derive(Debug)]
+pub(crate) struct AffixIndex<T> {
+    map: FxMap<Box<[u8]>, T>,
+    /// Distinct key lengths, ascending.
+    lengths: Vec<usize>,
+}
+
+impl<T> Default for AffixIndex<T> {
+    fn default() -> Self {
+        AffixIndex {
+            map: FxMap::default(),
+            lengths: Vec::new(),
+        }
+    }
+}
+
+impl<T: Default> AffixIndex<T> {
+    pub(crate) fn entry(&mut self, key: &[u8]) -> &mut T {
+        if let Err(at) = self.lengths.binary_search(&key.len()) {
+            self.lengths.insert(at, key.len());
+        }
+        self.map.entry(key.into()).or_default()
+    }
+}
+
+impl<T> AffixIndex<T> {
+    pub(crate) fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+
+    pub(crate) fn for_each_prefix(&self, value: &[u8], mut f: impl FnMut(&T)) {
+        for &len in &self.lengths {
+            let Some(head) = value.get(..len) else { break };
+            if let Some(t) = self.map.get(head) {
+                f(t);
+            }
+        }
+    }
+
+    pub(crate) fn for_each_suffix(&self, value: &[u8], mut f: impl FnMut(&T)) {
+        for &len in &self.lengths {
+            let Some(start) = value.len().checked_sub(len) else {
+                break;
+            };
+            if let Some(t) = self.map.get(&value[start..]) {
+                f(t);
+            }
+        }
+    }
+
+    pub(crate) fn values(&self) -> impl Iterator<Item = (&[u8], &T)> {
+        self.map.iter().map(|(k, v)| (&k[..], v))
+    }
+}
+
+/// A range bound: value and whether the bound itself is inside.
+pub(crate) type RangeBound<K> = Option<(K, bool)>;
+
+/// Ranges over an ordered key, cut into the elementary segments their bounds
+/// define (each bound point, and each open gap between points), with the
+/// targets of every range covering each segment.
+#[derive(Debug)]
+pub(crate) struct RangeIndex<K> {
+    pending: Vec<(RangeBound<K>, RangeBound<K>, u32)>,
+    points: Vec<K>,
+    /// `2 * points.len() + 1` entries: gap 0, point 0, gap 1, ..., gap n.
+    segments: Vec<Vec<u32>>,
+}
+
+impl<K> Default for RangeIndex<K> {
+    fn default() -> Self {
+        RangeIndex {
+            pending: Vec::new(),
+            points: Vec::new(),
+            segments: Vec::new(),
+        }
+    }
+}
+
+impl<K: Ord + Copy> RangeIndex<K> {
+    pub(crate) fn add(&mut self, lower: RangeBound<K>, upper: RangeBound<K>, target: u32) {
+        self.pending.push((lower, upper, target));
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.pending.is_empty() && self.segments.is_empty()
+    }
+
+    /// Cuts the added ranges into segments; call once after the last `add`.
+    pub(crate) fn finish(&mut self) {
+        let mut points: Vec<K> = self
+            .pending
+            .iter()
+            .flat_map(|(l, u, _)| [l.map(|b| b.0), u.map(|b| b.0)])
+            .flatten()
+            .collect();
+        points.sort_unstable();
+        points.dedup();
+        let mut segments = vec![Vec::new(); 2 * points.len() + 1];
+        let at = |k: K| points.binary_search(&k).unwrap_or_else(|i| i);
+        for (lower, upper, target) in std::mem::take(&mut self.pending) {
+            let from = match lower {
+                None => 0,
+                Some((k, inclusive)) => 2 * at(k) + if inclusive { 1 } else { 2 },
+            };
+            let to = match upper {
+                None => 2 * points.len(),
+                Some((k, inclusive)) => 2 * at(k) + usize::from(inclusive),
+            };
+            for segment in segments.iter_mut().take(to + 1).skip(from) {
+                segment.push(target);
+            }
+        }
+        for segment in &mut segments {
+            segment.sort_unstable();
+            segment.dedup();
+        }
+        self.points = points;
+        self.segments = segments;
+    }
+
+    pub(crate) fn lookup(&self, key: K) -> &[u32] {
+        let segment = match self.points.binary_search(&key) {
+            Ok(i) => 2 * i + 1,
+            Err(i) => 2 * i,
+        };
+        self.segments.get(segment).map_or(&[], |s| &s[..])
+    }
+
+    pub(crate) fn approx_memory_bytes(&self) -> usize {
+        self.points.len() * std::mem::size_of::<K>()
+            + self
+                .segments
+                .iter()
+                .map(|s| 24 + 4 * s.len())
+                .sum::<usize>()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn range_index_respects_inclusivity() {
+        let mut index = RangeIndex::default();
+        index.add(Some((10, false)), Some((20, true)), 1);
+        index.add(None, Some((10, true)), 2);
+        index.add(Some((15, true)), None, 3);
+        index.finish();
+        assert_eq!(index.lookup(5), &[2]);
+        assert_eq!(index.lookup(10), &[2]);
+        assert_eq!(index.lookup(11), &[1]);
+        assert_eq!(index.lookup(15), &[1, 3]);
+        assert_eq!(index.lookup(20), &[1, 3]);
+        assert_eq!(index.lookup(21), &[3]);
+    }
+
+    #[test]
+    fn affix_index_probes_each_length() {
+        let mut index: AffixIndex<Vec<u32>> = AffixIndex::default();
+        index.entry(b"ab").push(1);
+        index.entry(b"abc").push(2);
+        index.entry(b"").push(3);
+        let mut seen: Vec<u32> = Vec::new();
+        index.for_each_prefix(b"abcd", |t| seen.extend(t));
+        assert_eq!(seen, vec![3, 1, 2]);
+        seen.clear();
+        index.for_each_suffix(b"xab", |t| seen.extend(t));
+        assert_eq!(seen, vec![3, 1]);
+    }
+}
