@@ -29,6 +29,7 @@ pub struct Config {
     pub storage: StorageConfig,
     pub ingest: IngestConfig,
     pub aws: AwsConfig,
+    pub patterns: PatternConfig,
     pub log: LogConfig,
 }
 
@@ -70,6 +71,34 @@ pub struct AwsConfig {
     pub region: String,
     /// Account id in ARNs and events (12 digits). Default `000000000000`.
     pub account: String,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PatternConfig {
+    /// Longest accepted event pattern, in characters. Default 4096 (as AWS).
+    pub max_pattern_chars: usize,
+    /// Most combinations a pattern's `$or`s may expand to. Default 1000 (as AWS).
+    pub max_or_combinations: usize,
+}
+
+impl Default for PatternConfig {
+    fn default() -> Self {
+        let limits = crate::pattern::Limits::default();
+        PatternConfig {
+            max_pattern_chars: limits.max_pattern_chars,
+            max_or_combinations: limits.max_or_combinations,
+        }
+    }
+}
+
+impl PatternConfig {
+    pub fn limits(&self) -> crate::pattern::Limits {
+        crate::pattern::Limits {
+            max_pattern_chars: self.max_pattern_chars,
+            max_or_combinations: self.max_or_combinations,
+        }
+    }
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -201,6 +230,12 @@ impl Config {
         }
         if ingest.idempotency_ttl_secs == 0 {
             return invalid("ingest.idempotency_ttl_secs", "must be at least 1");
+        }
+        if self.patterns.max_pattern_chars == 0 {
+            return invalid("patterns.max_pattern_chars", "must be at least 1");
+        }
+        if self.patterns.max_or_combinations == 0 {
+            return invalid("patterns.max_or_combinations", "must be at least 1");
         }
         if self.storage.cache_capacity_bytes < 1024 * 1024 {
             return invalid("storage.cache_capacity_bytes", "must be at least 1 MiB");

@@ -65,6 +65,7 @@ impl Server {
             metrics,
             ingest: Arc::new(config.ingest.clone()),
             aws: Arc::new(config.aws.clone()),
+            patterns: Arc::new(config.patterns.limits()),
         };
         Ok(Server {
             listener,

@@ -6,6 +6,7 @@ mod body;
 pub mod error;
 pub mod gateway;
 mod operator;
+pub mod pattern_test;
 
 use std::sync::Arc;
 
@@ -17,6 +18,7 @@ use crate::bus::Buses;
 use crate::config::{AwsConfig, IngestConfig};
 use crate::log::Log;
 use crate::metrics::Metrics;
+use crate::pattern::Limits;
 use crate::store::Store;
 use error::ApiError;
 
@@ -29,6 +31,7 @@ pub struct AppState {
     pub metrics: Metrics,
     pub ingest: Arc<IngestConfig>,
     pub aws: Arc<AwsConfig>,
+    pub patterns: Arc<Limits>,
 }
 
 pub fn router(state: AppState) -> Router {
@@ -37,6 +40,7 @@ pub fn router(state: AppState) -> Router {
         .route("/events", post(gateway::publish_default))
         .route("/buses/{bus}/events", post(gateway::publish_to_bus))
         .route("/v1/events/{id}", get(operator::get_event))
+        .route("/v1/test-event-pattern", post(pattern_test::native))
         .route("/healthz", get(operator::healthz))
         .route("/metrics", get(operator::metrics))
         .fallback(|| async { ApiError::not_found("not_found", "no such endpoint") })

@@ -2,9 +2,11 @@
 //! running server over HTTP (`--endpoint`).
 
 mod put;
+mod test_pattern;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
@@ -28,6 +30,8 @@ enum Command {
     Serve(ServeArgs),
     /// Publish events to a running server.
     Put(put::PutArgs),
+    /// Test an event pattern against an event, locally (exit 0 match, 1 no match, 2 invalid).
+    TestPattern(test_pattern::TestPatternArgs),
 }
 
 #[derive(clap::Args)]
@@ -62,10 +66,11 @@ pub struct ClientArgs {
 }
 
 impl Cli {
-    pub fn run(self) -> anyhow::Result<()> {
+    pub fn run(self) -> anyhow::Result<ExitCode> {
         match self.command {
-            Command::Serve(args) => serve(args),
-            Command::Put(args) => put::run(args),
+            Command::Serve(args) => serve(args).map(|()| ExitCode::SUCCESS),
+            Command::Put(args) => put::run(args).map(|()| ExitCode::SUCCESS),
+            Command::TestPattern(args) => test_pattern::run(args),
         }
     }
 }

@@ -40,7 +40,7 @@ pub enum PatternError {
         operator: &'static str,
         expected: &'static str,
     },
-    #[error("{}: invalid wildcard", shown(path))]
+    #[error("{}: invalid wildcard: {source}", shown(path))]
     InvalidWildcard {
         path: String,
         #[source]

@@ -14,6 +14,7 @@ mod durability;
 mod gateway;
 mod idempotency;
 mod operations;
+mod pattern_api;
 mod pattern_conformance;
 mod shutdown;
 mod startup;

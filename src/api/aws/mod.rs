@@ -6,6 +6,7 @@
 
 mod buses;
 mod events;
+mod patterns;
 
 use axum::body::Body;
 use axum::extract::State;
@@ -51,6 +52,14 @@ impl AwsError {
         AwsError {
             status: StatusCode::BAD_REQUEST,
             kind: "ResourceAlreadyExistsException",
+            message: message.into(),
+        }
+    }
+
+    pub fn invalid_pattern(message: impl Into<String>) -> Self {
+        AwsError {
+            status: StatusCode::BAD_REQUEST,
+            kind: "InvalidEventPatternException",
             message: message.into(),
         }
     }
@@ -149,6 +158,7 @@ pub async fn dispatch(State(state): State<AppState>, headers: HeaderMap, body: B
             "DescribeEventBus" => buses::describe(&state, parse(&body)?),
             "ListEventBuses" => buses::list(&state, parse(&body)?),
             "DeleteEventBus" => buses::delete(&state, parse(&body)?),
+            "TestEventPattern" => patterns::test_event_pattern(&state, parse(&body)?),
             other => Err(AwsError {
                 status: StatusCode::BAD_REQUEST,
                 kind: "UnknownOperationException",
