@@ -192,21 +192,27 @@ pub fn format_time(ms: i64) -> String {
 pub const MAX_JSON_DEPTH: usize = 100;
 
 /// True when `json` nests objects/arrays deeper than `max`. A linear scan that
-/// skips strings; the caller still validates the JSON itself.
+/// jumps through strings with memchr (event bodies are mostly string content);
+/// the caller still validates the JSON itself.
 pub fn nesting_exceeds(json: &[u8], max: usize) -> bool {
-    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
-    for &b in json {
-        if in_string {
-            match b {
-                _ if escaped => escaped = false,
-                b'\\' => escaped = true,
-                b'"' => in_string = false,
-                _ => {}
+    let mut depth = 0usize;
+    let mut i = 0;
+    while i < json.len() {
+        match json[i] {
+            b'"' => {
+                // Skip to the closing quote, stepping over escapes.
+                i += 1;
+                loop {
+                    match memchr::memchr2(b'"', b'\\', &json[i.min(json.len())..]) {
+                        Some(at) if json[i + at] == b'\\' => i += at + 2,
+                        Some(at) => {
+                            i += at;
+                            break;
+                        }
+                        None => return false,
+                    }
+                }
             }
-            continue;
-        }
-        match b {
-            b'"' => in_string = true,
             b'{' | b'[' => {
                 depth += 1;
                 if depth > max {
@@ -216,6 +222,7 @@ pub fn nesting_exceeds(json: &[u8], max: usize) -> bool {
             b'}' | b']' => depth = depth.saturating_sub(1),
             _ => {}
         }
+        i += 1;
     }
     false
 }
@@ -266,6 +273,39 @@ mod tests {
         assert!(!nesting_exceeds(br#"{"a":[{"b":"[[[[["}]}"#, 3));
         assert!(nesting_exceeds(br#"{"a":[{"b":[1]}]}"#, 3));
         assert!(!nesting_exceeds(br#"{"a":"\"[[[["}"#, 1));
+    }
+
+    /// The plain definition, byte by byte.
+    fn nesting_exceeds_reference(json: &[u8], max: usize) -> bool {
+        let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+        for &b in json {
+            if in_string {
+                if escaped {
+                    escaped = false;
+                } else if b == b'\\' {
+                    escaped = true;
+                } else if b == b'"' {
+                    in_string = false;
+                }
+            } else if b == b'"' {
+                in_string = true;
+            } else if b == b'{' || b == b'[' {
+                depth += 1;
+                if depth > max {
+                    return true;
+                }
+            } else if b == b'}' || b == b']' {
+                depth = depth.saturating_sub(1);
+            }
+        }
+        false
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn nesting_scan_agrees_with_the_byte_loop(json in "[\\[\\]{}\"\\\\ax]{0,64}", max in 0usize..6) {
+            proptest::prop_assert_eq!(nesting_exceeds(json.as_bytes(), max), nesting_exceeds_reference(json.as_bytes(), max));
+        }
     }
 
     #[test]

@@ -16,7 +16,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::api::{self, AppState};
+use crate::api::{self, AppState, Shared};
 use crate::bus::Buses;
 use crate::config::Config;
 use crate::log::{Log, WriterHandle};
@@ -58,7 +58,7 @@ impl Server {
         let listener = TcpListener::bind(addr)
             .await
             .map_err(|source| ServerError::Bind { addr, source })?;
-        let state = AppState {
+        let state = AppState::new(Shared {
             log,
             buses,
             store,
@@ -66,7 +66,7 @@ impl Server {
             ingest: Arc::new(config.ingest.clone()),
             aws: Arc::new(config.aws.clone()),
             patterns: Arc::new(config.patterns.limits()),
-        };
+        });
         Ok(Server {
             listener,
             state,

@@ -4,48 +4,76 @@
 //! The event gets `source` = S, `detail-type` = T and `detail` = the whole body,
 //! kept verbatim. `200 {"eventId"}` is sent only once the event is durable.
 
-use axum::Json;
 use axum::body::Body;
-use axum::extract::{Path, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::extract::{Path, Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
-use serde_json::json;
+use serde_json::value::RawValue;
 
 use super::AppState;
 use super::body::{is_json, read_limited};
 use super::error::ApiError;
 use crate::bus::DEFAULT_BUS;
-use crate::event::{MAX_JSON_DEPTH, NewEvent, nesting_exceeds, now_ms};
+use crate::event::{EventId, MAX_JSON_DEPTH, NewEvent, nesting_exceeds, now_ms};
 use crate::log::{AppendRequest, Appended};
 
 pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
 
+/// The parts of the body Stowage reads; the rest is only validated. Borrowed raw
+/// values: no tree is built for a publish.
 #[derive(Deserialize)]
-struct GatewayBody {
-    #[serde(default)]
-    metadata: Option<serde_json::Value>,
+struct GatewayBody<'a> {
+    #[serde(borrow, default)]
+    metadata: Option<&'a RawValue>,
 }
 
-pub async fn publish_default(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    body: Body,
-) -> Response {
-    publish(state, DEFAULT_BUS, headers, body).await
+#[derive(Deserialize)]
+struct Metadata<'a> {
+    #[serde(borrow, default)]
+    source: Option<&'a RawValue>,
+    #[serde(borrow, default, rename = "eventName")]
+    event_name: Option<&'a RawValue>,
+    #[serde(borrow, default, rename = "eventSchemaVersion")]
+    schema_version: Option<&'a RawValue>,
+}
+
+/// A metadata field that must be a non-blank string (`null` counts as absent).
+fn required_text(name: &str, value: Option<&RawValue>) -> Result<String, ApiError> {
+    let Some(raw) = value else {
+        return Err(ApiError::bad_request(
+            "missing_field",
+            format!("metadata.{name} is required"),
+        ));
+    };
+    let text: String = serde_json::from_str(raw.get()).map_err(|_| {
+        ApiError::bad_request("invalid_field", format!("metadata.{name} must be a string"))
+    })?;
+    if text.trim().is_empty() {
+        return Err(ApiError::bad_request(
+            "invalid_field",
+            format!("metadata.{name} must not be empty"),
+        ));
+    }
+    Ok(text)
+}
+
+pub async fn publish_default(State(state): State<AppState>, request: Request) -> Response {
+    publish(state, DEFAULT_BUS, request).await
 }
 
 pub async fn publish_to_bus(
     State(state): State<AppState>,
     Path(bus): Path<String>,
-    headers: HeaderMap,
-    body: Body,
+    request: Request,
 ) -> Response {
-    publish(state, &bus, headers, body).await
+    publish(state, &bus, request).await
 }
 
-async fn publish(state: AppState, bus: &str, headers: HeaderMap, body: Body) -> Response {
-    match try_publish(&state, bus, &headers, body).await {
+/// Takes the request whole: the `HeaderMap` extractor would copy every header.
+async fn publish(state: AppState, bus: &str, request: Request) -> Response {
+    let (parts, body) = request.into_parts();
+    match try_publish(&state, bus, &parts.headers, body).await {
         Ok(response) => response,
         Err(error) => {
             state
@@ -83,7 +111,7 @@ async fn try_publish(
         ));
     }
     let (source, detail_type) = parse_envelope(&body)?;
-    let detail = String::from_utf8(body.to_vec())
+    let detail = String::from_utf8(Vec::from(body))
         .map_err(|_| ApiError::bad_request("malformed_json", "the body is not valid UTF-8"))?;
     let now = now_ms();
     let event = NewEvent {
@@ -107,11 +135,11 @@ async fn try_publish(
     {
         Ok(Appended::Stored { id, .. }) => {
             state.metrics.ingest.accepted.inc();
-            Ok(Json(json!({ "eventId": id.to_string() })).into_response())
+            Ok(event_id_reply(id))
         }
         Ok(Appended::Duplicate { id }) => {
             state.metrics.ingest.duplicates.inc();
-            let mut response = Json(json!({ "eventId": id.to_string() })).into_response();
+            let mut response = event_id_reply(id);
             response
                 .headers_mut()
                 .insert("idempotent-replayed", HeaderValue::from_static("true"));
@@ -119,6 +147,19 @@ async fn try_publish(
         }
         Err(error) => Err(ApiError::unavailable(&error)),
     }
+}
+
+/// `200 {"eventId":"…"}`, written without building a JSON tree.
+fn event_id_reply(id: EventId) -> Response {
+    let body = format!(r#"{{"eventId":"{id}"}}"#);
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        body,
+    )
+        .into_response()
 }
 
 /// Validates the envelope; returns (source, detail-type).
@@ -136,7 +177,7 @@ fn parse_envelope(body: &[u8]) -> Result<(String, String), ApiError> {
             format!("the body nests objects and arrays deeper than {MAX_JSON_DEPTH} levels"),
         ));
     }
-    let parsed: GatewayBody = serde_json::from_slice(body).map_err(|e| {
+    let parsed: GatewayBody<'_> = serde_json::from_slice(body).map_err(|e| {
         ApiError::bad_request("malformed_json", format!("the body is not valid JSON: {e}"))
     })?;
     let Some(metadata) = parsed.metadata else {
@@ -145,42 +186,26 @@ fn parse_envelope(body: &[u8]) -> Result<(String, String), ApiError> {
             "metadata is required",
         ));
     };
-    let Some(metadata) = metadata.as_object() else {
+    if !metadata.get().starts_with('{') {
         return Err(ApiError::bad_request(
             "invalid_field",
             "metadata must be an object",
         ));
-    };
-    let field = |name: &'static str| -> Result<String, ApiError> {
-        match metadata.get(name) {
-            None | Some(serde_json::Value::Null) => Err(ApiError::bad_request(
-                "missing_field",
-                format!("metadata.{name} is required"),
-            )),
-            Some(serde_json::Value::String(s)) if !s.trim().is_empty() => Ok(s.clone()),
-            Some(serde_json::Value::String(_)) => Err(ApiError::bad_request(
-                "invalid_field",
-                format!("metadata.{name} must not be empty"),
-            )),
-            Some(_) => Err(ApiError::bad_request(
-                "invalid_field",
-                format!("metadata.{name} must be a string"),
-            )),
-        }
-    };
-    let source = field("source")?;
-    let event_name = field("eventName")?;
-    match metadata.get("eventSchemaVersion") {
-        None
-        | Some(
-            serde_json::Value::Null | serde_json::Value::String(_) | serde_json::Value::Number(_),
-        ) => {}
-        Some(_) => {
-            return Err(ApiError::bad_request(
-                "invalid_field",
-                "metadata.eventSchemaVersion must be a string or a number",
-            ));
-        }
+    }
+    let metadata: Metadata<'_> = serde_json::from_str(metadata.get()).map_err(|e| {
+        ApiError::bad_request("malformed_json", format!("metadata is not valid: {e}"))
+    })?;
+    let source = required_text("source", metadata.source)?;
+    let event_name = required_text("eventName", metadata.event_name)?;
+    let version_ok = metadata.schema_version.is_none_or(|v| {
+        let v = v.get();
+        v.starts_with('"') || v.starts_with('-') || v.starts_with(|c: char| c.is_ascii_digit())
+    });
+    if !version_ok {
+        return Err(ApiError::bad_request(
+            "invalid_field",
+            "metadata.eventSchemaVersion must be a string or a number",
+        ));
     }
     Ok((source, event_name))
 }

@@ -22,9 +22,26 @@ use crate::pattern::Limits;
 use crate::store::Store;
 use error::ApiError;
 
-/// What every handler may use; cheap to clone.
+/// What every handler may use. axum clones the state for every request, so it
+/// is one `Arc`.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+impl AppState {
+    pub fn new(shared: Shared) -> Self {
+        AppState(Arc::new(shared))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+pub struct Shared {
     pub log: Log,
     pub buses: Buses,
     pub store: Arc<Store>,
