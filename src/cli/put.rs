@@ -69,25 +69,35 @@ async fn put_one(client: &reqwest::Client, args: &PutArgs) -> anyhow::Result<()>
     Ok(())
 }
 
+/// Sends a request; returns the status and the JSON body, or a readable error.
+async fn send(
+    request: reqwest::RequestBuilder,
+    endpoint: &str,
+) -> Result<(reqwest::StatusCode, Value), String> {
+    let response = request
+        .send()
+        .await
+        .map_err(|e| format!("cannot reach {endpoint}: {e}"))?;
+    let status = response.status();
+    let body = response
+        .json()
+        .await
+        .map_err(|e| format!("unreadable response ({status}): {e}"))?;
+    Ok((status, body))
+}
+
 /// Sends one PutEvents entry; returns its event id or a readable error.
 async fn put_events(
     client: &reqwest::Client,
     endpoint: &str,
     entry: Value,
 ) -> Result<String, String> {
-    let response = client
+    let request = client
         .post(format!("{}/", endpoint.trim_end_matches('/')))
         .header("x-amz-target", "AWSEvents.PutEvents")
         .header("content-type", "application/x-amz-json-1.1")
-        .body(json!({ "Entries": [entry] }).to_string())
-        .send()
-        .await
-        .map_err(|e| format!("cannot reach {endpoint}: {e}"))?;
-    let status = response.status();
-    let body: Value = response
-        .json()
-        .await
-        .map_err(|e| format!("unreadable response ({status}): {e}"))?;
+        .body(json!({ "Entries": [entry] }).to_string());
+    let (status, body) = send(request, endpoint).await?;
     if !status.is_success() {
         return Err(format!(
             "{status}: {} {}",
@@ -117,18 +127,11 @@ async fn put_gateway(
     } else {
         format!("{}/buses/{bus}/events", endpoint.trim_end_matches('/'))
     };
-    let response = client
+    let request = client
         .post(url)
         .header("content-type", "application/json")
-        .body(line)
-        .send()
-        .await
-        .map_err(|e| format!("cannot reach {endpoint}: {e}"))?;
-    let status = response.status();
-    let body: Value = response
-        .json()
-        .await
-        .map_err(|e| format!("unreadable response ({status}): {e}"))?;
+        .body(line);
+    let (status, body) = send(request, endpoint).await?;
     match body["eventId"].as_str() {
         Some(id) if status.is_success() => Ok(id.to_string()),
         _ => Err(format!(

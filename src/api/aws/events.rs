@@ -17,8 +17,6 @@ const TIME_BYTES: usize = 14;
 #[serde(rename_all = "PascalCase")]
 pub struct PutEventsRequest {
     entries: Option<Vec<Entry>>,
-    #[allow(dead_code)]
-    endpoint_id: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -30,8 +28,6 @@ struct Entry {
     time: Option<Timestamp>,
     resources: Option<Vec<String>>,
     event_bus_name: Option<String>,
-    #[allow(dead_code)]
-    trace_header: Option<String>,
 }
 
 /// JSON 1.1 sends epoch seconds; people with curl send RFC 3339 strings.
