@@ -7,6 +7,7 @@ pub mod error;
 pub mod gateway;
 mod operator;
 pub mod pattern_test;
+pub mod serve;
 
 use std::sync::Arc;
 
