@@ -62,7 +62,6 @@ impl Hasher for FxHasher {
 }
 
 pub(crate) type FxMap<K, V> = HashMap<K, V, BuildHasherDefault<FxHasher>>;
-pub(crate) type FxSet<K> = std::collections::HashSet<K, BuildHasherDefault<FxHasher>>;
 
 /// Values keyed by byte strings that must be a prefix (or a suffix) of the
 /// probed value.
@@ -92,6 +91,7 @@ impl<T: Default> AffixIndex<T> {
 }
 
 impl<T> AffixIndex<T> {
+    #[inline]
     pub(crate) fn is_empty(&self) -> bool {
         self.map.is_empty()
     }

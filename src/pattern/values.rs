@@ -213,14 +213,23 @@ impl ValueMatcher {
         }
     }
 
+    // Each index is probed only when it holds something: a value matcher
+    // usually has one or two kinds of predicate, and calling into the empty
+    // ones costs more than the lookup that matters.
     fn match_string(&self, value: &[u8], out: &mut Vec<u32>) {
-        if let Some(t) = self.strings.get(value) {
+        if !self.strings.is_empty()
+            && let Some(t) = self.strings.get(value)
+        {
             out.extend_from_slice(t);
         }
-        self.prefixes
-            .for_each_prefix(value, |t| out.extend_from_slice(t));
-        self.suffixes
-            .for_each_suffix(value, |t| out.extend_from_slice(t));
+        if !self.prefixes.is_empty() {
+            self.prefixes
+                .for_each_prefix(value, |t| out.extend_from_slice(t));
+        }
+        if !self.suffixes.is_empty() {
+            self.suffixes
+                .for_each_suffix(value, |t| out.extend_from_slice(t));
+        }
         let mut check = |list: &Vec<(Wildcard, Targets)>| {
             for (wildcard, targets) in list {
                 if wildcard.is_match(value) {
@@ -228,19 +237,29 @@ impl ValueMatcher {
                 }
             }
         };
-        self.wildcards_by_head.for_each_prefix(value, &mut check);
-        self.wildcards_by_tail.for_each_suffix(value, &mut check);
+        if !self.wildcards_by_head.is_empty() {
+            self.wildcards_by_head.for_each_prefix(value, &mut check);
+        }
+        if !self.wildcards_by_tail.is_empty() {
+            self.wildcards_by_tail.for_each_suffix(value, &mut check);
+        }
         check(&self.wildcards_other);
     }
 
     fn match_folded(&self, folded: &[u8], out: &mut Vec<u32>) {
-        if let Some(t) = self.ignore_case.get(folded) {
+        if !self.ignore_case.is_empty()
+            && let Some(t) = self.ignore_case.get(folded)
+        {
             out.extend_from_slice(t);
         }
-        self.prefixes_ignore_case
-            .for_each_prefix(folded, |t| out.extend_from_slice(t));
-        self.suffixes_ignore_case
-            .for_each_suffix(folded, |t| out.extend_from_slice(t));
+        if !self.prefixes_ignore_case.is_empty() {
+            self.prefixes_ignore_case
+                .for_each_prefix(folded, |t| out.extend_from_slice(t));
+        }
+        if !self.suffixes_ignore_case.is_empty() {
+            self.suffixes_ignore_case
+                .for_each_suffix(folded, |t| out.extend_from_slice(t));
+        }
     }
 
     fn match_ip(&self, value: &[u8], out: &mut Vec<u32>) {
