@@ -366,14 +366,18 @@ impl<R: Clone> Matcher<R> {
         });
         while let Some(frame) = stack.pop() {
             let state = &self.states[frame.state as usize];
-            accepted.extend_from_slice(&state.accepts);
+            match state.accepts.as_slice() {
+                [] => {}
+                [one] => accepted.push(*one),
+                all => accepted.extend_from_slice(all),
+            }
             for (field, matcher) in &state.fields {
                 let (first, last) = field_leaves[*field as usize];
                 for leaf in &flat.leaves[first..last] {
                     let leaf_arrays = flat.arrays(leaf);
                     let held = &constraints
                         [frame.constraints_start..frame.constraints_start + frame.constraints_len];
-                    if !consistent(held, leaf_arrays) {
+                    if !held.is_empty() && !consistent(held, leaf_arrays) {
                         continue;
                     }
                     targets.clear();
@@ -386,10 +390,12 @@ impl<R: Clone> Matcher<R> {
                         targets.dedup();
                     }
                     merged.clear();
-                    merged.extend_from_slice(held);
-                    for position in leaf_arrays {
-                        if !merged.iter().any(|m| m.array == position.array) {
-                            merged.push(*position);
+                    if !held.is_empty() || !leaf_arrays.is_empty() {
+                        merged.extend_from_slice(held);
+                        for position in leaf_arrays {
+                            if !merged.iter().any(|m| m.array == position.array) {
+                                merged.push(*position);
+                            }
                         }
                     }
                     for &target in targets.iter() {
@@ -418,6 +424,7 @@ impl<R: Clone> Matcher<R> {
 
 /// True unless the value sits in a different element of an array the walk has
 /// already fixed.
+#[inline]
 fn consistent(held: &[ArrayPosition], value: &[ArrayPosition]) -> bool {
     value.iter().all(|v| {
         held.iter()

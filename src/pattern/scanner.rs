@@ -66,6 +66,7 @@ pub(crate) struct Flattened {
 }
 
 impl Flattened {
+    #[inline]
     pub(crate) fn bytes<'a>(&'a self, input: &'a [u8], leaf: &Leaf) -> &'a [u8] {
         if leaf.in_scratch {
             &self.scratch[leaf.start..leaf.end]
@@ -74,6 +75,7 @@ impl Flattened {
         }
     }
 
+    #[inline]
     pub(crate) fn arrays(&self, leaf: &Leaf) -> &[ArrayPosition] {
         &self.arrays[leaf.arrays_start..leaf.arrays_start + leaf.arrays_len]
     }
