@@ -34,9 +34,7 @@ impl Hasher for FxHasher {
         }
         let rest = chunks.remainder();
         if !rest.is_empty() {
-            let mut word = [0u8; 8];
-            word[..rest.len()].copy_from_slice(rest);
-            self.add(u64::from_le_bytes(word));
+            self.add(tail_word(rest));
         }
     }
 
@@ -61,8 +59,31 @@ impl Hasher for FxHasher {
     }
 }
 
+/// The last 1 to 7 bytes of a key as one word, without the `memcpy` a
+/// variable-length copy compiles to (rustc-hash's trick): two overlapping
+/// 4-byte reads, or bytes 0, n/2 and n-1. Both cover every byte, so for a given
+/// length (hashed before the bytes) distinct tails give distinct words.
+#[inline]
+fn tail_word(rest: &[u8]) -> u64 {
+    let n = rest.len();
+    match (
+        rest.get(..4),
+        n.checked_sub(4).and_then(|at| rest.get(at..)),
+    ) {
+        (Some(&[a, b, c, d]), Some(&[e, f, g, h])) => {
+            u64::from(u32::from_le_bytes([a, b, c, d]))
+                | u64::from(u32::from_le_bytes([e, f, g, h])) << 32
+        }
+        _ => match (rest.first(), rest.get(n / 2), rest.last()) {
+            (Some(&first), Some(&middle), Some(&last)) => {
+                u64::from(first) | u64::from(middle) << 8 | u64::from(last) << 16
+            }
+            _ => 0,
+        },
+    }
+}
+
 pub(crate) type FxMap<K, V> = HashMap<K, V, BuildHasherDefault<FxHasher>>;
-pub(crate) type FxSet<K> = std::collections::HashSet<K, BuildHasherDefault<FxHasher>>;
 
 /// Values keyed by byte strings that must be a prefix (or a suffix) of the
 /// probed value.
@@ -92,6 +113,7 @@ impl<T: Default> AffixIndex<T> {
 }
 
 impl<T> AffixIndex<T> {
+    #[inline]
     pub(crate) fn is_empty(&self) -> bool {
         self.map.is_empty()
     }
@@ -222,6 +244,36 @@ mod tests {
         assert_eq!(index.lookup(15), &[1, 3]);
         assert_eq!(index.lookup(20), &[1, 3]);
         assert_eq!(index.lookup(21), &[3]);
+    }
+
+    #[test]
+    fn tail_word_covers_every_byte() {
+        let words: Vec<u64> = [
+            &b"a"[..],
+            b"b",
+            b"ab",
+            b"ba",
+            b"abc",
+            b"acb",
+            b"abcd",
+            b"abdc",
+        ]
+        .iter()
+        .chain(&[
+            &b"abcde"[..],
+            b"abcdf",
+            b"abcdef",
+            b"abcdeg",
+            b"abcdefg",
+            b"bbcdefg",
+        ])
+        .map(|t| tail_word(t))
+        .collect();
+        for (i, a) in words.iter().enumerate() {
+            for b in &words[i + 1..] {
+                assert_ne!(a, b);
+            }
+        }
     }
 
     #[test]

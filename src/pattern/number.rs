@@ -49,6 +49,15 @@ pub(crate) fn from_order_key(key: u64) -> f64 {
 
 /// True when `text` is a JSON number literal (RFC 8259 grammar).
 pub(crate) fn is_json_number(text: &[u8]) -> bool {
+    json_number_len(text) == Some(text.len())
+}
+
+/// The length of the JSON number literal at the start of `text`, read
+/// greedily; `None` when `text` does not start with one, or when the grammar
+/// breaks inside it (`1.`, `1e+`, `-`). The grammar needs one byte of
+/// lookahead only, so a whole literal is always read to its end: `text` up to
+/// a delimiter is a number exactly when this returns its length.
+pub(crate) fn json_number_len(text: &[u8]) -> Option<usize> {
     let mut i = 0;
     let at = |i: usize| text.get(i).copied();
     if at(i) == Some(b'-') {
@@ -61,12 +70,12 @@ pub(crate) fn is_json_number(text: &[u8]) -> bool {
                 i += 1;
             }
         }
-        _ => return false,
+        _ => return None,
     }
     if at(i) == Some(b'.') {
         i += 1;
         if !matches!(at(i), Some(b'0'..=b'9')) {
-            return false;
+            return None;
         }
         while matches!(at(i), Some(b'0'..=b'9')) {
             i += 1;
@@ -78,13 +87,13 @@ pub(crate) fn is_json_number(text: &[u8]) -> bool {
             i += 1;
         }
         if !matches!(at(i), Some(b'0'..=b'9')) {
-            return false;
+            return None;
         }
         while matches!(at(i), Some(b'0'..=b'9')) {
             i += 1;
         }
     }
-    i == text.len()
+    Some(i)
 }
 
 #[cfg(test)]

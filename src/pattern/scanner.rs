@@ -66,6 +66,7 @@ pub(crate) struct Flattened {
 }
 
 impl Flattened {
+    #[inline]
     pub(crate) fn bytes<'a>(&'a self, input: &'a [u8], leaf: &Leaf) -> &'a [u8] {
         if leaf.in_scratch {
             &self.scratch[leaf.start..leaf.end]
@@ -74,6 +75,7 @@ impl Flattened {
         }
     }
 
+    #[inline]
     pub(crate) fn arrays(&self, leaf: &Leaf) -> &[ArrayPosition] {
         &self.arrays[leaf.arrays_start..leaf.arrays_start + leaf.arrays_len]
     }
@@ -304,27 +306,40 @@ impl Scanner<'_, '_> {
         }
     }
 
-    /// A number or literal; returns its kind, leaves `pos` after it.
+    /// A number or literal; returns its kind, leaves `pos` after it. The
+    /// literal is read by its grammar in one pass and must end at a delimiter
+    /// (or the end of input).
     fn scalar(&mut self) -> Result<Kind, EventError> {
         let start = self.pos;
-        while let Some(b) = self.peek() {
-            if matches!(
-                b,
-                b',' | b'}' | b']' | b' ' | b'\n' | b'\r' | b'\t' | b':' | b'"' | b'{' | b'['
-            ) {
-                break;
+        let rest = &self.input[start..];
+        let read = match rest.first() {
+            Some(b't') if rest.starts_with(b"true") => Some((Kind::True, 4)),
+            Some(b'f') if rest.starts_with(b"false") => Some((Kind::False, 5)),
+            Some(b'n') if rest.starts_with(b"null") => Some((Kind::Null, 4)),
+            _ => super::number::json_number_len(rest).map(|len| (Kind::Number, len)),
+        };
+        match read {
+            Some((kind, len))
+                if rest.get(len).is_none_or(|b| {
+                    matches!(
+                        b,
+                        b',' | b'}'
+                            | b']'
+                            | b' '
+                            | b'\n'
+                            | b'\r'
+                            | b'\t'
+                            | b':'
+                            | b'"'
+                            | b'{'
+                            | b'['
+                    )
+                }) =>
+            {
+                self.pos = start + len;
+                Ok(kind)
             }
-            self.pos += 1;
-        }
-        match &self.input[start..self.pos] {
-            b"true" => Ok(Kind::True),
-            b"false" => Ok(Kind::False),
-            b"null" => Ok(Kind::Null),
-            text if super::number::is_json_number(text) => Ok(Kind::Number),
-            _ => {
-                self.pos = start;
-                Err(self.error("invalid value"))
-            }
+            _ => Err(self.error("invalid value")),
         }
     }
 
@@ -607,6 +622,13 @@ mod tests {
             r#"{"x": "abc}"#,
             r#"{"b": 1} x"#,
             r#"{"a": 01}"#,
+            r#"{"a": 1.}"#,
+            r#"{"a": 1e+}"#,
+            r#"{"a": -}"#,
+            r#"{"a": 12x}"#,
+            r#"{"a": truex}"#,
+            r#"{"a": nul}"#,
+            r#"{"b": 1.5.5, "a": 1}"#,
             r#"{"x": {"y": 1]}"#,
         ] {
             assert!(flatten(bad.as_bytes(), &t, &mut out).is_err(), "{bad}");

@@ -49,6 +49,17 @@ pub(crate) struct ValueScratch {
     folded: Vec<u8>,
 }
 
+/// Appends `targets` to `out`. Most target lists hold one state (or none), and
+/// a one-element `extend_from_slice` still goes through `memcpy`.
+#[inline]
+fn add_targets(out: &mut Vec<u32>, targets: &[u32]) {
+    match targets {
+        [] => {}
+        [one] => out.push(*one),
+        _ => out.extend_from_slice(targets),
+    }
+}
+
 fn literal_slot(literal: Literal) -> usize {
     match literal {
         Literal::True => 0,
@@ -162,7 +173,7 @@ impl ValueMatcher {
         scratch: &mut ValueScratch,
         out: &mut Vec<u32>,
     ) {
-        out.extend_from_slice(&self.exists);
+        add_targets(out, &self.exists);
         let mut number = None;
         let mut folded = false;
         match kind {
@@ -182,24 +193,24 @@ impl ValueMatcher {
             }
             Kind::Number => {
                 if let Some(t) = self.number_text.get(value) {
-                    out.extend_from_slice(t);
+                    add_targets(out, t);
                 }
                 if self.needs_number {
                     number = std::str::from_utf8(value).ok().and_then(numeric_value);
                     if let Some(n) = number {
                         let key = order_key(n);
                         if let Some(t) = self.number_equals.get(&key) {
-                            out.extend_from_slice(t);
+                            add_targets(out, t);
                         }
                         if !self.ranges.is_empty() {
-                            out.extend_from_slice(self.ranges.lookup(key));
+                            add_targets(out, self.ranges.lookup(key));
                         }
                     }
                 }
             }
-            Kind::True => out.extend_from_slice(&self.literals[0]),
-            Kind::False => out.extend_from_slice(&self.literals[1]),
-            Kind::Null => out.extend_from_slice(&self.literals[2]),
+            Kind::True => add_targets(out, &self.literals[0]),
+            Kind::False => add_targets(out, &self.literals[1]),
+            Kind::Null => add_targets(out, &self.literals[2]),
         }
         for (anything_but, targets) in &self.anything_but {
             let folded = if folded {
@@ -208,39 +219,58 @@ impl ValueMatcher {
                 None
             };
             if !excludes(anything_but, kind, value, number, folded) {
-                out.extend_from_slice(targets);
+                add_targets(out, targets);
             }
         }
     }
 
+    // Each index is probed only when it holds something: a value matcher
+    // usually has one or two kinds of predicate, and calling into the empty
+    // ones costs more than the lookup that matters.
     fn match_string(&self, value: &[u8], out: &mut Vec<u32>) {
-        if let Some(t) = self.strings.get(value) {
-            out.extend_from_slice(t);
+        if !self.strings.is_empty()
+            && let Some(t) = self.strings.get(value)
+        {
+            add_targets(out, t);
         }
-        self.prefixes
-            .for_each_prefix(value, |t| out.extend_from_slice(t));
-        self.suffixes
-            .for_each_suffix(value, |t| out.extend_from_slice(t));
+        if !self.prefixes.is_empty() {
+            self.prefixes
+                .for_each_prefix(value, |t| add_targets(out, t));
+        }
+        if !self.suffixes.is_empty() {
+            self.suffixes
+                .for_each_suffix(value, |t| add_targets(out, t));
+        }
         let mut check = |list: &Vec<(Wildcard, Targets)>| {
             for (wildcard, targets) in list {
                 if wildcard.is_match(value) {
-                    out.extend_from_slice(targets);
+                    add_targets(out, targets);
                 }
             }
         };
-        self.wildcards_by_head.for_each_prefix(value, &mut check);
-        self.wildcards_by_tail.for_each_suffix(value, &mut check);
+        if !self.wildcards_by_head.is_empty() {
+            self.wildcards_by_head.for_each_prefix(value, &mut check);
+        }
+        if !self.wildcards_by_tail.is_empty() {
+            self.wildcards_by_tail.for_each_suffix(value, &mut check);
+        }
         check(&self.wildcards_other);
     }
 
     fn match_folded(&self, folded: &[u8], out: &mut Vec<u32>) {
-        if let Some(t) = self.ignore_case.get(folded) {
-            out.extend_from_slice(t);
+        if !self.ignore_case.is_empty()
+            && let Some(t) = self.ignore_case.get(folded)
+        {
+            add_targets(out, t);
         }
-        self.prefixes_ignore_case
-            .for_each_prefix(folded, |t| out.extend_from_slice(t));
-        self.suffixes_ignore_case
-            .for_each_suffix(folded, |t| out.extend_from_slice(t));
+        if !self.prefixes_ignore_case.is_empty() {
+            self.prefixes_ignore_case
+                .for_each_prefix(folded, |t| add_targets(out, t));
+        }
+        if !self.suffixes_ignore_case.is_empty() {
+            self.suffixes_ignore_case
+                .for_each_suffix(folded, |t| add_targets(out, t));
+        }
     }
 
     fn match_ip(&self, value: &[u8], out: &mut Vec<u32>) {
@@ -248,8 +278,8 @@ impl ValueMatcher {
             return;
         };
         match ip {
-            Ip::V4(v) if !self.cidr_v4.is_empty() => out.extend_from_slice(self.cidr_v4.lookup(v)),
-            Ip::V6(v) if !self.cidr_v6.is_empty() => out.extend_from_slice(self.cidr_v6.lookup(v)),
+            Ip::V4(v) if !self.cidr_v4.is_empty() => add_targets(out, self.cidr_v4.lookup(v)),
+            Ip::V6(v) if !self.cidr_v6.is_empty() => add_targets(out, self.cidr_v6.lookup(v)),
             _ => {}
         }
     }
