@@ -11,6 +11,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -35,6 +36,8 @@ pub enum ServerError {
         #[source]
         source: std::io::Error,
     },
+    #[error("the HTTP server failed")]
+    Serve(#[source] std::io::Error),
 }
 
 pub struct Server {
@@ -103,12 +106,22 @@ impl Server {
             stop.cancel();
         });
         let app = api::router(state);
+        // Acks are small writes that must leave at once, not wait for Nagle.
+        let listener = listener.tap_io(|tcp| {
+            if let Err(error) = tcp.set_nodelay(true) {
+                tracing::warn!(%error, "cannot set TCP_NODELAY");
+            }
+        });
+        let serve =
+            axum::serve(listener, app).with_graceful_shutdown(root.clone().cancelled_owned());
         let grace = Duration::from_millis(config.server.shutdown_grace_ms);
-        if !api::serve::serve(listener, app, root.clone(), grace).await {
-            tracing::warn!(
-                grace_ms = config.server.shutdown_grace_ms,
-                "in-flight requests did not finish in time"
-            );
+        let deadline = async {
+            root.cancelled().await;
+            tokio::time::sleep(grace).await;
+        };
+        tokio::select! {
+            served = serve => served.map_err(ServerError::Serve)?,
+            () = deadline => tracing::warn!(grace_ms = config.server.shutdown_grace_ms, "in-flight requests did not finish in time"),
         }
         tracing::info!("stopped accepting; finishing");
         tasks.close();

@@ -7,7 +7,6 @@ pub mod error;
 pub mod gateway;
 mod operator;
 pub mod pattern_test;
-pub mod serve;
 
 use std::sync::Arc;
 
