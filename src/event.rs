@@ -80,51 +80,8 @@ impl fmt::Display for Seq {
 
 /// An event as a publisher gave it: everything but the id, which the log assigns
 /// together with the sequence number.
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct NewEvent {
-    pub bus: String,
-    pub source: String,
-    pub detail_type: String,
-    pub time_ms: i64,
-    pub ingested_ms: i64,
-    pub account: String,
-    pub region: String,
-    pub resources: Vec<String>,
-    pub detail: String,
-}
-
-impl NewEvent {
-    pub fn into_event(self, id: EventId) -> Event {
-        let NewEvent {
-            bus,
-            source,
-            detail_type,
-            time_ms,
-            ingested_ms,
-            account,
-            region,
-            resources,
-            detail,
-        } = self;
-        Event {
-            id,
-            bus,
-            source,
-            detail_type,
-            time_ms,
-            ingested_ms,
-            account,
-            region,
-            resources,
-            detail,
-        }
-    }
-}
-
-/// An accepted event as stored in the log.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Event {
-    pub id: EventId,
     pub bus: String,
     pub source: String,
     pub detail_type: String,
@@ -138,6 +95,20 @@ pub struct Event {
     /// The `detail` object as the publisher sent it: validated JSON text, kept
     /// verbatim so that nothing is lost or reordered.
     pub detail: String,
+}
+
+impl NewEvent {
+    pub fn into_event(self, id: EventId) -> Event {
+        Event { id, fields: self }
+    }
+}
+
+/// An accepted event as stored in the log: its id, then the publisher's fields
+/// (bincode writes a nested struct's fields inline, in order).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    pub id: EventId,
+    pub fields: NewEvent,
 }
 
 /// The EventBridge envelope, borrowed from an `Event` for rendering.
@@ -159,17 +130,18 @@ impl Event {
     /// Renders the EventBridge JSON envelope (`version`, `id`, `detail-type`,
     /// `source`, `account`, `time`, `region`, `resources`, `detail`).
     pub fn to_envelope_json(&self) -> String {
+        let fields = &self.fields;
         let detail: &RawValue =
-            serde_json::from_str(&self.detail).unwrap_or_else(|_| empty_object());
+            serde_json::from_str(&fields.detail).unwrap_or_else(|_| empty_object());
         let envelope = Envelope {
             version: "0",
             id: self.id.to_string(),
-            detail_type: &self.detail_type,
-            source: &self.source,
-            account: &self.account,
-            time: format_time(self.time_ms),
-            region: &self.region,
-            resources: &self.resources,
+            detail_type: &fields.detail_type,
+            source: &fields.source,
+            account: &fields.account,
+            time: format_time(fields.time_ms),
+            region: &fields.region,
+            resources: &fields.resources,
             detail,
         };
         serde_json::to_string(&envelope).expect("an envelope of strings and raw JSON serializes")
@@ -237,8 +209,7 @@ mod tests {
     use super::*;
 
     fn event() -> Event {
-        Event {
-            id: EventId::for_seq(Seq(3)),
+        NewEvent {
             bus: "default".into(),
             source: "com.example".into(),
             detail_type: "OrderPlaced".into(),
@@ -249,6 +220,7 @@ mod tests {
             resources: vec!["arn:x".into()],
             detail: r#"{"b":1,"a":[true,null]}"#.into(),
         }
+        .into_event(EventId::for_seq(Seq(3)))
     }
 
     #[test]

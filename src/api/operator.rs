@@ -38,8 +38,8 @@ pub async fn get_event(
     // served byte for byte (key order, number literals) as it was stored.
     let stored = StoredEvent {
         seq: seq.0,
-        bus: &event.bus,
-        ingested_at: format_time(event.ingested_ms),
+        bus: &event.fields.bus,
+        ingested_at: format_time(event.fields.ingested_ms),
         event: &envelope,
     };
     Ok(Json(stored).into_response())

@@ -281,7 +281,7 @@ mod tests {
                 (2, other) => panic!("damaged event served: {other:?}"),
                 (_, Ok(Some((s, event)))) => {
                     assert_eq!((s, event.id), (*seq, *id));
-                    assert_eq!(event.detail, format!("{{\"n\":{i}}}"));
+                    assert_eq!(event.fields.detail, format!("{{\"n\":{i}}}"));
                 }
                 (_, other) => panic!("intact event {i} not served: {other:?}"),
             }
