@@ -34,24 +34,35 @@ impl ApiError {
 
     /// A 503 whose cause is logged, not sent.
     pub fn unavailable(cause: &dyn std::error::Error) -> Self {
-        let request_id = uuid::Uuid::new_v4();
-        tracing::error!(%request_id, error = %cause, source = ?cause.source().map(|s| s.to_string()), "cannot persist");
-        Self::new(
+        Self::logged(
             StatusCode::SERVICE_UNAVAILABLE,
             "unavailable",
-            format!("the event could not be stored durably; retry later (request {request_id})"),
+            "the event could not be stored durably; retry later",
+            cause,
         )
     }
 
     /// A 500 whose cause is logged, not sent.
     pub fn internal(cause: &dyn std::error::Error) -> Self {
-        let request_id = uuid::Uuid::new_v4();
-        tracing::error!(%request_id, error = %cause, source = ?cause.source().map(|s| s.to_string()), "internal error");
-        Self::new(
+        Self::logged(
             StatusCode::INTERNAL_SERVER_ERROR,
             "internal",
-            format!("internal error (request {request_id})"),
+            "internal error",
+            cause,
         )
+    }
+
+    /// A 5xx: the cause goes to the log under a fresh request id, the client gets
+    /// `message` and that id to quote.
+    fn logged(
+        status: StatusCode,
+        code: &'static str,
+        message: &str,
+        cause: &dyn std::error::Error,
+    ) -> Self {
+        let request_id = uuid::Uuid::new_v4();
+        tracing::error!(%request_id, %status, error = %cause, source = ?cause.source().map(|s| s.to_string()), "{message}");
+        Self::new(status, code, format!("{message} (request {request_id})"))
     }
 }
 

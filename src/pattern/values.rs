@@ -224,23 +224,8 @@ impl ValueMatcher {
         }
     }
 
-    // Each index is probed only when it holds something: a value matcher
-    // usually has one or two kinds of predicate, and calling into the empty
-    // ones costs more than the lookup that matters.
     fn match_string(&self, value: &[u8], out: &mut Vec<u32>) {
-        if !self.strings.is_empty()
-            && let Some(t) = self.strings.get(value)
-        {
-            add_targets(out, t);
-        }
-        if !self.prefixes.is_empty() {
-            self.prefixes
-                .for_each_prefix(value, |t| add_targets(out, t));
-        }
-        if !self.suffixes.is_empty() {
-            self.suffixes
-                .for_each_suffix(value, |t| add_targets(out, t));
-        }
+        probe_text(&self.strings, &self.prefixes, &self.suffixes, value, out);
         let mut check = |list: &Vec<(Wildcard, Targets)>| {
             for (wildcard, targets) in list {
                 if wildcard.is_match(value) {
@@ -258,19 +243,13 @@ impl ValueMatcher {
     }
 
     fn match_folded(&self, folded: &[u8], out: &mut Vec<u32>) {
-        if !self.ignore_case.is_empty()
-            && let Some(t) = self.ignore_case.get(folded)
-        {
-            add_targets(out, t);
-        }
-        if !self.prefixes_ignore_case.is_empty() {
-            self.prefixes_ignore_case
-                .for_each_prefix(folded, |t| add_targets(out, t));
-        }
-        if !self.suffixes_ignore_case.is_empty() {
-            self.suffixes_ignore_case
-                .for_each_suffix(folded, |t| add_targets(out, t));
-        }
+        probe_text(
+            &self.ignore_case,
+            &self.prefixes_ignore_case,
+            &self.suffixes_ignore_case,
+            folded,
+            out,
+        );
     }
 
     fn match_ip(&self, value: &[u8], out: &mut Vec<u32>) {
@@ -349,5 +328,29 @@ fn excludes(
             folded.is_some_and(|f| texts.binary_search_by(|t| t.as_bytes().cmp(f)).is_ok())
         }
         AnythingBut::Wildcards(wildcards) => wildcards.iter().any(|w| w.is_match(value)),
+    }
+}
+
+/// Exact, prefix and suffix lookups of one text (raw or case-folded). Each index
+/// is probed only when it holds something: calling into empty ones costs more
+/// than the lookup that matters.
+#[inline]
+fn probe_text(
+    exact: &FxMap<Box<[u8]>, Targets>,
+    prefixes: &AffixIndex<Targets>,
+    suffixes: &AffixIndex<Targets>,
+    text: &[u8],
+    out: &mut Vec<u32>,
+) {
+    if !exact.is_empty()
+        && let Some(t) = exact.get(text)
+    {
+        add_targets(out, t);
+    }
+    if !prefixes.is_empty() {
+        prefixes.for_each_prefix(text, |t| add_targets(out, t));
+    }
+    if !suffixes.is_empty() {
+        suffixes.for_each_suffix(text, |t| add_targets(out, t));
     }
 }
