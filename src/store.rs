@@ -104,10 +104,6 @@ impl Store {
         Ok(self.db.open_tree(name)?)
     }
 
-    pub fn dir(&self) -> &Path {
-        &self.dir
-    }
-
     /// Bytes sled occupies on disk.
     pub fn size_on_disk(&self) -> u64 {
         self.db.size_on_disk().unwrap_or(0)

@@ -222,3 +222,65 @@ pub(crate) fn sweep_idempotency(idempotency: &sled::Tree, now: i64) -> Result<us
     }
     Ok(removed)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(expires_ms: i64) -> Vec<u8> {
+        codec::encode(&IdempotencyEntry {
+            id: EventId::for_seq(Seq(1)),
+            expires_ms,
+        })
+    }
+
+    #[test]
+    fn sweep_removes_expired_and_damaged_keys_only() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db = sled::Config::new()
+            .path(dir.path())
+            .temporary(true)
+            .open()
+            .expect("sled opens");
+        let tree = db.open_tree("idempotency").expect("tree");
+        tree.insert("default\0old", entry(1_000)).expect("insert");
+        tree.insert("default\0edge", entry(2_000)).expect("insert");
+        tree.insert("default\0live", entry(3_000)).expect("insert");
+        tree.insert("default\0damaged", b"not a frame".to_vec())
+            .expect("insert");
+
+        assert_eq!(sweep_idempotency(&tree, 2_000).expect("sweep"), 3);
+        let left: Vec<Vec<u8>> = tree
+            .iter()
+            .keys()
+            .map(|k| k.expect("key").to_vec())
+            .collect();
+        assert_eq!(left, vec![b"default\0live".to_vec()]);
+    }
+
+    #[test]
+    fn a_key_reused_during_the_sweep_is_kept() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db = sled::Config::new()
+            .path(dir.path())
+            .temporary(true)
+            .open()
+            .expect("sled opens");
+        let tree = db.open_tree("idempotency").expect("tree");
+        let stale = entry(1_000);
+        tree.insert("k", stale.clone()).expect("insert");
+        // What the sweep does for a key it read as expired, after the writer
+        // re-used the key: the compare-and-swap must fail and keep the new entry.
+        let fresh = entry(9_000);
+        tree.insert("k", fresh.clone()).expect("re-use");
+        let swapped = tree
+            .compare_and_swap("k", Some(&stale), None::<&[u8]>)
+            .expect("cas");
+        assert!(swapped.is_err());
+        assert_eq!(
+            tree.get("k").expect("read").map(|v| v.to_vec()),
+            Some(fresh)
+        );
+        assert_eq!(sweep_idempotency(&tree, 2_000).expect("sweep"), 0);
+    }
+}
