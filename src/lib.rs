@@ -5,9 +5,12 @@
 //!
 //! - `api`: HTTP (gateway, AWS JSON 1.1, operator API); the only place for status codes
 //! - `bus`: event buses, `default` and custom ones, persisted
+//! - `catalog`: the control plane: rules, targets, connections, API destinations, compiled
 //! - `cli`: the command line (`serve`, `put`, `test-pattern`)
 //! - `codec`: record framing (version byte, crc32, bincode)
 //! - `config`: defaults < TOML < env < flags, validated once
+//! - `dead_letter`: dead-letter queues: failed deliveries with their reasons
+//! - `delivery`: per-target workers: input, auth, rate limit, retries
 //! - `event`: the Event, its ids and its EventBridge envelope
 //! - `log`: the append-only log and its group-commit writer
 //! - `metrics`: the Prometheus registry and handles
@@ -17,9 +20,12 @@
 
 pub mod api;
 pub mod bus;
+pub mod catalog;
 pub mod cli;
 pub mod codec;
 pub mod config;
+pub mod dead_letter;
+pub mod delivery;
 pub mod event;
 pub mod log;
 pub mod metrics;

@@ -50,6 +50,17 @@ pub mod tree {
     pub const META: &str = "meta";
     /// bus name → framed `BusRecord`.
     pub const BUSES: &str = "buses";
+    /// bus `\0` rule name → framed `RuleRecord` (its targets inside).
+    pub const RULES: &str = "rules";
+    /// connection name → framed `ConnectionRecord` (secrets included).
+    pub const CONNECTIONS: &str = "connections";
+    /// API destination name → framed `ApiDestinationRecord`.
+    pub const API_DESTINATIONS: &str = "api_destinations";
+    /// target uid (u64 BE) ++ `Seq` → framed `PendingDelivery`; and the router's
+    /// position under `ROUTER_POSITION_KEY`.
+    pub const PENDING: &str = "pending";
+    /// dead-letter id (u64 BE) → framed `DeadLetter`.
+    pub const DEAD_LETTERS: &str = "dead_letters";
 }
 
 /// sled's segment size (a power of two; sled allows at most 16 MiB).
@@ -102,6 +113,11 @@ impl Store {
 
     pub fn tree(&self, name: &str) -> Result<sled::Tree, StoreError> {
         Ok(self.db.open_tree(name)?)
+    }
+
+    /// A unique, increasing id (sled's persistent counter).
+    pub fn generate_id(&self) -> Result<u64, StoreError> {
+        Ok(self.db.generate_id()?)
     }
 
     /// Bytes sled occupies on disk.

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::codec::{self, FrameError};
 use crate::config::IngestConfig;
@@ -65,6 +65,9 @@ pub enum ReadError {
     Sled(#[from] sled::Error),
 }
 
+/// One position of a range read: the event, or why it cannot be served.
+pub type ReadItem = (Seq, Result<Event, ReadError>);
+
 struct Pending {
     request: AppendRequest,
     reply: oneshot::Sender<Result<Appended, AppendError>>,
@@ -77,6 +80,7 @@ pub struct Log {
     log: sled::Tree,
     idempotency: sled::Tree,
     healthy: Arc<AtomicBool>,
+    durable: watch::Receiver<Seq>,
 }
 
 /// Joins the writer thread once every `Log` handle is dropped.
@@ -109,6 +113,8 @@ impl Log {
 
         let (tx, rx) = mpsc::channel(config.queue_depth);
         let healthy = Arc::new(AtomicBool::new(true));
+        // What recovery found is as durable as it gets: route all of it.
+        let (durable_tx, durable) = watch::channel(next_seq);
         let writer = writer::Writer {
             store,
             log: log.clone(),
@@ -120,6 +126,7 @@ impl Log {
                 .unwrap_or(i64::MAX),
             healthy: healthy.clone(),
             metrics,
+            durable: durable_tx,
         };
         let thread = std::thread::Builder::new()
             .name("log-writer".into())
@@ -134,6 +141,7 @@ impl Log {
                 log,
                 idempotency,
                 healthy,
+                durable,
             },
             WriterHandle { thread },
         ))
@@ -187,6 +195,59 @@ impl Log {
     /// Forgets idempotency keys past their lifetime; returns how many.
     pub fn sweep_idempotency_keys(&self) -> Result<usize, sled::Error> {
         writer::sweep_idempotency(&self.idempotency, crate::event::now_ms())
+    }
+
+    /// Watches the first sequence number that is not yet durable: every event
+    /// below it has been synced (or was recovered at startup).
+    pub fn durable(&self) -> watch::Receiver<Seq> {
+        self.durable.clone()
+    }
+
+    /// Up to `max` events from `from` (inclusive) to `until` (exclusive), in
+    /// order, each checked against its crc32. A damaged record is returned as
+    /// its error; records past a torn point of a chunk cannot be located and are
+    /// reported as one `Torn` for the first of them.
+    pub fn read_range(
+        &self,
+        from: Seq,
+        until: Seq,
+        max: usize,
+    ) -> Result<Vec<ReadItem>, sled::Error> {
+        let mut out = Vec::new();
+        if from >= until || max == 0 {
+            return Ok(out);
+        }
+        // The chunk holding `from` starts at or before it.
+        let start = match self.log.range(..=from.to_key()).next_back().transpose()? {
+            Some((key, _)) => Seq::from_key(&key).unwrap_or(from),
+            None => from,
+        };
+        for item in self.log.range(start.to_key()..until.to_key()) {
+            let (key, chunk) = item?;
+            let Some(first) = Seq::from_key(&key) else {
+                continue;
+            };
+            for (i, frame) in chunk::frames(&chunk).enumerate() {
+                let seq = Seq(first.0 + i as u64);
+                if seq < from {
+                    continue;
+                }
+                if seq >= until || out.len() >= max {
+                    return Ok(out);
+                }
+                match frame {
+                    Ok(frame) => out.push((
+                        seq,
+                        codec::decode(frame).map_err(|source| ReadError::Corrupt { seq, source }),
+                    )),
+                    Err(source) => {
+                        out.push((seq, Err(ReadError::Torn { seq, source })));
+                        break;
+                    }
+                }
+            }
+        }
+        Ok(out)
     }
 
     /// The event stored at `seq`, checked against its crc32.

@@ -40,6 +40,8 @@ pub(super) struct Writer {
     pub idempotency_ttl_ms: i64,
     pub healthy: Arc<AtomicBool>,
     pub metrics: LogMetrics,
+    /// The first sequence number not yet durable; readers route up to it.
+    pub durable: tokio::sync::watch::Sender<Seq>,
 }
 
 /// The frames of consecutive events being gathered into one `log` value.
@@ -110,6 +112,7 @@ impl Writer {
                     .sync_seconds
                     .observe(started.elapsed().as_secs_f64());
                 self.metrics.batch_events.observe(batch.len() as f64);
+                self.durable.send_replace(self.next_seq);
                 for (p, (outcome, bytes)) in batch.drain(..).zip(outcomes) {
                     if matches!(outcome, Appended::Stored { .. }) {
                         self.metrics.records.inc();

@@ -1,0 +1,545 @@
+//! The control plane's state: rules and their targets per bus, connections and
+//! API destinations, persisted in sled and compiled into an immutable
+//! [`Snapshot`] that the router and the delivery workers read.
+//!
+//! Every change is written and synced before it is answered, then a new
+//! snapshot is built and published on a `watch` channel: readers never lock,
+//! they hold an `Arc<Snapshot>` for as long as they work with it. Changes are
+//! serialised by one mutex; they are rare next to events.
+
+mod records;
+mod snapshot;
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::watch;
+
+pub use records::*;
+pub use snapshot::{BusRoutes, RuleRoute, Snapshot, TargetRoute};
+
+use crate::codec;
+use crate::config::AwsConfig;
+use crate::event::now_ms;
+use crate::pattern::{Limits, Pattern, PatternError};
+use crate::store::{Store, StoreError, tree};
+
+#[derive(Debug, thiserror::Error)]
+pub enum CatalogError {
+    #[error("Rule {name} does not exist on EventBus {bus}.")]
+    RuleNotFound { bus: String, name: String },
+    #[error("Rule can't be deleted since it has targets.")]
+    RuleHasTargets,
+    #[error(
+        "The requested resource exceeds the maximum number allowed: a rule has at most {limit} targets."
+    )]
+    TooManyTargets { limit: usize },
+    #[error("Connection '{0}' does not exist.")]
+    ConnectionNotFound(String),
+    #[error("Connection {0} already exists.")]
+    ConnectionExists(String),
+    #[error("Connection '{0}' is used by API destination '{1}'.")]
+    ConnectionInUse(String, String),
+    #[error("Failed to describe the api-destination(s). An api-destination '{0}' does not exist.")]
+    DestinationNotFound(String),
+    #[error("An api-destination '{0}' already exists.")]
+    DestinationExists(String),
+    #[error("Event pattern is not valid. {0}")]
+    InvalidPattern(#[from] PatternError),
+    #[error("storing the control plane failed")]
+    Storage(#[from] StoreError),
+}
+
+impl From<sled::Error> for CatalogError {
+    fn from(e: sled::Error) -> Self {
+        CatalogError::Storage(StoreError::Sled(e))
+    }
+}
+
+/// Handle on the control plane; clone it freely.
+#[derive(Clone)]
+pub struct Catalog {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Arc<Store>,
+    rules_tree: sled::Tree,
+    connections_tree: sled::Tree,
+    destinations_tree: sled::Tree,
+    state: Mutex<State>,
+    published: watch::Sender<Arc<Snapshot>>,
+    limits: Limits,
+    arns: Arns,
+}
+
+#[derive(Clone, Default)]
+struct State {
+    /// (bus, rule name) → rule.
+    rules: BTreeMap<(String, String), RuleRecord>,
+    connections: BTreeMap<String, ConnectionRecord>,
+    destinations: BTreeMap<String, ApiDestinationRecord>,
+}
+
+/// ARNs in this server's region and account.
+#[derive(Clone, Debug)]
+pub struct Arns {
+    prefix: String,
+}
+
+impl Arns {
+    pub fn new(aws: &AwsConfig) -> Arns {
+        Arns {
+            prefix: format!("arn:aws:events:{}:{}:", aws.region, aws.account),
+        }
+    }
+
+    /// `rule/NAME` on the default bus, `rule/BUS/NAME` elsewhere (as AWS).
+    pub fn rule(&self, bus: &str, name: &str) -> String {
+        if bus == crate::bus::DEFAULT_BUS {
+            format!("{}rule/{name}", self.prefix)
+        } else {
+            format!("{}rule/{bus}/{name}", self.prefix)
+        }
+    }
+
+    pub fn connection(&self, record: &ConnectionRecord) -> String {
+        format!("{}connection/{}/{}", self.prefix, record.name, record.uuid)
+    }
+
+    pub fn api_destination(&self, record: &ApiDestinationRecord) -> String {
+        format!(
+            "{}api-destination/{}/{}",
+            self.prefix, record.name, record.uuid
+        )
+    }
+
+    /// The connection name in one of this server's connection ARNs.
+    pub fn connection_name<'a>(&self, arn: &'a str) -> Option<&'a str> {
+        let rest = arn
+            .strip_prefix(&self.prefix)?
+            .strip_prefix("connection/")?;
+        Some(rest.split('/').next().unwrap_or(rest))
+    }
+
+    /// The API destination name in one of this server's API destination ARNs.
+    pub fn api_destination_name<'a>(&self, arn: &'a str) -> Option<&'a str> {
+        let rest = arn
+            .strip_prefix(&self.prefix)?
+            .strip_prefix("api-destination/")?;
+        Some(rest.split('/').next().unwrap_or(rest))
+    }
+}
+
+fn rule_key(bus: &str, name: &str) -> Vec<u8> {
+    let mut key = Vec::with_capacity(bus.len() + 1 + name.len());
+    key.extend_from_slice(bus.as_bytes());
+    key.push(0);
+    key.extend_from_slice(name.as_bytes());
+    key
+}
+
+fn load<T: serde::de::DeserializeOwned>(
+    tree: &sled::Tree,
+    what: &str,
+) -> Result<Vec<T>, StoreError> {
+    let mut out = Vec::new();
+    for item in tree.iter() {
+        let (key, value) = item?;
+        match codec::decode::<T>(&value) {
+            Ok(record) => out.push(record),
+            Err(error) => tracing::error!(
+                what,
+                key = %String::from_utf8_lossy(&key),
+                %error,
+                "damaged control-plane record skipped"
+            ),
+        }
+    }
+    Ok(out)
+}
+
+impl Catalog {
+    pub fn open(store: Arc<Store>, aws: &AwsConfig, limits: Limits) -> Result<Catalog, StoreError> {
+        let rules_tree = store.tree(tree::RULES)?;
+        let connections_tree = store.tree(tree::CONNECTIONS)?;
+        let destinations_tree = store.tree(tree::API_DESTINATIONS)?;
+        let mut state = State::default();
+        for rule in load::<RuleRecord>(&rules_tree, "rule")? {
+            state
+                .rules
+                .insert((rule.bus.clone(), rule.name.clone()), rule);
+        }
+        for c in load::<ConnectionRecord>(&connections_tree, "connection")? {
+            state.connections.insert(c.name.clone(), c);
+        }
+        for d in load::<ApiDestinationRecord>(&destinations_tree, "api destination")? {
+            state.destinations.insert(d.name.clone(), d);
+        }
+        let arns = Arns::new(aws);
+        let snapshot = Snapshot::compile(
+            &state.rules,
+            &state.connections,
+            &state.destinations,
+            &arns,
+            &limits,
+        );
+        let (published, _) = watch::channel(Arc::new(snapshot));
+        Ok(Catalog {
+            inner: Arc::new(Inner {
+                store,
+                rules_tree,
+                connections_tree,
+                destinations_tree,
+                state: Mutex::new(state),
+                published,
+                limits,
+                arns,
+            }),
+        })
+    }
+
+    pub fn arns(&self) -> &Arns {
+        &self.inner.arns
+    }
+
+    /// The current compiled state.
+    pub fn snapshot(&self) -> Arc<Snapshot> {
+        self.inner.published.borrow().clone()
+    }
+
+    /// Notified with every new snapshot.
+    pub fn subscribe(&self) -> watch::Receiver<Arc<Snapshot>> {
+        self.inner.published.subscribe()
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, State> {
+        self.inner.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Syncs the store and publishes a snapshot of `state`.
+    fn commit(&self, state: &State) -> Result<(), CatalogError> {
+        self.inner.store.sync()?;
+        let snapshot = Snapshot::compile(
+            &state.rules,
+            &state.connections,
+            &state.destinations,
+            &self.inner.arns,
+            &self.inner.limits,
+        );
+        self.inner.published.send_replace(Arc::new(snapshot));
+        Ok(())
+    }
+
+    // ---- rules ----
+
+    pub fn rule(&self, bus: &str, name: &str) -> Option<RuleRecord> {
+        self.state()
+            .rules
+            .get(&(bus.to_owned(), name.to_owned()))
+            .cloned()
+    }
+
+    /// The rules of `bus` in name order whose name starts with `prefix`, after `after`.
+    pub fn rules(
+        &self,
+        bus: &str,
+        prefix: Option<&str>,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Vec<RuleRecord> {
+        self.state()
+            .rules
+            .range((bus.to_owned(), String::new())..)
+            .take_while(|((b, _), _)| b == bus)
+            .map(|(_, r)| r)
+            .filter(|r| prefix.is_none_or(|p| r.name.starts_with(p)))
+            .filter(|r| after.is_none_or(|a| r.name.as_str() > a))
+            .take(limit)
+            .cloned()
+            .collect()
+    }
+
+    /// Creates or updates a rule (its targets are kept); returns it.
+    pub fn put_rule(&self, input: RuleInput) -> Result<RuleRecord, CatalogError> {
+        Pattern::parse(&input.pattern, &self.inner.limits)?;
+        let mut state = self.state();
+        let now = now_ms();
+        let key = (input.bus.clone(), input.name.clone());
+        let record = match state.rules.get(&key) {
+            Some(old) => RuleRecord {
+                pattern: input.pattern,
+                enabled: input.enabled,
+                description: input.description,
+                role_arn: input.role_arn,
+                modified_ms: now,
+                ..old.clone()
+            },
+            None => RuleRecord {
+                bus: input.bus,
+                name: input.name,
+                pattern: input.pattern,
+                enabled: input.enabled,
+                description: input.description,
+                role_arn: input.role_arn,
+                created_ms: now,
+                modified_ms: now,
+                targets: Vec::new(),
+            },
+        };
+        self.save_rule(&mut state, record.clone())?;
+        Ok(record)
+    }
+
+    fn save_rule(&self, state: &mut State, record: RuleRecord) -> Result<(), CatalogError> {
+        self.inner
+            .rules_tree
+            .insert(rule_key(&record.bus, &record.name), codec::encode(&record))?;
+        state
+            .rules
+            .insert((record.bus.clone(), record.name.clone()), record);
+        self.commit(state)
+    }
+
+    fn with_rule<T>(
+        &self,
+        bus: &str,
+        name: &str,
+        change: impl FnOnce(&mut RuleRecord) -> Result<T, CatalogError>,
+    ) -> Result<T, CatalogError> {
+        let mut state = self.state();
+        let mut record = state
+            .rules
+            .get(&(bus.to_owned(), name.to_owned()))
+            .cloned()
+            .ok_or_else(|| CatalogError::RuleNotFound {
+                bus: bus.into(),
+                name: name.into(),
+            })?;
+        let out = change(&mut record)?;
+        record.modified_ms = now_ms();
+        self.save_rule(&mut state, record)?;
+        Ok(out)
+    }
+
+    pub fn set_rule_enabled(
+        &self,
+        bus: &str,
+        name: &str,
+        enabled: bool,
+    ) -> Result<(), CatalogError> {
+        self.with_rule(bus, name, |rule| {
+            rule.enabled = enabled;
+            Ok(())
+        })
+    }
+
+    /// Deletes a rule; refused while it has targets, unless `force`.
+    pub fn delete_rule(&self, bus: &str, name: &str, force: bool) -> Result<(), CatalogError> {
+        let mut state = self.state();
+        let key = (bus.to_owned(), name.to_owned());
+        match state.rules.get(&key) {
+            // AWS answers DeleteRule for a missing rule with success.
+            None => return Ok(()),
+            Some(rule) if !rule.targets.is_empty() && !force => {
+                return Err(CatalogError::RuleHasTargets);
+            }
+            Some(_) => {}
+        }
+        self.inner.rules_tree.remove(rule_key(bus, name))?;
+        state.rules.remove(&key);
+        self.commit(&state)
+    }
+
+    /// Adds or replaces targets by `Id`. All or nothing: the rule may not end up
+    /// with more than five targets.
+    pub fn put_targets(
+        &self,
+        bus: &str,
+        rule: &str,
+        targets: Vec<TargetRecord>,
+    ) -> Result<(), CatalogError> {
+        self.with_rule(bus, rule, |record| {
+            for mut target in targets {
+                match record.targets.iter_mut().find(|t| t.id == target.id) {
+                    Some(existing) => {
+                        target.uid = existing.uid;
+                        *existing = target;
+                    }
+                    None => {
+                        target.uid = new_uid();
+                        record.targets.push(target);
+                    }
+                }
+            }
+            if record.targets.len() > MAX_TARGETS_PER_RULE {
+                return Err(CatalogError::TooManyTargets {
+                    limit: MAX_TARGETS_PER_RULE,
+                });
+            }
+            Ok(())
+        })
+    }
+
+    /// Removes targets by `Id`; returns the ids that were not there.
+    pub fn remove_targets(
+        &self,
+        bus: &str,
+        rule: &str,
+        ids: &[String],
+    ) -> Result<Vec<String>, CatalogError> {
+        self.with_rule(bus, rule, |record| {
+            let missing = ids
+                .iter()
+                .filter(|id| !record.targets.iter().any(|t| &&t.id == id))
+                .cloned()
+                .collect();
+            record.targets.retain(|t| !ids.contains(&t.id));
+            Ok(missing)
+        })
+    }
+
+    // ---- connections ----
+
+    pub fn connection(&self, name: &str) -> Option<ConnectionRecord> {
+        self.state().connections.get(name).cloned()
+    }
+
+    pub fn connections(&self) -> Vec<ConnectionRecord> {
+        self.state().connections.values().cloned().collect()
+    }
+
+    pub fn create_connection(
+        &self,
+        record: ConnectionRecord,
+    ) -> Result<ConnectionRecord, CatalogError> {
+        let mut state = self.state();
+        if state.connections.contains_key(&record.name) {
+            return Err(CatalogError::ConnectionExists(record.name));
+        }
+        self.save_connection(&mut state, record.clone())?;
+        Ok(record)
+    }
+
+    /// Changes a connection in place; returns it as saved.
+    pub fn update_connection(
+        &self,
+        name: &str,
+        change: impl FnOnce(&mut ConnectionRecord) -> Result<(), CatalogError>,
+    ) -> Result<ConnectionRecord, CatalogError> {
+        let mut state = self.state();
+        let mut record = state
+            .connections
+            .get(name)
+            .cloned()
+            .ok_or_else(|| CatalogError::ConnectionNotFound(name.into()))?;
+        change(&mut record)?;
+        record.modified_ms = now_ms();
+        self.save_connection(&mut state, record.clone())?;
+        Ok(record)
+    }
+
+    fn save_connection(
+        &self,
+        state: &mut State,
+        record: ConnectionRecord,
+    ) -> Result<(), CatalogError> {
+        self.inner
+            .connections_tree
+            .insert(record.name.as_bytes(), codec::encode(&record))?;
+        state.connections.insert(record.name.clone(), record);
+        self.commit(state)
+    }
+
+    /// Deletes a connection; refused while an API destination uses it.
+    pub fn delete_connection(&self, name: &str) -> Result<ConnectionRecord, CatalogError> {
+        let mut state = self.state();
+        let record = state
+            .connections
+            .get(name)
+            .cloned()
+            .ok_or_else(|| CatalogError::ConnectionNotFound(name.into()))?;
+        if let Some(d) = state.destinations.values().find(|d| d.connection == name) {
+            return Err(CatalogError::ConnectionInUse(name.into(), d.name.clone()));
+        }
+        self.inner.connections_tree.remove(name.as_bytes())?;
+        state.connections.remove(name);
+        self.commit(&state)?;
+        Ok(record)
+    }
+
+    // ---- API destinations ----
+
+    pub fn api_destination(&self, name: &str) -> Option<ApiDestinationRecord> {
+        self.state().destinations.get(name).cloned()
+    }
+
+    pub fn api_destinations(&self) -> Vec<ApiDestinationRecord> {
+        self.state().destinations.values().cloned().collect()
+    }
+
+    pub fn create_api_destination(
+        &self,
+        record: ApiDestinationRecord,
+    ) -> Result<ApiDestinationRecord, CatalogError> {
+        let mut state = self.state();
+        if state.destinations.contains_key(&record.name) {
+            return Err(CatalogError::DestinationExists(record.name));
+        }
+        if !state.connections.contains_key(&record.connection) {
+            return Err(CatalogError::ConnectionNotFound(record.connection));
+        }
+        self.save_destination(&mut state, record.clone())?;
+        Ok(record)
+    }
+
+    pub fn update_api_destination(
+        &self,
+        name: &str,
+        change: impl FnOnce(&mut ApiDestinationRecord) -> Result<(), CatalogError>,
+    ) -> Result<ApiDestinationRecord, CatalogError> {
+        let mut state = self.state();
+        let mut record = state
+            .destinations
+            .get(name)
+            .cloned()
+            .ok_or_else(|| CatalogError::DestinationNotFound(name.into()))?;
+        change(&mut record)?;
+        if !state.connections.contains_key(&record.connection) {
+            return Err(CatalogError::ConnectionNotFound(record.connection));
+        }
+        record.modified_ms = now_ms();
+        self.save_destination(&mut state, record.clone())?;
+        Ok(record)
+    }
+
+    fn save_destination(
+        &self,
+        state: &mut State,
+        record: ApiDestinationRecord,
+    ) -> Result<(), CatalogError> {
+        self.inner
+            .destinations_tree
+            .insert(record.name.as_bytes(), codec::encode(&record))?;
+        state.destinations.insert(record.name.clone(), record);
+        self.commit(state)
+    }
+
+    pub fn delete_api_destination(&self, name: &str) -> Result<ApiDestinationRecord, CatalogError> {
+        let mut state = self.state();
+        let record = state
+            .destinations
+            .remove(name)
+            .ok_or_else(|| CatalogError::DestinationNotFound(name.into()))?;
+        self.inner.destinations_tree.remove(name.as_bytes())?;
+        self.commit(&state)?;
+        Ok(record)
+    }
+}
+
+/// A random non-zero id for a new (rule, target) pair.
+fn new_uid() -> u64 {
+    let (high, _) = uuid::Uuid::new_v4().as_u64_pair();
+    // Below u64::MAX so that a target's key range has an end.
+    (high >> 1).max(1)
+}

@@ -1,0 +1,4 @@
+//! Delivery: one worker per target pushes its pending deliveries over HTTP.
+
+pub mod pending;
+pub mod transform;
