@@ -18,6 +18,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::api::{self, AppState, Shared};
 use crate::bus::Buses;
+use crate::catalog::Catalog;
 use crate::config::Config;
 use crate::log::{Log, WriterHandle};
 use crate::metrics::Metrics;
@@ -54,6 +55,7 @@ impl Server {
         let metrics = Metrics::new();
         let (log, writer) = Log::open(store.clone(), &config.ingest, metrics.log.clone())?;
         let buses = Buses::open(store.clone(), &config.aws)?;
+        let catalog = Catalog::open(store.clone(), &config.aws, config.patterns.limits())?;
         let addr = config.server.listen;
         let listener = TcpListener::bind(addr)
             .await
@@ -61,6 +63,7 @@ impl Server {
         let state = AppState::new(Shared {
             log,
             buses,
+            catalog,
             store,
             metrics,
             ingest: Arc::new(config.ingest.clone()),

@@ -15,6 +15,7 @@ use axum::http::StatusCode;
 use axum::routing::{get, post};
 
 use crate::bus::Buses;
+use crate::catalog::Catalog;
 use crate::config::{AwsConfig, IngestConfig};
 use crate::log::Log;
 use crate::metrics::Metrics;
@@ -44,6 +45,7 @@ impl std::ops::Deref for AppState {
 pub struct Shared {
     pub log: Log,
     pub buses: Buses,
+    pub catalog: Catalog,
     pub store: Arc<Store>,
     pub metrics: Metrics,
     pub ingest: Arc<IngestConfig>,
