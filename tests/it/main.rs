@@ -17,6 +17,7 @@ mod operations;
 mod pattern_api;
 mod pattern_conformance;
 mod shutdown;
+mod sink;
 mod startup;
 mod support;
 mod sync_failure;

@@ -1,5 +1,6 @@
 //! What the integration tests share: a real server process (`TestServer`), the
-//! client side of its API, and a seeded random generator.
+//! client side of its API, a recording HTTP target (`Sink`), and a seeded random
+//! generator.
 
 pub mod api;
 pub mod aws;
@@ -7,6 +8,7 @@ pub mod load;
 pub mod raw;
 pub mod rng;
 pub mod server;
+pub mod sink;
 
 pub use api::{Reply, body_of_len, envelope, event_id, http};
 pub use rng::Rng;
