@@ -30,6 +30,7 @@ pub struct Config {
     pub ingest: IngestConfig,
     pub aws: AwsConfig,
     pub patterns: PatternConfig,
+    pub delivery: DeliveryConfig,
     pub log: LogConfig,
 }
 
@@ -97,6 +98,37 @@ impl PatternConfig {
         crate::pattern::Limits {
             max_pattern_chars: self.max_pattern_chars,
             max_or_combinations: self.max_or_combinations,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DeliveryConfig {
+    /// Requests one target may have in flight at once. Default 16.
+    pub max_in_flight: usize,
+    /// How long one delivery request may take, connecting included. Default 5000 ms.
+    pub request_timeout_ms: u64,
+    /// First retry waits up to this (full jitter, doubling per attempt). Default 1000 ms.
+    pub backoff_base_ms: u64,
+    /// No retry waits longer than this (unless `Retry-After` asks for more). Default 300 000 ms.
+    pub backoff_cap_ms: u64,
+    /// Events the router reads and matches per step. Default 1024.
+    pub router_batch: usize,
+    /// Testing only: serve `POST /v1/test/clock` to move delivery's clock
+    /// forward, so that retry age limits can be tested. Default false.
+    pub test_clock: bool,
+}
+
+impl Default for DeliveryConfig {
+    fn default() -> Self {
+        DeliveryConfig {
+            max_in_flight: 16,
+            request_timeout_ms: 5_000,
+            backoff_base_ms: 1_000,
+            backoff_cap_ms: 300_000,
+            router_batch: 1024,
+            test_clock: false,
         }
     }
 }
@@ -236,6 +268,22 @@ impl Config {
         }
         if self.patterns.max_or_combinations == 0 {
             return invalid("patterns.max_or_combinations", "must be at least 1");
+        }
+        let delivery = &self.delivery;
+        if delivery.max_in_flight == 0 || delivery.max_in_flight > 4096 {
+            return invalid("delivery.max_in_flight", "must be between 1 and 4096");
+        }
+        if delivery.request_timeout_ms == 0 {
+            return invalid("delivery.request_timeout_ms", "must be at least 1");
+        }
+        if delivery.backoff_base_ms == 0 || delivery.backoff_cap_ms < delivery.backoff_base_ms {
+            return invalid(
+                "delivery.backoff_cap_ms",
+                "backoff_base_ms must be at least 1 and backoff_cap_ms at least backoff_base_ms",
+            );
+        }
+        if delivery.router_batch == 0 {
+            return invalid("delivery.router_batch", "must be at least 1");
         }
         if self.storage.cache_capacity_bytes < 1024 * 1024 {
             return invalid("storage.cache_capacity_bytes", "must be at least 1 MiB");

@@ -15,6 +15,7 @@
 //! - `log`: the append-only log and its group-commit writer
 //! - `metrics`: the Prometheus registry and handles
 //! - `pattern`: EventBridge event patterns (parse, validate, compile, match)
+//! - `router`: each durable event matched once; pending deliveries recorded
 //! - `server`: bind, serve, shut down in order
 //! - `store`: the sled database, its trees, durability
 
@@ -30,5 +31,6 @@ pub mod event;
 pub mod log;
 pub mod metrics;
 pub mod pattern;
+pub mod router;
 pub mod server;
 pub mod store;

@@ -4,8 +4,8 @@
 //! counters. `GET /metrics` renders `Metrics::render`.
 
 use prometheus::{
-    Encoder, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
-    TextEncoder,
+    Encoder, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Registry, TextEncoder,
 };
 
 /// What the log records about itself.
@@ -28,11 +28,31 @@ pub struct IngestMetrics {
     pub rejected: IntCounterVec,
 }
 
+/// What routing and delivery record; per-target series carry the labels
+/// `bus`, `rule` and `target` (the target's Id).
+#[derive(Clone)]
+pub struct DeliveryMetrics {
+    pub routed_events: IntCounter,
+    pub router_lag_events: IntGauge,
+    pub unroutable_records: IntCounter,
+    pub pending: IntGaugeVec,
+    pub in_flight: IntGaugeVec,
+    pub oldest_pending_age_seconds: IntGaugeVec,
+    pub delivered: IntCounterVec,
+    pub retried: IntCounterVec,
+    pub dead_lettered: IntCounterVec,
+    pub latency_seconds: Histogram,
+}
+
+/// The labels of a target's series.
+pub const TARGET_LABELS: &[&str] = &["bus", "rule", "target"];
+
 #[derive(Clone)]
 pub struct Metrics {
     registry: Registry,
     pub log: LogMetrics,
     pub ingest: IngestMetrics,
+    pub delivery: DeliveryMetrics,
     pub disk_bytes: IntGauge,
 }
 
@@ -113,6 +133,67 @@ impl Metrics {
             ),
             rejected,
         };
+        let counter_vec = |name: &str, help: &str| {
+            let c = IntCounterVec::new(Opts::new(name, help), TARGET_LABELS)
+                .expect("metric name is valid");
+            registry
+                .register(Box::new(c.clone()))
+                .expect("metric registered once");
+            c
+        };
+        let gauge_vec = |name: &str, help: &str| {
+            let g = IntGaugeVec::new(Opts::new(name, help), TARGET_LABELS)
+                .expect("metric name is valid");
+            registry
+                .register(Box::new(g.clone()))
+                .expect("metric registered once");
+            g
+        };
+        let delivery = DeliveryMetrics {
+            routed_events: counter(
+                "stowage_router_events_total",
+                "Events matched against their bus's rules.",
+            ),
+            router_lag_events: gauge(
+                "stowage_router_lag_events",
+                "Durable events not yet routed.",
+            ),
+            unroutable_records: counter(
+                "stowage_router_unroutable_records_total",
+                "Log records the router could not read (damaged); reported, never delivered.",
+            ),
+            pending: gauge_vec(
+                "stowage_target_pending",
+                "Deliveries waiting for a target (due or backing off).",
+            ),
+            in_flight: gauge_vec(
+                "stowage_target_in_flight",
+                "Delivery requests to a target in flight.",
+            ),
+            oldest_pending_age_seconds: gauge_vec(
+                "stowage_target_oldest_pending_age_seconds",
+                "Age of the oldest pending delivery of a target, since ingestion.",
+            ),
+            delivered: counter_vec(
+                "stowage_target_delivered_total",
+                "Events a target answered with 2xx.",
+            ),
+            retried: counter_vec(
+                "stowage_target_retried_total",
+                "Failed attempts that were scheduled for a retry.",
+            ),
+            dead_lettered: counter_vec(
+                "stowage_target_dead_lettered_total",
+                "Deliveries moved to a dead-letter queue.",
+            ),
+            latency_seconds: histogram(
+                "stowage_delivery_latency_seconds",
+                "From ingestion to the target's 2xx.",
+                vec![
+                    0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0, 30.0, 300.0,
+                ],
+            ),
+        };
         let disk_bytes = gauge(
             "stowage_store_disk_bytes",
             "Bytes the sled database occupies on disk.",
@@ -121,6 +202,7 @@ impl Metrics {
             registry,
             log,
             ingest,
+            delivery,
             disk_bytes,
         }
     }

@@ -20,8 +20,11 @@ use crate::api::{self, AppState, Shared};
 use crate::bus::Buses;
 use crate::catalog::Catalog;
 use crate::config::Config;
+use crate::dead_letter::DeadLetters;
+use crate::delivery::Delivery;
 use crate::log::{Log, WriterHandle};
 use crate::metrics::Metrics;
+use crate::router::Router;
 use crate::store::{Store, StoreError};
 
 /// How often expired idempotency keys are swept.
@@ -56,6 +59,16 @@ impl Server {
         let (log, writer) = Log::open(store.clone(), &config.ingest, metrics.log.clone())?;
         let buses = Buses::open(store.clone(), &config.aws)?;
         let catalog = Catalog::open(store.clone(), &config.aws, config.patterns.limits())?;
+        let dead_letters = DeadLetters::open(store.clone())?;
+        let delivery = Delivery::new(
+            &store,
+            log.clone(),
+            catalog.clone(),
+            dead_letters.clone(),
+            config.delivery.clone(),
+            metrics.delivery.clone(),
+            CancellationToken::new(),
+        )?;
         let addr = config.server.listen;
         let listener = TcpListener::bind(addr)
             .await
@@ -64,6 +77,9 @@ impl Server {
             log,
             buses,
             catalog,
+            delivery,
+            dead_letters,
+            test_clock: config.delivery.test_clock,
             store,
             metrics,
             ingest: Arc::new(config.ingest.clone()),
@@ -102,6 +118,17 @@ impl Server {
             state.log.clone(),
             root.child_token(),
         ));
+        let delivery = state.delivery.clone();
+        delivery.start();
+        let router = Router {
+            log: state.log.clone(),
+            catalog: state.catalog.clone(),
+            pending: delivery.pending_tree(),
+            delivery: delivery.clone(),
+            metrics: state.metrics.delivery.clone(),
+            batch: config.delivery.router_batch,
+        };
+        tasks.spawn(router.run(root.child_token()));
 
         let stop = root.clone();
         tokio::spawn(async move {
@@ -129,6 +156,9 @@ impl Server {
         tracing::info!("stopped accepting; finishing");
         tasks.close();
         tasks.wait().await;
+        delivery.shutdown().await;
+        // The writer exits once every `Log` handle is gone; delivery holds one.
+        drop(delivery);
 
         let joined = tokio::task::spawn_blocking(move || writer.join());
         if tokio::time::timeout(grace, joined).await.is_err() {

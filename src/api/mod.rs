@@ -3,6 +3,7 @@
 
 pub mod aws;
 mod body;
+mod dead_letters;
 pub mod error;
 pub mod gateway;
 mod operator;
@@ -17,6 +18,8 @@ use axum::routing::{get, post};
 use crate::bus::Buses;
 use crate::catalog::Catalog;
 use crate::config::{AwsConfig, IngestConfig};
+use crate::dead_letter::DeadLetters;
+use crate::delivery::Delivery;
 use crate::log::Log;
 use crate::metrics::Metrics;
 use crate::pattern::Limits;
@@ -46,6 +49,10 @@ pub struct Shared {
     pub log: Log,
     pub buses: Buses,
     pub catalog: Catalog,
+    pub delivery: Delivery,
+    pub dead_letters: DeadLetters,
+    /// Whether `POST /v1/test/clock` is served (`delivery.test_clock`).
+    pub test_clock: bool,
     pub store: Arc<Store>,
     pub metrics: Metrics,
     pub ingest: Arc<IngestConfig>,
@@ -60,6 +67,14 @@ pub fn router(state: AppState) -> Router {
         .route("/buses/{bus}/events", post(gateway::publish_to_bus))
         .route("/v1/events/{id}", get(operator::get_event))
         .route("/v1/test-event-pattern", post(pattern_test::native))
+        .route("/v1/targets", get(dead_letters::targets))
+        .route("/v1/dead-letters", get(dead_letters::list))
+        .route("/v1/dead-letters/redrive", post(dead_letters::redrive))
+        .route(
+            "/v1/dead-letters/{id}",
+            get(dead_letters::show).delete(dead_letters::delete),
+        )
+        .route("/v1/test/clock", post(dead_letters::advance_clock))
         .route("/healthz", get(operator::healthz))
         .route("/metrics", get(operator::metrics))
         .fallback(|| async { ApiError::not_found("not_found", "no such endpoint") })

@@ -1,4 +1,492 @@
-//! Delivery: one worker per target pushes its pending deliveries over HTTP.
+//! Delivery: one worker per target pushes the target's pending deliveries over
+//! HTTP, with the input transformation, the connection's auth, the API
+//! destination's rate limit, a timeout, retries with backoff, and dead letters.
+//!
+//! A supervisor keeps one worker per target of the current catalog snapshot:
+//! it starts workers for new targets, stops those of removed targets and
+//! drops their pending deliveries. Workers share an HTTP client (with a
+//! connection pool per host) but nothing that can block: a slow, failing or
+//! unreachable target only ever occupies its own worker's in-flight slots.
 
+mod attempt;
+mod auth;
+mod backoff;
+mod clock;
 pub mod pending;
 pub mod transform;
+mod worker;
+
+use std::collections::HashMap;
+use std::num::NonZeroU32;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use prometheus::{IntCounter, IntGauge};
+use serde::Serialize;
+use tokio::sync::{Notify, mpsc};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+pub use clock::Clock;
+
+use crate::catalog::{Catalog, Snapshot, TargetRoute};
+use crate::config::DeliveryConfig;
+use crate::dead_letter::{DeadLetter, DeadLetters};
+use crate::event::Seq;
+use crate::log::Log;
+use crate::metrics::DeliveryMetrics;
+use crate::store::{Store, StoreError, tree};
+use pending::PendingDelivery;
+
+/// `user-agent` of every delivery request.
+pub const USER_AGENT: &str = concat!("stowage/", env!("CARGO_PKG_VERSION"));
+
+/// Handle on delivery; clone it freely.
+#[derive(Clone)]
+pub struct Delivery {
+    inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    pending: sled::Tree,
+    log: Log,
+    catalog: Catalog,
+    dead_letters: DeadLetters,
+    config: DeliveryConfig,
+    clock: Clock,
+    client: reqwest::Client,
+    tokens: auth::TokenCache,
+    /// Per API destination: its rate and limiter (replaced when the rate changes).
+    limiters: Mutex<HashMap<String, (u32, Arc<DefaultDirectRateLimiter>)>>,
+    workers: Mutex<HashMap<u64, WorkerHandle>>,
+    metrics: DeliveryMetrics,
+    tasks: TaskTracker,
+    stop: CancellationToken,
+}
+
+struct WorkerHandle {
+    wake: Arc<Notify>,
+    inbox: mpsc::UnboundedSender<Seq>,
+    stats: Arc<TargetStats>,
+    stop: CancellationToken,
+}
+
+/// A target's live counters (the same handles back the Prometheus series).
+pub struct TargetStats {
+    pub bus: String,
+    pub rule: String,
+    pub target: String,
+    pub uid: u64,
+    pending: IntGauge,
+    in_flight: IntGauge,
+    delivered: IntCounter,
+    retried: IntCounter,
+    dead_lettered: IntCounter,
+    last_error: Mutex<Option<LastError>>,
+    /// Set when the endpoint answered 410 Gone; cleared by a later success.
+    gone: std::sync::atomic::AtomicBool,
+}
+
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LastError {
+    pub at: String,
+    pub code: String,
+    pub message: String,
+    pub status: Option<u16>,
+}
+
+/// One target's status, as `GET /v1/targets` shows it.
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TargetStatus {
+    pub bus: String,
+    pub rule: String,
+    pub target_id: String,
+    pub arn: String,
+    pub enabled: bool,
+    pub pending: i64,
+    pub oldest_pending_age_secs: Option<f64>,
+    pub in_flight: i64,
+    pub delivered: u64,
+    pub retried: u64,
+    pub dead_lettered: u64,
+    pub endpoint_gone: bool,
+    pub last_error: Option<LastError>,
+}
+
+/// What a redrive did.
+#[derive(Debug, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Redriven {
+    pub redriven: usize,
+    /// Letters left in place, with why (their target no longer exists).
+    pub skipped: Vec<Skipped>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Skipped {
+    pub id: String,
+    pub reason: String,
+}
+
+impl Delivery {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        store: &Store,
+        log: Log,
+        catalog: Catalog,
+        dead_letters: DeadLetters,
+        config: DeliveryConfig,
+        metrics: DeliveryMetrics,
+        stop: CancellationToken,
+    ) -> Result<Delivery, StoreError> {
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .connect_timeout(Duration::from_millis(config.request_timeout_ms))
+            .tcp_nodelay(true)
+            .build()
+            .map_err(|e| StoreError::Sled(sled::Error::Unsupported(format!("HTTP client: {e}"))))?;
+        Ok(Delivery {
+            inner: Arc::new(Inner {
+                pending: store.tree(tree::PENDING)?,
+                log,
+                catalog,
+                dead_letters,
+                config,
+                clock: Clock::default(),
+                client,
+                tokens: auth::TokenCache::default(),
+                limiters: Mutex::new(HashMap::new()),
+                workers: Mutex::new(HashMap::new()),
+                metrics,
+                tasks: TaskTracker::new(),
+                stop,
+            }),
+        })
+    }
+
+    pub fn pending_tree(&self) -> sled::Tree {
+        self.inner.pending.clone()
+    }
+
+    pub fn clock(&self) -> &Clock {
+        &self.inner.clock
+    }
+
+    /// Starts the supervisor: workers follow the catalog from now on.
+    pub fn start(&self) {
+        let inner = self.inner.clone();
+        let mut snapshots = inner.catalog.subscribe();
+        let first = snapshots.borrow_and_update().clone();
+        purge_orphans(&inner, &first);
+        reconcile(&inner, &first);
+        let tasks = inner.tasks.clone();
+        tasks.spawn(async move {
+            loop {
+                tokio::select! {
+                    () = inner.stop.cancelled() => break,
+                    changed = snapshots.changed() => if changed.is_err() { break },
+                }
+                let snapshot = snapshots.borrow_and_update().clone();
+                reconcile(&inner, &snapshot);
+            }
+        });
+    }
+
+    /// Stops every worker and waits for them (in-flight requests are dropped;
+    /// their deliveries stay pending and are sent again after a restart).
+    pub async fn shutdown(&self) {
+        self.inner.stop.cancel();
+        self.inner.tasks.close();
+        self.inner.tasks.wait().await;
+    }
+
+    /// The router recorded `added` new deliveries for target `uid`.
+    pub fn wake(&self, uid: u64, added: usize) {
+        let workers = self.inner.workers();
+        if let Some(worker) = workers.get(&uid) {
+            worker
+                .stats
+                .pending
+                .add(i64::try_from(added).unwrap_or(i64::MAX));
+            worker.wake.notify_one();
+        }
+    }
+
+    /// Wakes every worker (after the test clock moved).
+    pub fn wake_all(&self) {
+        for worker in self.inner.workers().values() {
+            worker.wake.notify_one();
+        }
+    }
+
+    /// Moves dead letters back to their targets' pending deliveries, to be
+    /// delivered through the normal path with fresh retry limits.
+    pub fn redrive(&self, letters: Vec<DeadLetter>) -> Result<Redriven, StoreError> {
+        let snapshot = self.inner.catalog.snapshot();
+        let mut out = Redriven::default();
+        for letter in letters {
+            if !snapshot.targets.contains_key(&letter.target_uid) {
+                out.skipped.push(Skipped {
+                    id: letter.id.to_string(),
+                    reason: format!(
+                        "target {} of rule {} no longer exists",
+                        letter.target_id, letter.rule
+                    ),
+                });
+                continue;
+            }
+            let record = PendingDelivery {
+                age_base_ms: self.inner.clock.now_ms(),
+                ..PendingDelivery::default()
+            };
+            let moved = self.inner.dead_letters.resurrect(
+                letter.id,
+                &pending::key(letter.target_uid, letter.seq),
+                &pending::encode(&record),
+            )?;
+            if moved {
+                out.redriven += 1;
+                if let Some(worker) = self.inner.workers().get(&letter.target_uid) {
+                    worker.stats.pending.inc();
+                    let _ = worker.inbox.send(letter.seq);
+                }
+            }
+        }
+        self.inner.dead_letters.sync()?;
+        Ok(out)
+    }
+
+    /// Every target's status, in (bus, rule, target) order.
+    pub fn status(&self) -> Vec<TargetStatus> {
+        let snapshot = self.inner.catalog.snapshot();
+        let now = self.inner.clock.now_ms();
+        let workers = self.inner.workers();
+        let mut out: Vec<TargetStatus> = workers
+            .values()
+            .filter_map(|w| {
+                let route = snapshot.targets.get(&w.stats.uid)?;
+                let age_ms = self
+                    .oldest_pending_ms(w.stats.uid)
+                    .map(|ms| (now - ms).max(0));
+                w.stats
+                    .oldest_gauge(&self.inner.metrics)
+                    .set(age_ms.map_or(0, |ms| ms / 1000));
+                let age = age_ms.map(|ms| ms as f64 / 1000.0);
+                Some(w.stats.status(route, age))
+            })
+            .collect();
+        out.sort_by(|a, b| (&a.bus, &a.rule, &a.target_id).cmp(&(&b.bus, &b.rule, &b.target_id)));
+        out
+    }
+
+    /// Refreshes the gauges that are computed on demand (before /metrics renders).
+    pub fn refresh_gauges(&self) {
+        let _ = self.status();
+    }
+
+    /// Ingestion time of the oldest pending delivery of `uid`.
+    fn oldest_pending_ms(&self, uid: u64) -> Option<i64> {
+        let (key, _) = self
+            .inner
+            .pending
+            .range(pending::target_range(uid))
+            .next()?
+            .ok()?;
+        let (_, seq) = pending::parse_key(&key)?;
+        let event = self.inner.log.get(seq).ok()??;
+        Some(event.fields.ingested_ms)
+    }
+}
+
+impl Inner {
+    fn workers(&self) -> std::sync::MutexGuard<'_, HashMap<u64, WorkerHandle>> {
+        self.workers.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The shared limiter of API destination `name` at `rate` per second. A
+    /// burst of one: requests are spaced evenly, never bunched.
+    fn limiter(&self, name: &str, rate: u32) -> Arc<DefaultDirectRateLimiter> {
+        let mut limiters = self.limiters.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((r, limiter)) = limiters.get(name)
+            && *r == rate
+        {
+            return limiter.clone();
+        }
+        let period = Duration::from_secs(1) / rate.max(1);
+        let quota = Quota::with_period(period.max(Duration::from_nanos(1)))
+            .unwrap_or_else(|| Quota::per_second(NonZeroU32::MIN))
+            .allow_burst(NonZeroU32::MIN);
+        let limiter = Arc::new(RateLimiter::direct(quota));
+        limiters.insert(name.to_owned(), (rate, limiter.clone()));
+        limiter
+    }
+}
+
+impl TargetStats {
+    fn new(route: &TargetRoute, metrics: &DeliveryMetrics) -> TargetStats {
+        let labels = [
+            route.bus.as_str(),
+            route.rule.as_str(),
+            route.target.id.as_str(),
+        ];
+        TargetStats {
+            bus: route.bus.clone(),
+            rule: route.rule.clone(),
+            target: route.target.id.clone(),
+            uid: route.target.uid,
+            pending: metrics.pending.with_label_values(&labels),
+            in_flight: metrics.in_flight.with_label_values(&labels),
+            delivered: metrics.delivered.with_label_values(&labels),
+            retried: metrics.retried.with_label_values(&labels),
+            dead_lettered: metrics.dead_lettered.with_label_values(&labels),
+            last_error: Mutex::new(None),
+            gone: std::sync::atomic::AtomicBool::new(false),
+        }
+    }
+
+    fn labels(&self) -> [&str; 3] {
+        [self.bus.as_str(), self.rule.as_str(), self.target.as_str()]
+    }
+
+    fn oldest_gauge(&self, metrics: &DeliveryMetrics) -> IntGauge {
+        metrics
+            .oldest_pending_age_seconds
+            .with_label_values(&self.labels())
+    }
+
+    fn forget_series(&self, metrics: &DeliveryMetrics) {
+        let labels = self.labels();
+        for vec in [
+            &metrics.pending,
+            &metrics.in_flight,
+            &metrics.oldest_pending_age_seconds,
+        ] {
+            let _ = vec.remove_label_values(&labels);
+        }
+        for vec in [&metrics.delivered, &metrics.retried, &metrics.dead_lettered] {
+            let _ = vec.remove_label_values(&labels);
+        }
+    }
+
+    fn set_last_error(&self, error: LastError) {
+        *self.last_error.lock().unwrap_or_else(|p| p.into_inner()) = Some(error);
+    }
+
+    fn status(&self, route: &TargetRoute, oldest_age_secs: Option<f64>) -> TargetStatus {
+        TargetStatus {
+            bus: self.bus.clone(),
+            rule: self.rule.clone(),
+            target_id: self.target.clone(),
+            arn: route.target.arn.clone(),
+            enabled: route.rule_enabled,
+            pending: self.pending.get(),
+            oldest_pending_age_secs: oldest_age_secs,
+            in_flight: self.in_flight.get(),
+            delivered: self.delivered.get(),
+            retried: self.retried.get(),
+            dead_lettered: self.dead_lettered.get(),
+            endpoint_gone: self.gone.load(std::sync::atomic::Ordering::Relaxed),
+            last_error: self
+                .last_error
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone(),
+        }
+    }
+}
+
+/// Starts workers for new targets; stops those of removed targets and drops
+/// their pending deliveries.
+fn reconcile(inner: &Arc<Inner>, snapshot: &Snapshot) {
+    let mut workers = inner.workers();
+    let removed: Vec<u64> = workers
+        .keys()
+        .filter(|uid| !snapshot.targets.contains_key(uid))
+        .copied()
+        .collect();
+    for uid in removed {
+        if let Some(worker) = workers.remove(&uid) {
+            worker.stop.cancel();
+            worker.stats.forget_series(&inner.metrics);
+            let pending = inner.pending.clone();
+            inner.tasks.spawn_blocking(move || purge(&pending, uid));
+        }
+    }
+    for (uid, route) in &snapshot.targets {
+        if workers.contains_key(uid) {
+            continue;
+        }
+        let stats = Arc::new(TargetStats::new(route, &inner.metrics));
+        let wake = Arc::new(Notify::new());
+        let (inbox, inbox_rx) = mpsc::unbounded_channel();
+        let stop = inner.stop.child_token();
+        let worker = worker::Worker::new(
+            *uid,
+            inner.clone(),
+            stats.clone(),
+            wake.clone(),
+            inbox_rx,
+            stop.clone(),
+        );
+        inner.tasks.spawn(worker.run());
+        workers.insert(
+            *uid,
+            WorkerHandle {
+                wake,
+                inbox,
+                stats,
+                stop,
+            },
+        );
+    }
+}
+
+/// Drops the pending deliveries of a removed target.
+fn purge(pending: &sled::Tree, uid: u64) {
+    let mut removed = 0u64;
+    for key in pending.range(pending::target_range(uid)).keys().flatten() {
+        if pending.remove(&key).is_ok() {
+            removed += 1;
+        }
+    }
+    if removed > 0 {
+        tracing::info!(
+            uid,
+            removed,
+            "target removed; its pending deliveries were dropped"
+        );
+    }
+}
+
+/// Drops pending deliveries of targets that no longer exist (removed while
+/// the server was down, or between a routing step and the removal).
+fn purge_orphans(inner: &Inner, snapshot: &Snapshot) {
+    let mut from = pending::key(0, Seq(0));
+    loop {
+        let Some(Ok((key, _))) = inner.pending.range(from..).next() else {
+            return;
+        };
+        let Some((uid, _)) = pending::parse_key(&key) else {
+            // The router position sorts after every 16-byte key starting below
+            // it; step over it.
+            let mut next = key.to_vec();
+            next.push(0);
+            let Ok(next) = <[u8; 16]>::try_from(&next[..]) else {
+                return;
+            };
+            from = next;
+            continue;
+        };
+        if !snapshot.targets.contains_key(&uid) {
+            purge(&inner.pending, uid);
+        }
+        match uid.checked_add(1) {
+            Some(next) => from = pending::key(next, Seq(0)),
+            None => return,
+        }
+    }
+}

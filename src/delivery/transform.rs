@@ -19,3 +19,28 @@ pub enum InputSpec {
         template: String,
     },
 }
+
+pub struct Context<'a> {
+    pub event_json: &'a str,
+    pub rule_name: &'a str,
+    pub rule_arn: &'a str,
+    pub ingestion_time: &'a str,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("input transformation is not available yet")]
+pub struct TransformError;
+
+impl InputSpec {
+    pub fn render(&self, ctx: &Context<'_>) -> Result<Vec<u8>, TransformError> {
+        match self {
+            InputSpec::Event => Ok(ctx.event_json.as_bytes().to_vec()),
+            InputSpec::Constant(c) => Ok(c.as_bytes().to_vec()),
+            _ => Err(TransformError),
+        }
+    }
+}
+
+pub fn resolve_parameter(value: &str, _event: &serde_json::Value) -> Option<String> {
+    Some(value.to_owned())
+}

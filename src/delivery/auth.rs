@@ -1,0 +1,162 @@
+//! Connection auth on delivery requests: API key header, Basic, and OAuth
+//! client-credentials bearer tokens, fetched from the authorization endpoint,
+//! cached until shortly before they expire and refreshed when a target
+//! answers 401 or 407.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde::Deserialize;
+
+use super::attempt::Failure;
+use crate::catalog::{ConnectionAuth, ConnectionRecord};
+
+/// A token is used until this long before it expires.
+const EXPIRY_MARGIN: Duration = Duration::from_secs(30);
+/// Lifetime assumed when the endpoint sends no `expires_in`.
+const DEFAULT_LIFETIME: Duration = Duration::from_secs(3600);
+
+#[derive(Clone)]
+struct Cached {
+    token: Arc<str>,
+    valid_until: Instant,
+    /// The connection's last change when fetched: new credentials, new token.
+    modified_ms: i64,
+}
+
+#[derive(Default)]
+pub struct TokenCache {
+    tokens: Mutex<HashMap<String, Cached>>,
+    /// One fetch per connection at a time; the others wait for its token.
+    fetching: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+#[derive(Deserialize)]
+struct TokenReply {
+    access_token: String,
+    expires_in: Option<u64>,
+}
+
+impl TokenCache {
+    fn cached(&self, connection: &ConnectionRecord) -> Option<Arc<str>> {
+        let tokens = self.tokens.lock().unwrap_or_else(|p| p.into_inner());
+        tokens
+            .get(&connection.name)
+            .filter(|c| c.modified_ms == connection.modified_ms && c.valid_until > Instant::now())
+            .map(|c| c.token.clone())
+    }
+
+    /// A valid bearer token for `connection` (an OAuth one).
+    pub async fn token(
+        &self,
+        client: &reqwest::Client,
+        connection: &ConnectionRecord,
+        timeout: Duration,
+    ) -> Result<Arc<str>, Failure> {
+        if let Some(token) = self.cached(connection) {
+            return Ok(token);
+        }
+        let lock = {
+            let mut fetching = self.fetching.lock().unwrap_or_else(|p| p.into_inner());
+            fetching.entry(connection.name.clone()).or_default().clone()
+        };
+        let _guard = lock.lock().await;
+        if let Some(token) = self.cached(connection) {
+            return Ok(token);
+        }
+        let (token, lifetime) = fetch(client, connection, timeout).await?;
+        let cached = Cached {
+            token: token.into(),
+            valid_until: Instant::now() + lifetime.saturating_sub(EXPIRY_MARGIN).max(lifetime / 2),
+            modified_ms: connection.modified_ms,
+        };
+        let token = cached.token.clone();
+        self.tokens
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(connection.name.clone(), cached);
+        tracing::debug!(connection = %connection.name, "OAuth token fetched");
+        Ok(token)
+    }
+
+    /// Forgets `token` if it is still the cached one (a target refused it).
+    pub fn invalidate(&self, connection: &str, token: &str) {
+        let mut tokens = self.tokens.lock().unwrap_or_else(|p| p.into_inner());
+        if tokens.get(connection).is_some_and(|c| &*c.token == token) {
+            tokens.remove(connection);
+        }
+    }
+}
+
+async fn fetch(
+    client: &reqwest::Client,
+    connection: &ConnectionRecord,
+    timeout: Duration,
+) -> Result<(String, Duration), Failure> {
+    let ConnectionAuth::OAuth {
+        client_id,
+        client_secret,
+        endpoint,
+        method,
+        parameters,
+    } = &connection.auth
+    else {
+        return Err(Failure::config(format!(
+            "connection {} does not use OAuth",
+            connection.name
+        )));
+    };
+    let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap_or(reqwest::Method::POST);
+    let mut form: Vec<(&str, &str)> = vec![("grant_type", "client_credentials")];
+    form.extend(
+        parameters
+            .body
+            .iter()
+            .map(|p| (p.key.as_str(), p.value.as_str())),
+    );
+    let query: Vec<(&str, &str)> = parameters
+        .query
+        .iter()
+        .map(|p| (p.key.as_str(), p.value.as_str()))
+        .collect();
+    let mut request = client
+        .request(method.clone(), endpoint)
+        .timeout(timeout)
+        .basic_auth(client_id, Some(client_secret))
+        .header("accept", "application/json")
+        .query(&query);
+    for p in &parameters.headers {
+        request = request.header(p.key.as_str(), p.value.as_str());
+    }
+    request = if method == reqwest::Method::GET {
+        request.query(&form)
+    } else {
+        request.form(&form)
+    };
+    let failed = |message: String| Failure::retryable("OAUTH_TOKEN_FAILED", message);
+    let response = request.send().await.map_err(|e| {
+        failed(format!(
+            "fetching an OAuth token for connection {} failed: {}",
+            connection.name,
+            super::attempt::describe_error(&e)
+        ))
+    })?;
+    let status = response.status();
+    if !status.is_success() {
+        return Err(failed(format!(
+            "the authorization endpoint of connection {} answered {status}",
+            connection.name
+        )));
+    }
+    let reply: TokenReply = response.json().await.map_err(|e| {
+        failed(format!(
+            "the authorization endpoint of connection {} sent no usable token: {e}",
+            connection.name
+        ))
+    })?;
+    let lifetime = reply
+        .expires_in
+        .map_or(DEFAULT_LIFETIME, Duration::from_secs);
+    Ok((reply.access_token, lifetime))
+}

@@ -1,0 +1,288 @@
+//! One target's worker: takes its due pending deliveries in log order, keeps
+//! up to `max_in_flight` attempts running, schedules retries, and moves what
+//! cannot be delivered to its dead-letter queue.
+//!
+//! The `pending` tree is the truth; the worker's memory is a cursor over it
+//! (`scan_from`: keys below it have been picked up), the retries it scheduled
+//! (`waiting`, by due time) and the attempts in flight. New keys only appear
+//! at or after the cursor (the router appends in log order), except redriven
+//! ones, which come through the inbox.
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use tokio::sync::{Notify, mpsc};
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use super::attempt::{self, Attempted, Failure, Outcome};
+use super::pending::{self, PendingDelivery};
+use super::{Inner, LastError, TargetStats};
+use crate::dead_letter::DeadLetter;
+use crate::event::{Seq, format_time};
+
+pub(super) struct Worker {
+    uid: u64,
+    inner: Arc<Inner>,
+    stats: Arc<TargetStats>,
+    wake: Arc<Notify>,
+    inbox: mpsc::UnboundedReceiver<Seq>,
+    stop: CancellationToken,
+    /// Keys below this have been picked up.
+    scan_from: Seq,
+    /// The tree had no more keys at or after `scan_from` when last read.
+    scan_exhausted: bool,
+    /// Scheduled retries (and redriven letters): (due ms, seq) → state.
+    waiting: BTreeMap<(i64, Seq), PendingDelivery>,
+    /// In `waiting` or in flight.
+    scheduled: HashSet<Seq>,
+    flights: JoinSet<Attempted>,
+}
+
+impl Worker {
+    pub(super) fn new(
+        uid: u64,
+        inner: Arc<Inner>,
+        stats: Arc<TargetStats>,
+        wake: Arc<Notify>,
+        inbox: mpsc::UnboundedReceiver<Seq>,
+        stop: CancellationToken,
+    ) -> Worker {
+        Worker {
+            uid,
+            inner,
+            stats,
+            wake,
+            inbox,
+            stop,
+            scan_from: Seq(0),
+            scan_exhausted: false,
+            waiting: BTreeMap::new(),
+            scheduled: HashSet::new(),
+            flights: JoinSet::new(),
+        }
+    }
+
+    pub(super) async fn run(mut self) {
+        let count = self
+            .inner
+            .pending
+            .range(pending::target_range(self.uid))
+            .count();
+        self.stats
+            .pending
+            .set(i64::try_from(count).unwrap_or(i64::MAX));
+        let max = self.inner.config.max_in_flight;
+        loop {
+            let now = self.inner.clock.now_ms();
+            self.launch_due(now, max);
+            if let Err(error) = self.scan(now, max) {
+                tracing::error!(uid = self.uid, %error, "reading pending deliveries failed");
+            }
+            let next_due = self.waiting.keys().next().map(|(due, _)| *due);
+            let sleep = next_due.map_or(Duration::from_secs(3600), |due| {
+                Duration::from_millis(u64::try_from(due.saturating_sub(now)).unwrap_or(0))
+            });
+            tokio::select! {
+                () = self.stop.cancelled() => break,
+                () = self.wake.notified() => self.scan_exhausted = false,
+                Some(seq) = self.inbox.recv() => self.take_redriven(seq),
+                Some(done) = self.flights.join_next(), if !self.flights.is_empty() => match done {
+                    Ok(attempted) => self.settle(attempted),
+                    Err(error) => tracing::error!(uid = self.uid, %error, "delivery attempt panicked"),
+                },
+                () = tokio::time::sleep(sleep), if next_due.is_some() => {}
+            }
+        }
+        self.flights.abort_all();
+        self.stats.in_flight.set(0);
+    }
+
+    fn launch(&mut self, seq: Seq, record: PendingDelivery) {
+        self.scheduled.insert(seq);
+        self.stats.in_flight.inc();
+        self.flights
+            .spawn(attempt::run(self.inner.clone(), self.uid, seq, record));
+    }
+
+    fn launch_due(&mut self, now: i64, max: usize) {
+        while self.flights.len() < max {
+            let Some(entry) = self.waiting.first_entry() else {
+                return;
+            };
+            if entry.key().0 > now {
+                return;
+            }
+            let ((_, seq), record) = entry.remove_entry();
+            self.scheduled.remove(&seq);
+            self.launch(seq, record);
+        }
+    }
+
+    /// Picks up keys at and after the cursor while there is room in flight.
+    fn scan(&mut self, now: i64, max: usize) -> Result<(), sled::Error> {
+        while !self.scan_exhausted && self.flights.len() < max {
+            let want = max - self.flights.len();
+            let range = pending::key(self.uid, self.scan_from)..pending::target_range(self.uid).end;
+            let mut found = 0;
+            for item in self.inner.pending.range(range).take(want) {
+                let (key, value) = item?;
+                found += 1;
+                let Some((_, seq)) = pending::parse_key(&key) else {
+                    continue;
+                };
+                self.scan_from = Seq(seq.0 + 1);
+                if self.scheduled.contains(&seq) {
+                    continue;
+                }
+                let record = pending::decode(&value, seq);
+                if record.due_ms > now {
+                    self.scheduled.insert(seq);
+                    self.waiting.insert((record.due_ms, seq), record);
+                } else {
+                    self.launch(seq, record);
+                }
+            }
+            if found < want {
+                self.scan_exhausted = true;
+            }
+        }
+        Ok(())
+    }
+
+    /// A redriven delivery: due now. Ahead of the cursor the scan finds it.
+    fn take_redriven(&mut self, seq: Seq) {
+        if seq >= self.scan_from {
+            self.scan_exhausted = false;
+            return;
+        }
+        if self.scheduled.contains(&seq) {
+            return;
+        }
+        let key = pending::key(self.uid, seq);
+        if let Ok(Some(value)) = self.inner.pending.get(key) {
+            self.scheduled.insert(seq);
+            self.waiting.insert((0, seq), pending::decode(&value, seq));
+        }
+    }
+
+    fn settle(&mut self, attempted: Attempted) {
+        let Attempted {
+            seq,
+            mut record,
+            outcome,
+        } = attempted;
+        self.stats.in_flight.dec();
+        self.scheduled.remove(&seq);
+        let key = pending::key(self.uid, seq);
+        let now = self.inner.clock.now_ms();
+        match outcome {
+            Outcome::Delivered { ingested_ms } => {
+                if let Err(error) = self.inner.pending.remove(key) {
+                    tracing::error!(%seq, %error, "cannot remove a delivered event's pending entry; it will be sent again");
+                }
+                self.stats.pending.dec();
+                self.stats.delivered.inc();
+                self.stats.gone.store(false, Ordering::Relaxed);
+                self.inner
+                    .metrics
+                    .latency_seconds
+                    .observe((crate::event::now_ms() - ingested_ms).max(0) as f64 / 1000.0);
+            }
+            Outcome::TargetGone => {}
+            Outcome::Unreadable(reason) => {
+                tracing::error!(uid = self.uid, %seq, %reason, "event cannot be read from the log; not delivered");
+                let _ = self.inner.pending.remove(key);
+                self.stats.pending.dec();
+            }
+            Outcome::Failed {
+                event,
+                route,
+                failure,
+            } => {
+                record.attempts = record.attempts.saturating_add(1);
+                record.last_status = failure.status;
+                record.last_error = Some(failure.message.clone());
+                self.stats.set_last_error(LastError {
+                    at: format_time(now),
+                    code: failure.code.into(),
+                    message: failure.message.clone(),
+                    status: failure.status,
+                });
+                if failure.status == Some(410) {
+                    self.stats.gone.store(true, Ordering::Relaxed);
+                    tracing::warn!(target = %self.stats.target, rule = %self.stats.rule, "endpoint answered 410 Gone");
+                }
+                let policy = route.target.retry;
+                let exhausted = if !failure.retryable {
+                    None
+                } else if record.attempts > policy.max_attempts {
+                    Some("MaximumRetryAttempts")
+                } else if now.saturating_sub(record.age_base_ms)
+                    >= i64::from(policy.max_age_secs) * 1000
+                {
+                    Some("MaximumEventAgeInSeconds")
+                } else {
+                    self.retry_later(seq, record, &failure, now);
+                    return;
+                };
+                let letter = DeadLetter {
+                    id: 0,
+                    queue: route.target.queue.clone(),
+                    event: *event,
+                    seq,
+                    rule: route.rule.clone(),
+                    rule_arn: route.rule_arn.clone(),
+                    target_id: route.target.id.clone(),
+                    target_arn: route.target.arn.clone(),
+                    target_uid: self.uid,
+                    error_code: failure.code.into(),
+                    error_message: failure.message,
+                    exhausted_retry_condition: exhausted.map(str::to_owned),
+                    attempts: record.attempts,
+                    last_status: failure.status,
+                    last_response: failure.body,
+                    age_base_ms: record.age_base_ms,
+                    dead_lettered_ms: now,
+                };
+                match self.inner.dead_letters.bury(letter, &key) {
+                    Ok(id) => {
+                        tracing::warn!(target = %self.stats.target, rule = %self.stats.rule, %seq, dead_letter = id, code = failure.code, "delivery dead-lettered");
+                        self.stats.pending.dec();
+                        self.stats.dead_lettered.inc();
+                    }
+                    Err(error) => {
+                        // Keep it pending rather than lose it; try again later.
+                        tracing::error!(%seq, %error, "cannot write a dead letter; the delivery stays pending");
+                        let retry =
+                            Failure::retryable("DEAD_LETTER_WRITE_FAILED", error.to_string());
+                        self.retry_later(seq, record, &retry, now);
+                    }
+                }
+            }
+        }
+    }
+
+    fn retry_later(&mut self, seq: Seq, mut record: PendingDelivery, failure: &Failure, now: i64) {
+        let config = &self.inner.config;
+        let backoff = super::backoff::delay_ms(
+            record.attempts,
+            config.backoff_base_ms,
+            config.backoff_cap_ms,
+        );
+        let delay = backoff.max(failure.retry_after_ms.unwrap_or(0));
+        record.due_ms = now.saturating_add(i64::try_from(delay).unwrap_or(i64::MAX));
+        if let Err(error) = self
+            .inner
+            .pending
+            .insert(pending::key(self.uid, seq), pending::encode(&record))
+        {
+            tracing::error!(%seq, %error, "cannot record a retry; it keeps its earlier state");
+        }
+        self.stats.retried.inc();
+        self.scheduled.insert(seq);
+        self.waiting.insert((record.due_ms, seq), record);
+    }
+}
