@@ -8,6 +8,7 @@
 //! - `cli`: the command line (`serve`, `put`, `test-pattern`)
 //! - `codec`: record framing (version byte, crc32, bincode)
 //! - `config`: defaults < TOML < env < flags, validated once
+//! - `delivery`: what targets receive (input transformation, HTTP parameters)
 //! - `event`: the Event, its ids and its EventBridge envelope
 //! - `log`: the append-only log and its group-commit writer
 //! - `metrics`: the Prometheus registry and handles
@@ -20,6 +21,7 @@ pub mod bus;
 pub mod cli;
 pub mod codec;
 pub mod config;
+pub mod delivery;
 pub mod event;
 pub mod log;
 pub mod metrics;
