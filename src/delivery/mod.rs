@@ -12,6 +12,7 @@ mod attempt;
 mod auth;
 mod backoff;
 mod clock;
+mod jsonpath;
 pub mod pending;
 pub mod transform;
 mod worker;
