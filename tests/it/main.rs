@@ -10,6 +10,7 @@ mod cli;
 mod config;
 mod corruption;
 mod crash;
+mod delivery;
 mod durability;
 mod gateway;
 mod idempotency;

@@ -7,6 +7,7 @@ pub mod aws;
 pub mod load;
 pub mod raw;
 pub mod rng;
+pub mod routes;
 pub mod server;
 pub mod sink;
 
