@@ -11,6 +11,7 @@ mod config;
 mod corruption;
 mod crash;
 mod delivery;
+mod delivery_crash;
 mod durability;
 mod gateway;
 mod idempotency;
