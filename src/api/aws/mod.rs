@@ -5,6 +5,11 @@
 //! translates; the domain modules decide.
 
 mod buses;
+mod connection_auth;
+mod connection_parameters;
+mod connections;
+mod constraints;
+mod destinations;
 mod events;
 mod patterns;
 
@@ -19,6 +24,7 @@ use serde_json::json;
 use super::AppState;
 use super::body::{BodyError, read_limited};
 use super::error::close_connection;
+use crate::catalog::CatalogError;
 
 pub const TARGET_HEADER: &str = "x-amz-target";
 const CONTENT_TYPE: &str = "application/x-amz-json-1.1";
@@ -64,6 +70,22 @@ impl AwsError {
         }
     }
 
+    pub fn concurrent_modification(message: impl Into<String>) -> Self {
+        AwsError {
+            status: StatusCode::BAD_REQUEST,
+            kind: "ConcurrentModificationException",
+            message: message.into(),
+        }
+    }
+
+    pub fn limit_exceeded(message: impl Into<String>) -> Self {
+        AwsError {
+            status: StatusCode::BAD_REQUEST,
+            kind: "LimitExceededException",
+            message: message.into(),
+        }
+    }
+
     fn serialization(message: impl Into<String>) -> Self {
         AwsError {
             status: StatusCode::BAD_REQUEST,
@@ -80,6 +102,28 @@ impl AwsError {
             status: StatusCode::INTERNAL_SERVER_ERROR,
             kind: "InternalException",
             message: format!("internal error (request {request_id})"),
+        }
+    }
+}
+
+/// The one translation of control-plane errors into AWS's exceptions.
+impl From<CatalogError> for AwsError {
+    fn from(error: CatalogError) -> Self {
+        let message = error.to_string();
+        match error {
+            CatalogError::RuleNotFound { .. }
+            | CatalogError::ConnectionNotFound(_)
+            | CatalogError::DestinationNotFound(_) => AwsError::not_found(message),
+            CatalogError::ConnectionExists(_) | CatalogError::DestinationExists(_) => {
+                AwsError::already_exists(message)
+            }
+            CatalogError::RuleHasTargets => AwsError::validation(message),
+            CatalogError::TooManyTargets { .. } => AwsError::limit_exceeded(message),
+            // The request is well formed but conflicts with another resource;
+            // DeleteConnection models only this exception for that.
+            CatalogError::ConnectionInUse(..) => AwsError::concurrent_modification(message),
+            CatalogError::InvalidPattern(_) => AwsError::invalid_pattern(message),
+            CatalogError::Storage(_) => AwsError::internal(&error),
         }
     }
 }
@@ -111,13 +155,29 @@ fn ok<T: Serialize>(body: &T) -> Result<Response, AwsError> {
 }
 
 fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, AwsError> {
+    from_json(body)
+        .map_err(|e| AwsError::serialization(format!("the request body is not valid: {e}")))
+}
+
+/// `parse` for requests that carry secrets: serde's message may quote a value
+/// (a numeric password, say), so only the place of the error is told.
+fn parse_sensitive<T: DeserializeOwned>(body: &[u8]) -> Result<T, AwsError> {
+    from_json(body).map_err(|e| {
+        AwsError::serialization(format!(
+            "the request body is not valid at line {}, column {} (values are not quoted: it may hold secrets)",
+            e.line(),
+            e.column()
+        ))
+    })
+}
+
+fn from_json<T: DeserializeOwned>(body: &[u8]) -> serde_json::Result<T> {
     let body = if body.iter().all(u8::is_ascii_whitespace) {
         b"{}".as_slice()
     } else {
         body
     };
     serde_json::from_slice(body)
-        .map_err(|e| AwsError::serialization(format!("the request body is not valid: {e}")))
 }
 
 /// Largest request body: ten entries of the largest event, JSON-escaped.
@@ -159,6 +219,17 @@ pub async fn dispatch(State(state): State<AppState>, headers: HeaderMap, body: B
             "ListEventBuses" => buses::list(&state, parse(&body)?),
             "DeleteEventBus" => buses::delete(&state, parse(&body)?),
             "TestEventPattern" => patterns::test_event_pattern(&state, parse(&body)?),
+            "CreateConnection" => connections::create(&state, parse_sensitive(&body)?),
+            "DescribeConnection" => connections::describe(&state, parse(&body)?),
+            "ListConnections" => connections::list(&state, parse(&body)?),
+            "UpdateConnection" => connections::update(&state, parse_sensitive(&body)?),
+            "DeauthorizeConnection" => connections::deauthorize(&state, parse(&body)?),
+            "DeleteConnection" => connections::delete(&state, parse(&body)?),
+            "CreateApiDestination" => destinations::create(&state, parse(&body)?),
+            "DescribeApiDestination" => destinations::describe(&state, parse(&body)?),
+            "ListApiDestinations" => destinations::list(&state, parse(&body)?),
+            "UpdateApiDestination" => destinations::update(&state, parse(&body)?),
+            "DeleteApiDestination" => destinations::delete(&state, parse(&body)?),
             other => Err(AwsError {
                 status: StatusCode::BAD_REQUEST,
                 kind: "UnknownOperationException",
