@@ -7,6 +7,9 @@
 mod buses;
 mod events;
 mod patterns;
+mod rules;
+mod target_shape;
+mod targets;
 
 use axum::body::Body;
 use axum::extract::State;
@@ -60,6 +63,14 @@ impl AwsError {
         AwsError {
             status: StatusCode::BAD_REQUEST,
             kind: "InvalidEventPatternException",
+            message: message.into(),
+        }
+    }
+
+    pub fn limit_exceeded(message: impl Into<String>) -> Self {
+        AwsError {
+            status: StatusCode::BAD_REQUEST,
+            kind: "LimitExceededException",
             message: message.into(),
         }
     }
@@ -159,6 +170,15 @@ pub async fn dispatch(State(state): State<AppState>, headers: HeaderMap, body: B
             "ListEventBuses" => buses::list(&state, parse(&body)?),
             "DeleteEventBus" => buses::delete(&state, parse(&body)?),
             "TestEventPattern" => patterns::test_event_pattern(&state, parse(&body)?),
+            "PutRule" => rules::put(&state, parse(&body)?),
+            "DescribeRule" => rules::describe(&state, parse(&body)?),
+            "ListRules" => rules::list(&state, parse(&body)?),
+            "DeleteRule" => rules::delete(&state, parse(&body)?),
+            "EnableRule" => rules::set_enabled(&state, parse(&body)?, true),
+            "DisableRule" => rules::set_enabled(&state, parse(&body)?, false),
+            "PutTargets" => targets::put(&state, parse(&body)?),
+            "ListTargetsByRule" => targets::list(&state, parse(&body)?),
+            "RemoveTargets" => targets::remove(&state, parse(&body)?),
             other => Err(AwsError {
                 status: StatusCode::BAD_REQUEST,
                 kind: "UnknownOperationException",
