@@ -18,12 +18,8 @@ use crate::catalog::{
     DEFAULT_QUEUE, HttpParameters, MAX_EVENT_AGE_SECS, MAX_RETRY_ATTEMPTS, MIN_EVENT_AGE_SECS,
     RetryPolicy, TargetRecord,
 };
-use crate::delivery::transform::InputSpec;
+use crate::delivery::transform::{InputSpec, validate_parameter};
 
-const MAX_INPUT: usize = 8192;
-const MAX_INPUT_PATH: usize = 256;
-const MAX_PATHS_MAP: usize = 100;
-const MAX_PATHS_MAP_KEY: usize = 256;
 const MAX_HTTP_PARAMETER: usize = 512;
 const MAX_QUEUE_NAME: usize = 80;
 
@@ -162,7 +158,8 @@ fn check_arn(state: &AppState, arn: &str) -> Result<(), Refusal> {
     )))
 }
 
-/// `Input`, `InputPath` or `InputTransformer` (at most one) as an [`InputSpec`].
+/// `Input`, `InputPath` or `InputTransformer` (at most one) as an [`InputSpec`],
+/// validated as the delivery side will render it.
 fn input_spec(target: &mut TargetShape) -> Result<InputSpec, Refusal> {
     let given = [
         target.input.is_some(),
@@ -174,46 +171,22 @@ fn input_spec(target: &mut TargetShape) -> Result<InputSpec, Refusal> {
             "Only one of Input, InputPath and InputTransformer may be set on a target.",
         ));
     }
-    if let Some(input) = target.input.take() {
-        check_length("Input", &input, 1, MAX_INPUT).map_err(invalid)?;
-        serde_json::from_str::<IgnoredAny>(&input)
-            .map_err(|e| invalid(format!("Input is not valid JSON: {e}")))?;
-        return Ok(InputSpec::Constant(input));
-    }
-    if let Some(path) = target.input_path.take() {
-        check_length("InputPath", &path, 1, MAX_INPUT_PATH).map_err(invalid)?;
-        return Ok(InputSpec::Path(path));
-    }
-    let Some(transformer) = target.input_transformer.take() else {
-        return Ok(InputSpec::Event);
-    };
-    let template = transformer
-        .input_template
-        .ok_or_else(|| invalid("InputTransformer.InputTemplate is required."))?;
-    check_length("InputTemplate", &template, 1, MAX_INPUT).map_err(invalid)?;
-    let paths_map = transformer.input_paths_map.unwrap_or_default();
-    if paths_map.len() > MAX_PATHS_MAP {
-        return Err(invalid(format!(
-            "InputPathsMap has {} entries; at most {MAX_PATHS_MAP} are allowed.",
-            paths_map.len()
-        )));
-    }
-    for (key, path) in &paths_map {
-        check_length("InputPathsMap key", key, 1, MAX_PATHS_MAP_KEY).map_err(invalid)?;
-        if !key
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-'))
-        {
-            return Err(invalid(format!(
-                "InputPathsMap key {key:?} may contain only letters, digits, '_' and '-'."
-            )));
+    let spec = if let Some(input) = target.input.take() {
+        InputSpec::Constant(input)
+    } else if let Some(path) = target.input_path.take() {
+        InputSpec::Path(path)
+    } else if let Some(transformer) = target.input_transformer.take() {
+        InputSpec::Transformer {
+            paths_map: transformer.input_paths_map.unwrap_or_default(),
+            template: transformer
+                .input_template
+                .ok_or_else(|| invalid("InputTransformer.InputTemplate is required."))?,
         }
-        check_length("InputPathsMap value", path, 1, MAX_INPUT_PATH).map_err(invalid)?;
-    }
-    Ok(InputSpec::Transformer {
-        paths_map,
-        template,
-    })
+    } else {
+        InputSpec::Event
+    };
+    spec.validate().map_err(|e| invalid(e.to_string()))?;
+    Ok(spec)
 }
 
 /// RFC 9110 token characters, the intent of AWS's `HeaderKey` pattern.
@@ -241,12 +214,17 @@ fn http_parameters(shape: Option<HttpParametersShape>) -> Result<HttpParameters,
         headers: shape.header_parameters.unwrap_or_default(),
         query: shape.query_string_parameters.unwrap_or_default(),
     };
+    // Values starting with `$.` are read from the event at delivery.
+    let dynamic = |field: String, value: &str| {
+        validate_parameter(&field, value).map_err(|e| invalid(e.to_string()))
+    };
     for value in &http.path_values {
         if value.trim().is_empty() || value.contains(['\n', '\r']) {
             return Err(invalid(format!(
                 "PathParameterValues member {value:?} must be non-blank and on one line."
             )));
         }
+        dynamic("HttpParameters.PathParameterValues".into(), value)?;
     }
     for (key, value) in &http.headers {
         check_length("HeaderParameters key", key, 1, MAX_HTTP_PARAMETER).map_err(invalid)?;
@@ -256,6 +234,7 @@ fn http_parameters(shape: Option<HttpParametersShape>) -> Result<HttpParameters,
                 "HeaderParameters {key:?} is not a valid HTTP header name and value."
             )));
         }
+        dynamic(format!("HttpParameters.HeaderParameters.{key}"), value)?;
     }
     for (key, value) in &http.query {
         check_length("QueryStringParameters key", key, 1, MAX_HTTP_PARAMETER).map_err(invalid)?;
@@ -268,6 +247,7 @@ fn http_parameters(shape: Option<HttpParametersShape>) -> Result<HttpParameters,
                 "QueryStringParameters {key:?} contains control characters."
             )));
         }
+        dynamic(format!("HttpParameters.QueryStringParameters.{key}"), value)?;
     }
     Ok(http)
 }
@@ -369,6 +349,8 @@ pub(super) fn target_record(
     })
 }
 
+/// A stored target in AWS's shape for ListTargetsByRule. `RetryPolicy` is always
+/// shown: AWS's defaults when none was given.
 pub(super) fn view(target: &TargetRecord) -> TargetShape {
     let mut shape = TargetShape {
         id: Some(target.id.clone()),
@@ -410,104 +392,4 @@ pub(super) fn view(target: &TargetRecord) -> TargetShape {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn dead_letter_arns_name_local_queues() {
-        assert_eq!(
-            queue_name("arn:aws:sqs:us-east-1:000000000000:orders-dlq"),
-            Some("orders-dlq")
-        );
-        assert_eq!(
-            queue_name("arn:aws:sqs:eu-west-1:1:q_1.fifo"),
-            Some("q_1.fifo")
-        );
-        assert_eq!(
-            queue_name(&format!("arn:aws:sqs:r:a:{}", "q".repeat(80))).map(str::len),
-            Some(80)
-        );
-        for bad in [
-            "arn:aws:sqs:r:a:".to_string(),
-            "arn:aws:sqs:r:a:.fifo".to_string(),
-            "arn:aws:sqs:r:a:a.b".to_string(),
-            "arn:aws:sqs:r:a:a:b".to_string(),
-            "arn:aws:sns:r:a:topic".to_string(),
-            "arn:aws:sqs:r:name".to_string(),
-            format!("arn:aws:sqs:r:a:{}", "q".repeat(81)),
-        ] {
-            assert_eq!(queue_name(&bad), None, "{bad}");
-        }
-    }
-
-    #[test]
-    fn retry_policy_bounds_and_defaults() {
-        let policy = |attempts, age| {
-            retry_policy(Some(RetryPolicyShape {
-                maximum_retry_attempts: attempts,
-                maximum_event_age_in_seconds: age,
-            }))
-        };
-        assert_eq!(retry_policy(None).ok(), Some(RetryPolicy::default()));
-        let set = policy(Some(0), Some(60)).ok().expect("in bounds");
-        assert_eq!((set.max_attempts, set.max_age_secs), (0, 60));
-        assert_eq!(
-            policy(Some(3), None).ok().map(|p| p.max_age_secs),
-            Some(86_400)
-        );
-        for (attempts, age) in [
-            (Some(-1), None),
-            (Some(186), None),
-            (None, Some(59)),
-            (None, Some(86_401)),
-        ] {
-            assert!(policy(attempts, age).is_err(), "{attempts:?} {age:?}");
-        }
-    }
-
-    #[test]
-    fn http_parameters_follow_the_aws_patterns() {
-        let params = |path: &[&str], header: (&str, &str), query: (&str, &str)| {
-            http_parameters(Some(HttpParametersShape {
-                path_parameter_values: Some(path.iter().map(|s| s.to_string()).collect()),
-                header_parameters: Some(BTreeMap::from([(header.0.into(), header.1.into())])),
-                query_string_parameters: Some(BTreeMap::from([(query.0.into(), query.1.into())])),
-            }))
-        };
-        let good = params(&["a b"], ("X-Tenant", "acme corp"), ("q", "line\none"))
-            .ok()
-            .expect("valid");
-        assert_eq!(good.path_values, ["a b"]);
-        assert!(params(&["  "], ("X", "v"), ("q", "v")).is_err());
-        assert!(params(&["a"], ("bad header", "v"), ("q", "v")).is_err());
-        assert!(params(&["a"], ("X", "caf\u{e9}"), ("q", "v")).is_err());
-        assert!(params(&["a"], ("X", "\t"), ("q", "v")).is_err());
-        assert!(params(&["a"], ("X", "v"), ("q\n", "v")).is_err());
-        assert!(params(&["a"], ("X", "v"), ("q", "\u{7}")).is_err());
-    }
-
-    #[test]
-    fn at_most_one_input_and_input_must_be_json() {
-        let mut both = TargetShape {
-            input: Some("{}".into()),
-            input_path: Some("$.detail".into()),
-            ..TargetShape::default()
-        };
-        assert!(input_spec(&mut both).is_err());
-        let mut bad_json = TargetShape {
-            input: Some("{nope".into()),
-            ..TargetShape::default()
-        };
-        assert!(input_spec(&mut bad_json).is_err());
-        let mut constant = TargetShape {
-            input: Some("\"hi\"".into()),
-            ..TargetShape::default()
-        };
-        assert_eq!(
-            input_spec(&mut constant).ok(),
-            Some(InputSpec::Constant("\"hi\"".into()))
-        );
-        let mut none = TargetShape::default();
-        assert_eq!(input_spec(&mut none).ok(), Some(InputSpec::Event));
-    }
-}
+mod tests;

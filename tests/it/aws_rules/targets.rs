@@ -189,12 +189,35 @@ async fn put_targets_reports_bad_entries_one_by_one_and_stores_the_good_ones() {
     expect("no-dest", "ResourceNotFoundException", "does not exist");
     expect("bad id", "ValidationException", "regular expression");
     expect("two-inputs", "ValidationException", "Only one of Input");
-    expect("bad-json", "ValidationException", "Input is not valid JSON");
+    expect(
+        "bad-json",
+        "ValidationException",
+        "Input must be valid JSON",
+    );
     expect("sqs-params", "ValidationException", "SqsParameters");
     expect("bad-dlq", "ValidationException", "arn:aws:sqs:");
     expect("bad-retry", "ValidationException", "MaximumRetryAttempts");
     expect("bad-url", "ValidationException", "not a valid http(s) URL");
     assert_eq!(target_ids(&client, "r", None).await, ["good"]);
+
+    // Templates are checked as delivery will render them.
+    let undefined = InputTransformer::builder()
+        .input_template(r#"{"a": <nope>}"#)
+        .build();
+    let undefined = builder("template", "https://example.com/")
+        .input_transformer(undefined.expect("template is set"))
+        .build()
+        .expect("id and arn");
+    let put = client
+        .put_targets()
+        .rule("r")
+        .targets(undefined)
+        .send()
+        .await;
+    let put = put.expect("per-entry failure");
+    assert_eq!(put.failed_entry_count(), 1, "{put:?}");
+    let message = put.failed_entries()[0].error_message().unwrap_or("");
+    assert!(message.contains("<nope>"), "{message}");
 }
 
 #[tokio::test]
