@@ -6,6 +6,7 @@
 mod aws_buses;
 mod aws_connections;
 mod aws_put_events;
+mod aws_rules;
 mod bad_input;
 mod cli;
 mod config;

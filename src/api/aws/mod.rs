@@ -12,6 +12,9 @@ mod constraints;
 mod destinations;
 mod events;
 mod patterns;
+mod rules;
+mod target_shape;
+mod targets;
 
 use axum::body::Body;
 use axum::extract::State;
@@ -230,6 +233,15 @@ pub async fn dispatch(State(state): State<AppState>, headers: HeaderMap, body: B
             "ListApiDestinations" => destinations::list(&state, parse(&body)?),
             "UpdateApiDestination" => destinations::update(&state, parse(&body)?),
             "DeleteApiDestination" => destinations::delete(&state, parse(&body)?),
+            "PutRule" => rules::put(&state, parse(&body)?),
+            "DescribeRule" => rules::describe(&state, parse(&body)?),
+            "ListRules" => rules::list(&state, parse(&body)?),
+            "DeleteRule" => rules::delete(&state, parse(&body)?),
+            "EnableRule" => rules::set_enabled(&state, parse(&body)?, true),
+            "DisableRule" => rules::set_enabled(&state, parse(&body)?, false),
+            "PutTargets" => targets::put(&state, parse(&body)?),
+            "ListTargetsByRule" => targets::list(&state, parse(&body)?),
+            "RemoveTargets" => targets::remove(&state, parse(&body)?),
             other => Err(AwsError {
                 status: StatusCode::BAD_REQUEST,
                 kind: "UnknownOperationException",
