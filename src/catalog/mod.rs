@@ -44,7 +44,7 @@ pub enum CatalogError {
     DestinationNotFound(String),
     #[error("An api-destination '{0}' already exists.")]
     DestinationExists(String),
-    #[error("Event pattern is not valid. {0}")]
+    #[error("Event pattern is not valid. Reason: {0}")]
     InvalidPattern(#[from] PatternError),
     #[error("storing the control plane failed")]
     Storage(#[from] StoreError),

@@ -91,27 +91,8 @@ fn view(state: &AppState, rule: RuleRecord) -> RuleView {
 }
 
 /// The one translation of catalog failures into AWS error types.
-pub(super) fn catalog_error(error: CatalogError) -> AwsError {
-    match error {
-        CatalogError::InvalidPattern(e) => {
-            AwsError::invalid_pattern(format!("Event pattern is not valid. Reason: {e}"))
-        }
-        e @ (CatalogError::RuleNotFound { .. }
-        | CatalogError::ConnectionNotFound(_)
-        | CatalogError::DestinationNotFound(_)) => AwsError::not_found(e.to_string()),
-        e @ (CatalogError::ConnectionExists(_) | CatalogError::DestinationExists(_)) => {
-            AwsError::already_exists(e.to_string())
-        }
-        e @ (CatalogError::RuleHasTargets | CatalogError::ConnectionInUse(..)) => {
-            AwsError::validation(e.to_string())
-        }
-        e @ CatalogError::TooManyTargets { .. } => AwsError::limit_exceeded(e.to_string()),
-        e @ CatalogError::Storage(_) => AwsError::internal(&e),
-    }
-}
-
 pub(super) fn rule_not_found(bus: &str, name: &str) -> AwsError {
-    catalog_error(CatalogError::RuleNotFound {
+    AwsError::from(CatalogError::RuleNotFound {
         bus: bus.into(),
         name: name.into(),
     })
@@ -233,7 +214,7 @@ pub fn put(state: &AppState, request: PutRuleRequest) -> Result<Response, AwsErr
             description: request.description,
             role_arn: request.role_arn,
         })
-        .map_err(catalog_error)?;
+        .map_err(AwsError::from)?;
     ok(&json!({ "RuleArn": state.catalog.arns().rule(&rule.bus, &rule.name) }))
 }
 
@@ -282,7 +263,7 @@ pub fn delete(state: &AppState, request: DeleteRuleRequest) -> Result<Response, 
     state
         .catalog
         .delete_rule(&bus, &name, request.force.unwrap_or(false))
-        .map_err(catalog_error)?;
+        .map_err(AwsError::from)?;
     ok(&json!({}))
 }
 
@@ -297,7 +278,7 @@ pub fn set_enabled(
     state
         .catalog
         .set_rule_enabled(&bus, &name, enabled)
-        .map_err(catalog_error)?;
+        .map_err(AwsError::from)?;
     ok(&json!({}))
 }
 

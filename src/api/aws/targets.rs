@@ -8,9 +8,7 @@ use axum::response::Response;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::rules::{
-    catalog_error, check_name, existing_bus, paging, required_name, rule_not_found,
-};
+use super::rules::{check_name, existing_bus, paging, required_name, rule_not_found};
 use super::target_shape::{TargetShape, target_record, view};
 use super::{AwsError, ok};
 use crate::api::AppState;
@@ -88,7 +86,7 @@ pub fn put(state: &AppState, request: PutTargetsRequest) -> Result<Response, Aws
         state
             .catalog
             .put_targets(&bus, &rule, valid)
-            .map_err(catalog_error)?;
+            .map_err(AwsError::from)?;
     }
     ok(&json!({ "FailedEntryCount": failed.len(), "FailedEntries": failed }))
 }
@@ -141,7 +139,7 @@ pub fn remove(state: &AppState, request: RemoveTargetsRequest) -> Result<Respons
     let missing = state
         .catalog
         .remove_targets(&bus, &rule, &ids)
-        .map_err(catalog_error)?;
+        .map_err(AwsError::from)?;
     let failed: Vec<FailedEntry> = missing
         .into_iter()
         .map(|id| FailedEntry {
