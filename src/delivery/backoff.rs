@@ -33,10 +33,8 @@ mod tests {
                 assert!(delay_ms(attempts, 1000, 60_000) <= ceiling);
             }
         }
-        assert_eq!(
-            delay_ms(u32::MAX, u64::MAX, 5),
-            delay_ms(u32::MAX, u64::MAX, 5).min(5)
-        );
+        // Huge attempt counts and bases saturate instead of overflowing.
+        assert!(delay_ms(u32::MAX, u64::MAX, 5) <= 5);
     }
 
     #[test]
