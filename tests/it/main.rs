@@ -7,6 +7,7 @@ mod aws_buses;
 mod aws_put_events;
 mod bad_input;
 mod cli;
+mod cli_dlq;
 mod config;
 mod corruption;
 mod crash;
