@@ -6,7 +6,7 @@
 //! - `api`: HTTP (gateway, AWS JSON 1.1, operator API); the only place for status codes
 //! - `bus`: event buses, `default` and custom ones, persisted
 //! - `catalog`: the control plane: rules, targets, connections, API destinations, compiled
-//! - `cli`: the command line (`serve`, `put`, `test-pattern`)
+//! - `cli`: the command line (`serve`, `put`, `dlq`, `status`, `test-pattern`)
 //! - `codec`: record framing (version byte, crc32, bincode)
 //! - `config`: defaults < TOML < env < flags, validated once
 //! - `dead_letter`: dead-letter queues: failed deliveries with their reasons

@@ -1,7 +1,14 @@
-//! The command line: `serve` runs the server; the other subcommands talk to a
-//! running server over HTTP (`--endpoint`).
+//! The command line: `serve` runs the server; `test-pattern` works locally; the
+//! other subcommands talk to a running server over HTTP (`--endpoint`).
+//!
+//! Client commands exit 0 on success, 1 when the server refused or could not
+//! be reached (the error on stderr), 2 for a usage error.
 
+mod client;
+mod dlq;
+mod output;
 mod put;
+mod status;
 mod test_pattern;
 
 use std::net::SocketAddr;
@@ -30,6 +37,10 @@ enum Command {
     Serve(ServeArgs),
     /// Publish events to a running server.
     Put(put::PutArgs),
+    /// Inspect, redrive and purge dead letters on a running server.
+    Dlq(dlq::DlqArgs),
+    /// Show every target's delivery status on a running server.
+    Status(status::StatusArgs),
     /// Test an event pattern against an event, locally (exit 0 match, 1 no match, 2 invalid).
     TestPattern(test_pattern::TestPatternArgs),
 }
@@ -57,7 +68,8 @@ pub struct ClientArgs {
     #[arg(
         long,
         env = "STOWAGE_ENDPOINT",
-        default_value = "http://127.0.0.1:8080"
+        default_value = "http://127.0.0.1:8080",
+        value_parser = parse_endpoint
     )]
     pub endpoint: String,
     /// Print JSON instead of human-readable text.
@@ -70,9 +82,21 @@ impl Cli {
         match self.command {
             Command::Serve(args) => serve(args).map(|()| ExitCode::SUCCESS),
             Command::Put(args) => put::run(args).map(|()| ExitCode::SUCCESS),
+            Command::Dlq(args) => dlq::run(args),
+            Command::Status(args) => status::run(args),
             Command::TestPattern(args) => test_pattern::run(args),
         }
     }
+}
+
+/// An `http://` or `https://` base URL; anything else is a usage error.
+fn parse_endpoint(text: &str) -> Result<String, String> {
+    const EXAMPLE: &str = "expected a base URL such as http://127.0.0.1:8080";
+    let url = reqwest::Url::parse(text).map_err(|e| format!("{e}; {EXAMPLE}"))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
+        return Err(EXAMPLE.to_owned());
+    }
+    Ok(text.to_owned())
 }
 
 fn serve(args: ServeArgs) -> anyhow::Result<()> {

@@ -11,7 +11,7 @@ use crate::support::server::BIN;
 use crate::support::{TestServer, api::uuid_like};
 
 /// Runs `stowage <args>` (bounded), with no `STOWAGE_*` from the test environment.
-async fn stowage(args: &[&str]) -> Output {
+pub(crate) async fn stowage(args: &[&str]) -> Output {
     let mut command = tokio::process::Command::new(BIN);
     command.args(args).kill_on_drop(true);
     for (key, _) in std::env::vars_os() {
@@ -25,7 +25,7 @@ async fn stowage(args: &[&str]) -> Output {
         .expect("run stowage")
 }
 
-fn stdout(output: &Output) -> String {
+pub(crate) fn stdout(output: &Output) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
 

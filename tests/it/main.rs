@@ -9,6 +9,7 @@ mod aws_put_events;
 mod aws_rules;
 mod bad_input;
 mod cli;
+mod cli_dlq;
 mod config;
 mod corruption;
 mod crash;

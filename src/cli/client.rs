@@ -1,0 +1,194 @@
+//! The client side of the native operator API (`/v1/…`) for the `dlq` and
+//! `status` commands: JSON in and out, and a `RequestError` that keeps apart
+//! "the server said no" (its `{"error":{"code","message"}}`) from "there was
+//! no usable answer".
+//!
+//! It does not print and does not decide exit codes; the commands do.
+
+use std::future::Future;
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+
+/// How long to wait for a connection before calling the server unreachable.
+/// There is no overall timeout: a redrive of a large queue may take a while.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Most characters of an unexpected response body quoted in an error.
+const QUOTED_BODY_CHARS: usize = 200;
+
+#[derive(Debug, thiserror::Error)]
+pub enum RequestError {
+    #[error("cannot reach {endpoint}")]
+    Unreachable {
+        endpoint: String,
+        #[source]
+        source: reqwest::Error,
+    },
+    /// The server answered with its JSON error.
+    #[error("{code}: {message} ({status})")]
+    Server {
+        status: StatusCode,
+        code: String,
+        message: String,
+    },
+    /// A failure status without Stowage's error body (a proxy, another server).
+    #[error("{url} answered {status}: {body}")]
+    Status {
+        url: String,
+        status: StatusCode,
+        body: String,
+    },
+    #[error("the response from {url} was cut short")]
+    Truncated {
+        url: String,
+        #[source]
+        source: reqwest::Error,
+    },
+    #[error("unreadable response from {url} ({status})")]
+    Unreadable {
+        url: String,
+        status: StatusCode,
+        #[source]
+        source: serde_json::Error,
+    },
+}
+
+impl RequestError {
+    /// The server's error code, when it sent one.
+    pub fn code(&self) -> Option<&str> {
+        match self {
+            RequestError::Server { code, .. } => Some(code),
+            _ => None,
+        }
+    }
+}
+
+/// `{"error":{"code","message"}}`, as `api::error` sends it.
+#[derive(Deserialize)]
+struct ErrorBody {
+    error: ErrorDetail,
+}
+
+#[derive(Deserialize)]
+struct ErrorDetail {
+    code: String,
+    message: String,
+}
+
+pub struct OperatorClient {
+    http: reqwest::Client,
+    /// Without a trailing slash.
+    endpoint: String,
+}
+
+impl OperatorClient {
+    pub fn new(endpoint: &str) -> anyhow::Result<OperatorClient> {
+        let http = reqwest::Client::builder()
+            .connect_timeout(CONNECT_TIMEOUT)
+            .user_agent(concat!("stowage-cli/", env!("CARGO_PKG_VERSION")))
+            .build()?;
+        Ok(OperatorClient {
+            http,
+            endpoint: endpoint.trim_end_matches('/').to_owned(),
+        })
+    }
+
+    /// `GET path?query`, decoded as `T` (`Box<RawValue>` keeps the text as sent).
+    pub async fn get<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        query: &[(&str, String)],
+    ) -> Result<T, RequestError> {
+        let url = self.url(path);
+        let request = self.http.get(&url).query(query);
+        let (status, body) = self.execute(&url, request).await?;
+        decode(&url, status, &body)
+    }
+
+    /// `POST path` with a JSON body, the answer decoded as `T`.
+    pub async fn post<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &serde_json::Value,
+    ) -> Result<T, RequestError> {
+        let url = self.url(path);
+        let request = self.http.post(&url).json(body);
+        let (status, body) = self.execute(&url, request).await?;
+        decode(&url, status, &body)
+    }
+
+    /// `DELETE path`; any success status will do, its body is ignored.
+    pub async fn delete(&self, path: &str) -> Result<(), RequestError> {
+        let url = self.url(path);
+        let request = self.http.delete(&url);
+        self.execute(&url, request).await.map(|_| ())
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.endpoint)
+    }
+
+    /// Sends the request; a success status with its body, or the error.
+    async fn execute(
+        &self,
+        url: &str,
+        request: reqwest::RequestBuilder,
+    ) -> Result<(StatusCode, bytes::Bytes), RequestError> {
+        let response = request
+            .send()
+            .await
+            .map_err(|source| RequestError::Unreachable {
+                endpoint: self.endpoint.clone(),
+                source,
+            })?;
+        let status = response.status();
+        let body = response
+            .bytes()
+            .await
+            .map_err(|source| RequestError::Truncated {
+                url: url.to_owned(),
+                source,
+            })?;
+        if status.is_success() {
+            return Ok((status, body));
+        }
+        Err(match serde_json::from_slice::<ErrorBody>(&body) {
+            Ok(ErrorBody { error }) => RequestError::Server {
+                status,
+                code: error.code,
+                message: error.message,
+            },
+            Err(_) => RequestError::Status {
+                url: url.to_owned(),
+                status,
+                body: String::from_utf8_lossy(&body)
+                    .chars()
+                    .take(QUOTED_BODY_CHARS)
+                    .collect(),
+            },
+        })
+    }
+}
+
+fn decode<T: DeserializeOwned>(
+    url: &str,
+    status: StatusCode,
+    body: &[u8],
+) -> Result<T, RequestError> {
+    serde_json::from_slice(body).map_err(|source| RequestError::Unreadable {
+        url: url.to_owned(),
+        status,
+        source,
+    })
+}
+
+/// Runs a client command's future on a small runtime of its own.
+pub fn block_on<T>(future: impl Future<Output = anyhow::Result<T>>) -> anyhow::Result<T> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?
+        .block_on(future)
+}

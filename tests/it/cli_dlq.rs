@@ -1,0 +1,279 @@
+//! `stowage dlq …` and `stowage status` against a real server: tables by
+//! default, JSON with `--json`, and the exit status (0 done, 1 refused by the
+//! server or unreachable, as `put`; 2 usage).
+//!
+//! Each test runs the binary as an operator would and reads its stdout, stderr
+//! and exit status. Tests with real dead letters fit the same shape: make the
+//! letters through the API, then run `dlq list --json` to learn their ids.
+
+use std::process::Output;
+
+use serde_json::{Value, json};
+
+use crate::cli::{stdout, stowage};
+use crate::support::TestServer;
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// The one JSON document a `--json` run printed.
+fn printed_json(output: &Output) -> Value {
+    serde_json::from_str(stdout(output).trim())
+        .unwrap_or_else(|e| panic!("--json prints one JSON document ({e}): {output:?}"))
+}
+
+#[tokio::test]
+async fn dlq_list_with_no_dead_letters_prints_the_header_or_an_empty_array() {
+    let server = TestServer::start().await;
+    let endpoint = server.base_url();
+
+    let output = stowage(&["dlq", "list", "--endpoint", &endpoint]).await;
+    assert_eq!(output.status.code(), Some(0), "{output:?}");
+    let text = stdout(&output);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 1, "only the header: {text}");
+    for column in [
+        "ID",
+        "QUEUE",
+        "RULE",
+        "TARGET",
+        "ATTEMPTS",
+        "ERROR",
+        "STATUS",
+        "DEAD-LETTERED AT",
+        "EVENT ID",
+    ] {
+        assert!(lines[0].contains(column), "{column} in the header: {text}");
+    }
+    assert!(
+        !stderr(&output).contains("more dead letters"),
+        "no hint when nothing more matches: {output:?}"
+    );
+
+    let output = stowage(&["dlq", "list", "--endpoint", &endpoint, "--json"]).await;
+    assert_eq!(output.status.code(), Some(0), "{output:?}");
+    assert_eq!(printed_json(&output), json!([]));
+
+    // Filters and --all go to the server and still find nothing.
+    let output = stowage(&[
+        "dlq",
+        "list",
+        "--endpoint",
+        &endpoint,
+        "--json",
+        "--all",
+        "--queue",
+        "default",
+        "--rule",
+        "r",
+        "--target",
+        "t",
+    ])
+    .await;
+    assert_eq!(output.status.code(), Some(0), "{output:?}");
+    assert_eq!(printed_json(&output), json!([]));
+}
+
+#[tokio::test]
+async fn dlq_show_of_a_missing_id_exits_1_with_the_servers_code_and_message() {
+    let server = TestServer::start().await;
+    let endpoint = server.base_url();
+    for json_flag in [None, Some("--json")] {
+        let mut args = vec!["dlq", "show", "42", "--endpoint", &endpoint];
+        args.extend(json_flag);
+        let output = stowage(&args).await;
+        assert_eq!(output.status.code(), Some(1), "{output:?}");
+        let stderr = stderr(&output);
+        assert!(
+            stderr.contains("dead_letter_not_found") && stderr.contains("no dead letter 42"),
+            "stderr names the error: {stderr}"
+        );
+        assert_eq!(stdout(&output), "", "nothing on stdout");
+    }
+}
+
+#[tokio::test]
+async fn dlq_redrive_with_nothing_to_redrive_reports_zero() {
+    let server = TestServer::start().await;
+    let endpoint = server.base_url();
+
+    let output = stowage(&[
+        "dlq",
+        "redrive",
+        "--endpoint",
+        &endpoint,
+        "--queue",
+        "default",
+    ])
+    .await;
+    assert_eq!(output.status.code(), Some(0), "{output:?}");
+    assert_eq!(stdout(&output).trim(), "redriven 0, skipped 0");
+
+    let output = stowage(&[
+        "dlq",
+        "redrive",
+        "--endpoint",
+        &endpoint,
+        "--json",
+        "--queue",
+        "default",
+        "--rule",
+        "r",
+    ])
+    .await;
+    assert_eq!(output.status.code(), Some(0), "{output:?}");
+    assert_eq!(
+        printed_json(&output),
+        json!({ "redriven": 0, "skipped": [] })
+    );
+
+    // Ids that are no dead letter: nothing done, and the exit status says so.
+    let output = stowage(&["dlq", "redrive", "--endpoint", &endpoint, "--id", "5", "6"]).await;
+    assert_eq!(output.status.code(), Some(1), "{output:?}");
+    assert_eq!(stdout(&output).trim(), "redriven 0, skipped 0, not found 2");
+}
+
+#[tokio::test]
+async fn dlq_purge_of_a_queue_without_yes_is_refused_with_the_count() {
+    let server = TestServer::start().await;
+    let endpoint = server.base_url();
+
+    let output = stowage(&[
+        "dlq",
+        "purge",
+        "--endpoint",
+        &endpoint,
+        "--queue",
+        "default",
+    ])
+    .await;
+    assert_eq!(output.status.code(), Some(2), "{output:?}");
+    let stderr = stderr(&output);
+    assert!(
+        stderr.contains("0 dead letters in queue default would be deleted")
+            && stderr.contains("--yes"),
+        "says how many and how to confirm: {stderr}"
+    );
+    assert_eq!(stdout(&output), "", "nothing on stdout");
+
+    let output = stowage(&[
+        "dlq",
+        "purge",
+        "--endpoint",
+        &endpoint,
+        "--queue",
+        "default",
+        "--yes",
+    ])
+    .await;
+    assert_eq!(output.status.code(), Some(0), "{output:?}");
+    assert_eq!(stdout(&output).trim(), "deleted 0");
+
+    // An id needs no --yes; one that is no dead letter is reported, exit 1.
+    let output = stowage(&[
+        "dlq",
+        "purge",
+        "--endpoint",
+        &endpoint,
+        "--json",
+        "--id",
+        "7",
+    ])
+    .await;
+    assert_eq!(output.status.code(), Some(1), "{output:?}");
+    assert_eq!(
+        printed_json(&output),
+        json!({ "deleted": 0, "notFound": ["7"] })
+    );
+}
+
+#[tokio::test]
+async fn status_without_targets_prints_the_header_or_an_empty_array() {
+    let server = TestServer::start().await;
+    let endpoint = server.base_url();
+
+    let output = stowage(&["status", "--endpoint", &endpoint]).await;
+    assert_eq!(output.status.code(), Some(0), "{output:?}");
+    let text = stdout(&output);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 1, "only the header: {text}");
+    for column in [
+        "BUS",
+        "RULE",
+        "TARGET",
+        "PENDING",
+        "OLDEST",
+        "IN FLIGHT",
+        "DELIVERED",
+        "RETRIED",
+        "DEAD",
+        "GONE",
+        "LAST ERROR",
+    ] {
+        assert!(lines[0].contains(column), "{column} in the header: {text}");
+    }
+
+    let output = stowage(&["status", "--endpoint", &endpoint, "--json"]).await;
+    assert_eq!(output.status.code(), Some(0), "{output:?}");
+    assert_eq!(printed_json(&output), json!([]));
+}
+
+#[tokio::test]
+async fn an_unreachable_endpoint_fails_as_put_does_and_names_the_endpoint() {
+    // A port that was just free: nothing listens there.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("bind a free port")
+        .port();
+    let endpoint = format!("http://127.0.0.1:{port}");
+    let put = stowage(&[
+        "put",
+        "--endpoint",
+        &endpoint,
+        "--source",
+        "s",
+        "--detail-type",
+        "t",
+    ])
+    .await;
+    assert_eq!(put.status.code(), Some(1), "put's exit status: {put:?}");
+    for args in [
+        &["dlq", "list"][..],
+        &["dlq", "show", "1"],
+        &["dlq", "redrive", "--queue", "default"],
+        &["dlq", "purge", "--id", "1"],
+        &["status", "--json"],
+    ] {
+        let mut args = args.to_vec();
+        args.extend(["--endpoint", &endpoint]);
+        let output = stowage(&args).await;
+        assert_eq!(
+            output.status.code(),
+            put.status.code(),
+            "{args:?}: {output:?}"
+        );
+        let stderr = stderr(&output);
+        assert!(
+            stderr.contains(&format!("cannot reach {endpoint}")),
+            "{args:?} names the endpoint: {stderr}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn usage_errors_exit_2_before_any_request() {
+    for args in [
+        &["dlq", "redrive"][..],
+        &["dlq", "redrive", "--id", "1", "--queue", "default"],
+        &["dlq", "purge", "--id", "1", "--rule", "r"],
+        &["dlq", "show", "not-a-number"],
+        &["dlq", "list", "--limit", "0"],
+        &["dlq", "list", "--all", "--limit", "5"],
+        &["status", "--endpoint", "localhost:8080"],
+    ] {
+        let output = stowage(args).await;
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {output:?}");
+        assert!(!stderr(&output).is_empty(), "{args:?} says why");
+    }
+}
