@@ -53,6 +53,13 @@ struct LetterView {
     event: Box<RawValue>,
 }
 
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ListReply {
+    items: Vec<LetterView>,
+    next_cursor: Option<String>,
+}
+
 fn view(letter: DeadLetter) -> Result<LetterView, ApiError> {
     let event = RawValue::from_string(letter.event.to_envelope_json())
         .map_err(|e| ApiError::internal(&e))?;
@@ -129,7 +136,8 @@ pub async fn list(
         None
     };
     let items = page.into_iter().map(view).collect::<Result<Vec<_>, _>>()?;
-    Ok(Json(json!({ "items": items, "nextCursor": next_cursor })).into_response())
+    // A struct, not json!(): the events must keep their stored key order.
+    Ok(Json(ListReply { items, next_cursor }).into_response())
 }
 
 pub async fn show(

@@ -277,3 +277,69 @@ async fn usage_errors_exit_2_before_any_request() {
         assert!(!stderr(&output).is_empty(), "{args:?} says why");
     }
 }
+
+#[tokio::test]
+async fn an_operator_lists_shows_redrives_and_purges_real_dead_letters() {
+    use crate::support::routes::fast_retries;
+    use crate::support::sink::{Behaviour, Sink};
+    use std::time::Duration;
+
+    let sink = Sink::start().await;
+    sink.set(Behaviour::Status(422));
+    let server = fast_retries().start().await;
+    let endpoint = server.base_url();
+    server
+        .route_source_to("orders", "shop", "hook", &sink.url("/hook"), json!({}))
+        .await;
+    let first = server.publish_from("shop", json!({ "n": 1 })).await;
+    let second = server.publish_from("shop", json!({ "n": 2 })).await;
+    server
+        .wait_for_dead_letters("", 2, Duration::from_secs(15))
+        .await;
+
+    let listed = printed_json(&stowage(&["dlq", "list", "--endpoint", &endpoint, "--json"]).await);
+    let letters = listed.as_array().expect("an array");
+    assert_eq!(letters.len(), 2);
+    let ids: Vec<String> = letters
+        .iter()
+        .map(|l| l["id"].as_str().expect("id").to_owned())
+        .collect();
+    let table = stdout(&stowage(&["dlq", "list", "--endpoint", &endpoint]).await);
+    assert!(
+        table.contains("CLIENT_ERROR") && table.contains(&first),
+        "{table}"
+    );
+
+    let shown = stowage(&["dlq", "show", &ids[0], "--endpoint", &endpoint]).await;
+    assert_eq!(shown.status.code(), Some(0), "{shown:?}");
+    assert!(stdout(&shown).contains("422"), "{shown:?}");
+
+    // Purge the first, redrive the rest of the queue to a recovered target.
+    let purged = stowage(&["dlq", "purge", "--id", &ids[0], "--endpoint", &endpoint]).await;
+    assert_eq!(purged.status.code(), Some(0), "{purged:?}");
+    sink.set(Behaviour::Ok);
+    let redriven = stowage(&[
+        "dlq",
+        "redrive",
+        "--queue",
+        "default",
+        "--endpoint",
+        &endpoint,
+        "--json",
+    ])
+    .await;
+    assert_eq!(printed_json(&redriven)["redriven"], 1, "{redriven:?}");
+    let received = sink.wait_for(3, Duration::from_secs(15)).await;
+    assert_eq!(received[2].header("webhook-id"), Some(second.as_str()));
+
+    let status = printed_json(&stowage(&["status", "--endpoint", &endpoint, "--json"]).await);
+    let target = &status.as_array().expect("targets")[0];
+    assert_eq!(target["targetId"], "hook");
+    assert_eq!(target["deadLettered"], 2);
+    let table = stdout(&stowage(&["status", "--endpoint", &endpoint]).await);
+    assert!(
+        table.contains("orders") && table.contains("hook"),
+        "{table}"
+    );
+    assert!(server.dead_letters("").await.is_empty());
+}

@@ -141,6 +141,14 @@ async fn a_client_error_dead_letters_at_once_with_the_reason() {
     assert_eq!(shown.json()["eventId"], id);
     let status = wait_for_status(&server, "t", "deadLettered", 1).await;
     assert_eq!(status["pending"], 0);
+
+    // A letter's event is served as stored: key order and number text kept.
+    let raw = r#"{"metadata":{"source":"s","eventName":"E"},"data":{"z":1.50,"a":2}}"#;
+    let reply = server.post("/events", Some("application/json"), raw).await;
+    assert_eq!(reply.status, StatusCode::OK, "{reply:?}");
+    server.wait_for_dead_letters("", 2, WAIT).await;
+    let listed = server.get("/v1/dead-letters").await.text();
+    assert!(listed.contains(raw), "{listed}");
 }
 
 #[tokio::test]
