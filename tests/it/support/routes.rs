@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use super::{TestServer, server::Builder};
+use super::{Reply, TestServer, server::Builder};
 
 /// A server whose retries are fast: 20 ms backoff base, 200 ms cap, 1 s
 /// request timeout, and the test clock on.
@@ -73,6 +73,83 @@ impl TestServer {
             .as_array()
             .cloned()
             .expect("targets is an array")
+    }
+
+    /// Target `id`'s entry of `GET /v1/targets`, if it is listed.
+    pub async fn target(&self, id: &str) -> Option<Value> {
+        self.targets()
+            .await
+            .into_iter()
+            .find(|t| t["targetId"] == id)
+    }
+
+    /// Waits (bounded) until target `id` is listed and `ready` holds for its
+    /// status; returns that status.
+    pub async fn wait_for_target(
+        &self,
+        id: &str,
+        timeout: Duration,
+        ready: impl Fn(&Value) -> bool,
+    ) -> Value {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let status = self.target(id).await;
+            if let Some(status) = status.as_ref().filter(|s| ready(s)) {
+                return status.clone();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "target {id} not ready within {timeout:?}: {status:?}; logs:\n{}",
+                self.logs()
+            );
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+
+    /// `CreateConnection` of `kind` with these raw `AuthParameters`; returns its ARN.
+    pub async fn create_connection(&self, name: &str, kind: &str, auth: Value) -> String {
+        let body = json!({ "Name": name, "AuthorizationType": kind, "AuthParameters": auth });
+        let reply = self.aws_ok("CreateConnection", &body).await;
+        reply["ConnectionArn"]
+            .as_str()
+            .expect("CreateConnection answers its ARN")
+            .to_owned()
+    }
+
+    /// `CreateApiDestination` to `endpoint` with `method` (extra fields merged
+    /// in, e.g. `InvocationRateLimitPerSecond`); returns its ARN.
+    pub async fn create_api_destination(
+        &self,
+        name: &str,
+        connection_arn: &str,
+        endpoint: &str,
+        method: &str,
+        extra: Value,
+    ) -> String {
+        let mut body = json!({
+            "Name": name,
+            "ConnectionArn": connection_arn,
+            "InvocationEndpoint": endpoint,
+            "HttpMethod": method,
+        });
+        if let (Some(b), Some(extra)) = (body.as_object_mut(), extra.as_object()) {
+            b.extend(extra.clone());
+        }
+        let reply = self.aws_ok("CreateApiDestination", &body).await;
+        reply["ApiDestinationArn"]
+            .as_str()
+            .expect("CreateApiDestination answers its ARN")
+            .to_owned()
+    }
+
+    /// `POST /v1/dead-letters/redrive` with this JSON body.
+    pub async fn redrive(&self, body: &Value) -> Reply {
+        self.post(
+            "/v1/dead-letters/redrive",
+            Some("application/json"),
+            body.to_string(),
+        )
+        .await
     }
 
     /// `GET /v1/dead-letters?{query}` → the `items` array (first page).

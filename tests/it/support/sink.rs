@@ -53,6 +53,18 @@ impl Received {
             .map_or(self.path_and_query.as_str(), |(path, _)| path)
     }
 
+    /// The query string's `(key, value)` pairs, decoded, sorted.
+    pub fn query_pairs(&self) -> Vec<(String, String)> {
+        let url = reqwest::Url::parse(&format!("http://sink{}", self.path_and_query))
+            .unwrap_or_else(|e| panic!("sink: {:?} is no path ({e})", self.path_and_query));
+        let mut pairs: Vec<_> = url
+            .query_pairs()
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect();
+        pairs.sort();
+        pairs
+    }
+
     /// The header's value, whatever the case of `name`.
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers
@@ -268,6 +280,15 @@ pub fn rate_per_sec(received: &[Received]) -> f64 {
     let last = received.iter().map(|r| r.at).max().expect("not empty");
     let intervals = u32::try_from(received.len() - 1).expect("fewer than 2^32 requests");
     f64::from(intervals) / (last - first).as_secs_f64()
+}
+
+/// `http://127.0.0.1:PORT{path}` on a port nobody listens on (bound, then
+/// released), so that connecting is refused.
+pub fn closed_url(path: &str) -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a port to release it");
+    let addr = listener.local_addr().expect("the bound address");
+    drop(listener);
+    format!("http://{addr}{path}")
 }
 
 fn on_path(all: &[Received], path: &str) -> Vec<Received> {
