@@ -15,6 +15,7 @@ use serde_json::value::RawValue;
 use super::AppState;
 use super::error::ApiError;
 use crate::dead_letter::{DeadLetter, Filter};
+use crate::delivery::Skipped;
 use crate::event::format_time;
 
 /// Most letters one page or one redrive call handles.
@@ -237,12 +238,14 @@ pub async fn redrive(State(state): State<AppState>, body: Bytes) -> Result<Respo
     let letters = state.dead_letters.clone();
     let delivery = state.delivery.clone();
     let outcome = tokio::task::spawn_blocking(move || {
+        let mut missing = Vec::new();
         let chosen = match selection {
             Selection::Ids(ids) => {
                 let mut chosen = Vec::with_capacity(ids.len());
                 for id in ids {
-                    if let Some(letter) = letters.get(id)? {
-                        chosen.push(letter);
+                    match letters.get(id)? {
+                        Some(letter) => chosen.push(letter),
+                        None => missing.push(id),
                     }
                 }
                 chosen
@@ -261,7 +264,14 @@ pub async fn redrive(State(state): State<AppState>, body: Bytes) -> Result<Respo
                 chosen
             }
         };
-        delivery.redrive(chosen)
+        let mut outcome = delivery.redrive(chosen)?;
+        outcome
+            .skipped
+            .extend(missing.into_iter().map(|id| Skipped {
+                id: id.to_string(),
+                reason: "no such dead letter".into(),
+            }));
+        Ok::<_, crate::store::StoreError>(outcome)
     })
     .await
     .map_err(blocking_error)?

@@ -348,13 +348,6 @@ async fn redrive(args: RedriveArgs) -> anyhow::Result<ExitCode> {
     let raw: Box<RawValue> = client.post("/v1/dead-letters/redrive", &body).await?;
     let outcome: Redriven = serde_json::from_str(raw.get())
         .context("the server sent a redrive result this client cannot read")?;
-    // The server passes over ids that are no dead letter (any more).
-    let not_found = match &chosen {
-        Chosen::Ids(ids) => ids
-            .len()
-            .saturating_sub(outcome.redriven + outcome.skipped.len()),
-        Chosen::Queue(_) => 0,
-    };
     if args.client.json {
         println(raw.get())?;
     } else {
@@ -363,16 +356,14 @@ async fn redrive(args: RedriveArgs) -> anyhow::Result<ExitCode> {
             outcome.redriven,
             outcome.skipped.len()
         );
-        if not_found > 0 {
-            text.push_str(&format!(", not found {not_found}"));
-        }
         text.push('\n');
         for skipped in &outcome.skipped {
             text.push_str(&format!("  {}: {}\n", skipped.id, skipped.reason));
         }
         print(&text)?;
     }
-    if not_found > 0 || !outcome.skipped.is_empty() {
+    // Skipped letters include ids that are no dead letter (any more).
+    if !outcome.skipped.is_empty() {
         return Ok(ExitCode::from(1));
     }
     Ok(ExitCode::SUCCESS)

@@ -224,6 +224,7 @@ async fn send(
         .path_values
         .iter()
         .chain(http.headers.values())
+        .chain(http.query.keys())
         .chain(http.query.values())
         .any(|v| v.starts_with("$."));
     let event_value: serde_json::Value = if dynamic {
@@ -233,17 +234,24 @@ async fn send(
     };
     let resolve_param = |v: &String| transform::resolve_parameter(v, &event_value);
 
-    let path_values: Vec<String> = http
+    // A path parameter that selects nothing would send to another URL: refuse.
+    let path_values = http
         .path_values
         .iter()
-        .map(|v| resolve_param(v).unwrap_or_default())
-        .collect();
+        .map(|v| {
+            resolve_param(v).ok_or_else(|| {
+                Failure::config(format!("path parameter {v} selects nothing in this event"))
+            })
+        })
+        .collect::<Result<Vec<String>, Failure>>()?;
     let url = fill_path(destination.endpoint, &path_values)?;
 
+    // Query string keys may be paths too; a key or value that selects nothing
+    // leaves the parameter out.
     let mut query: Vec<(String, String)> = http
         .query
         .iter()
-        .filter_map(|(k, v)| resolve_param(v).map(|v| (k.clone(), v)))
+        .filter_map(|(k, v)| Some((resolve_param(k)?, resolve_param(v)?)))
         .collect();
     let mut headers = HeaderMap::new();
     headers.insert("content-type", HeaderValue::from_static("application/json"));
@@ -318,7 +326,7 @@ async fn send(
     let mut response = build(token.as_deref())
         .send()
         .await
-        .map_err(|e| transport_failure(&e, &url))?;
+        .map_err(|e| transport_failure(e, &url))?;
     if let (Some(c), Some(token)) = (oauth, &token)
         && matches!(response.status().as_u16(), 401 | 407)
     {
@@ -328,7 +336,7 @@ async fn send(
         response = build(Some(&fresh))
             .send()
             .await
-            .map_err(|e| transport_failure(&e, &url))?;
+            .map_err(|e| transport_failure(e, &url))?;
     }
     classify(response, &url, inner.clock.now_ms()).await
 }
@@ -354,10 +362,12 @@ fn merge_body_parameters(body: Vec<u8>, params: &[crate::catalog::Parameter]) ->
     serde_json::to_vec(&object).unwrap_or(body)
 }
 
-/// A transport error in words, with its causes.
-pub fn describe_error(error: &reqwest::Error) -> String {
+/// A transport error in words, with its causes, without its URL: a query
+/// string may carry a connection's secret parameters.
+pub fn describe_error(error: reqwest::Error) -> String {
+    let error = error.without_url();
     let mut text = error.to_string();
-    let mut source = std::error::Error::source(error);
+    let mut source = std::error::Error::source(&error);
     while let Some(cause) = source {
         text.push_str(": ");
         text.push_str(&cause.to_string());
@@ -366,7 +376,7 @@ pub fn describe_error(error: &reqwest::Error) -> String {
     text
 }
 
-fn transport_failure(error: &reqwest::Error, url: &str) -> Failure {
+fn transport_failure(error: reqwest::Error, url: &str) -> Failure {
     let code = if error.is_timeout() {
         "TIMEOUT"
     } else if error.is_connect() {

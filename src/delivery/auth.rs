@@ -139,7 +139,7 @@ async fn fetch(
         failed(format!(
             "fetching an OAuth token for connection {} failed: {}",
             connection.name,
-            super::attempt::describe_error(&e)
+            super::attempt::describe_error(e)
         ))
     })?;
     let status = response.status();

@@ -15,8 +15,30 @@ impl Clock {
         crate::event::now_ms().saturating_add(self.offset_ms.load(Ordering::Relaxed))
     }
 
-    /// Moves the clock forward by `ms` (never backwards); returns the new offset.
+    /// Moves the clock forward by `ms` (never backwards, saturating); returns
+    /// the new offset.
     pub fn advance(&self, ms: i64) -> i64 {
-        self.offset_ms.fetch_add(ms.max(0), Ordering::Relaxed) + ms.max(0)
+        let step = ms.max(0);
+        let previous = self
+            .offset_ms
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |o| {
+                Some(o.saturating_add(step))
+            })
+            .unwrap_or_else(|o| o);
+        previous.saturating_add(step)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn advancing_saturates_and_never_goes_back() {
+        let clock = Clock::default();
+        assert_eq!(clock.advance(-5), 0);
+        assert_eq!(clock.advance(i64::MAX), i64::MAX);
+        assert_eq!(clock.advance(i64::MAX), i64::MAX);
+        assert_eq!(clock.now_ms(), i64::MAX);
     }
 }

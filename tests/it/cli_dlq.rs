@@ -131,7 +131,10 @@ async fn dlq_redrive_with_nothing_to_redrive_reports_zero() {
     // Ids that are no dead letter: nothing done, and the exit status says so.
     let output = stowage(&["dlq", "redrive", "--endpoint", &endpoint, "--id", "5", "6"]).await;
     assert_eq!(output.status.code(), Some(1), "{output:?}");
-    assert_eq!(stdout(&output).trim(), "redriven 0, skipped 0, not found 2");
+    assert_eq!(
+        stdout(&output).trim(),
+        "redriven 0, skipped 2\n  5: no such dead letter\n  6: no such dead letter"
+    );
 }
 
 #[tokio::test]

@@ -289,7 +289,7 @@ async fn secrets_reach_the_target_but_not_status_dead_letters_or_logs() {
 }
 
 #[tokio::test]
-#[ignore = "bug: transport errors (target and OAuth token endpoint) quote the URL with its secret query parameters in lastError and dead letters"]
+
 async fn a_transport_error_does_not_leak_secret_query_parameters() {
     let server = fast_retries().start().await;
     let keyed = server
