@@ -370,3 +370,54 @@ async fn pending_deliveries_survive_a_restart() {
         .collect();
     assert_eq!(delivered, ids.into_iter().collect());
 }
+
+#[tokio::test]
+async fn dead_letters_survive_a_restart_and_a_bus_with_rules_is_not_deleted() {
+    let sink = Sink::start().await;
+    sink.set(Behaviour::Status(400));
+    let mut server = fast_retries().start().await;
+    server
+        .aws_ok("CreateEventBus", &json!({ "Name": "orders" }))
+        .await;
+    server
+        .aws_ok(
+            "PutRule",
+            &json!({ "Name": "r", "EventBusName": "orders", "EventPattern": "{\"source\":[\"s\"]}" }),
+        )
+        .await;
+    server
+        .aws_ok(
+            "PutTargets",
+            &json!({ "Rule": "r", "EventBusName": "orders", "Targets": [{ "Id": "t", "Arn": sink.url("/hook") }] }),
+        )
+        .await;
+    let refused = server
+        .aws("DeleteEventBus", &json!({ "Name": "orders" }).to_string())
+        .await;
+    assert_eq!(refused.aws_type(), "ValidationException", "{refused:?}");
+
+    let reply = server
+        .post(
+            "/buses/orders/events",
+            Some("application/json"),
+            crate::support::envelope("s", "E", json!({})).to_string(),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{reply:?}");
+    let before = server.wait_for_dead_letters("", 1, WAIT).await;
+    assert_eq!(before[0]["bus"], "orders");
+
+    server.terminate().await;
+    server.restart().await;
+    assert_eq!(server.dead_letters("").await, before);
+    sink.set(Behaviour::Ok);
+    let reply = server
+        .post(
+            "/v1/dead-letters/redrive",
+            Some("application/json"),
+            json!({ "queue": "default" }).to_string(),
+        )
+        .await;
+    assert_eq!(reply.json()["redriven"], 1, "{reply:?}");
+    sink.wait_for(2, WAIT).await;
+}

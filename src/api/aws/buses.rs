@@ -138,6 +138,13 @@ pub fn delete(state: &AppState, request: NameRequest) -> Result<Response, AwsErr
     let Some(name) = state.buses.resolve(&given) else {
         return ok(&json!({}));
     };
+    // The API reference: "All rules associated with this event bus need to be
+    // deleted" first. Deleting them here would drop their pending deliveries.
+    if name != DEFAULT_BUS && !state.catalog.rules(name, None, None, 1).is_empty() {
+        return Err(AwsError::validation(format!(
+            "Event bus {name} still has rules; delete them first."
+        )));
+    }
     match state.buses.delete(name) {
         // Like AWS, deleting a bus that does not exist succeeds.
         Ok(()) | Err(BusError::NotFound(_)) => ok(&json!({})),
