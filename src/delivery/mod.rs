@@ -14,6 +14,7 @@ mod backoff;
 mod clock;
 mod jsonpath;
 pub mod pending;
+mod status;
 pub mod transform;
 mod worker;
 
@@ -23,15 +24,15 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
-use prometheus::{IntCounter, IntGauge};
 use serde::Serialize;
 use tokio::sync::{Notify, mpsc};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 pub use clock::Clock;
+pub use status::{LastError, TargetStats, TargetStatus};
 
-use crate::catalog::{Catalog, Snapshot, TargetRoute};
+use crate::catalog::{Catalog, Snapshot};
 use crate::config::DeliveryConfig;
 use crate::dead_letter::{DeadLetter, DeadLetters};
 use crate::event::Seq;
@@ -71,50 +72,6 @@ struct WorkerHandle {
     inbox: mpsc::UnboundedSender<Seq>,
     stats: Arc<TargetStats>,
     stop: CancellationToken,
-}
-
-/// A target's live counters (the same handles back the Prometheus series).
-pub struct TargetStats {
-    pub bus: String,
-    pub rule: String,
-    pub target: String,
-    pub uid: u64,
-    pending: IntGauge,
-    in_flight: IntGauge,
-    delivered: IntCounter,
-    retried: IntCounter,
-    dead_lettered: IntCounter,
-    last_error: Mutex<Option<LastError>>,
-    /// Set when the endpoint answered 410 Gone; cleared by a later success.
-    gone: std::sync::atomic::AtomicBool,
-}
-
-#[derive(Clone, Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct LastError {
-    pub at: String,
-    pub code: String,
-    pub message: String,
-    pub status: Option<u16>,
-}
-
-/// One target's status, as `GET /v1/targets` shows it.
-#[derive(Clone, Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct TargetStatus {
-    pub bus: String,
-    pub rule: String,
-    pub target_id: String,
-    pub arn: String,
-    pub enabled: bool,
-    pub pending: i64,
-    pub oldest_pending_age_secs: Option<f64>,
-    pub in_flight: i64,
-    pub delivered: u64,
-    pub retried: u64,
-    pub dead_lettered: u64,
-    pub endpoint_gone: bool,
-    pub last_error: Option<LastError>,
 }
 
 /// What a redrive did.
@@ -324,79 +281,6 @@ impl Inner {
         let limiter = Arc::new(RateLimiter::direct(quota));
         limiters.insert(name.to_owned(), (rate, limiter.clone()));
         limiter
-    }
-}
-
-impl TargetStats {
-    fn new(route: &TargetRoute, metrics: &DeliveryMetrics) -> TargetStats {
-        let labels = [
-            route.bus.as_str(),
-            route.rule.as_str(),
-            route.target.id.as_str(),
-        ];
-        TargetStats {
-            bus: route.bus.clone(),
-            rule: route.rule.clone(),
-            target: route.target.id.clone(),
-            uid: route.target.uid,
-            pending: metrics.pending.with_label_values(&labels),
-            in_flight: metrics.in_flight.with_label_values(&labels),
-            delivered: metrics.delivered.with_label_values(&labels),
-            retried: metrics.retried.with_label_values(&labels),
-            dead_lettered: metrics.dead_lettered.with_label_values(&labels),
-            last_error: Mutex::new(None),
-            gone: std::sync::atomic::AtomicBool::new(false),
-        }
-    }
-
-    fn labels(&self) -> [&str; 3] {
-        [self.bus.as_str(), self.rule.as_str(), self.target.as_str()]
-    }
-
-    fn oldest_gauge(&self, metrics: &DeliveryMetrics) -> IntGauge {
-        metrics
-            .oldest_pending_age_seconds
-            .with_label_values(&self.labels())
-    }
-
-    fn forget_series(&self, metrics: &DeliveryMetrics) {
-        let labels = self.labels();
-        for vec in [
-            &metrics.pending,
-            &metrics.in_flight,
-            &metrics.oldest_pending_age_seconds,
-        ] {
-            let _ = vec.remove_label_values(&labels);
-        }
-        for vec in [&metrics.delivered, &metrics.retried, &metrics.dead_lettered] {
-            let _ = vec.remove_label_values(&labels);
-        }
-    }
-
-    fn set_last_error(&self, error: LastError) {
-        *self.last_error.lock().unwrap_or_else(|p| p.into_inner()) = Some(error);
-    }
-
-    fn status(&self, route: &TargetRoute, oldest_age_secs: Option<f64>) -> TargetStatus {
-        TargetStatus {
-            bus: self.bus.clone(),
-            rule: self.rule.clone(),
-            target_id: self.target.clone(),
-            arn: route.target.arn.clone(),
-            enabled: route.rule_enabled,
-            pending: self.pending.get(),
-            oldest_pending_age_secs: oldest_age_secs,
-            in_flight: self.in_flight.get(),
-            delivered: self.delivered.get(),
-            retried: self.retried.get(),
-            dead_lettered: self.dead_lettered.get(),
-            endpoint_gone: self.gone.load(std::sync::atomic::Ordering::Relaxed),
-            last_error: self
-                .last_error
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .clone(),
-        }
     }
 }
 
