@@ -407,3 +407,108 @@ fn new_uid() -> u64 {
     // Below u64::MAX so that a target's key range has an end.
     (high >> 1).max(1)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+    use crate::delivery::transform::InputSpec;
+
+    fn target(id: &str) -> TargetRecord {
+        TargetRecord {
+            id: id.into(),
+            uid: 0,
+            arn: format!("http://127.0.0.1:9/{id}"),
+            role_arn: None,
+            input: InputSpec::Event,
+            http: HttpParameters::default(),
+            dead_letter_arn: None,
+            queue: DEFAULT_QUEUE.into(),
+            retry: RetryPolicy::default(),
+        }
+    }
+
+    #[test]
+    fn targets_keep_their_uid_and_only_enabled_matching_rules_route() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let config = Config::for_test(dir.path());
+        let store = Arc::new(Store::open(&config.storage).expect("store"));
+        let catalog =
+            Catalog::open(store.clone(), &config.aws, Limits::default()).expect("catalog");
+        let rule = |name: &str, source: &str| RuleInput {
+            bus: "default".into(),
+            name: name.into(),
+            pattern: format!(r#"{{"source":["{source}"]}}"#),
+            enabled: true,
+            description: None,
+            role_arn: None,
+        };
+        catalog.put_rule(rule("a", "x")).expect("put rule");
+        catalog.put_rule(rule("b", "y")).expect("put rule");
+        catalog
+            .put_targets("default", "a", vec![target("t1"), target("t2")])
+            .expect("targets");
+        catalog
+            .put_targets("default", "b", vec![target("t1")])
+            .expect("targets");
+        let uids = |name: &str| -> Vec<u64> {
+            catalog
+                .rule("default", name)
+                .expect("rule")
+                .targets
+                .iter()
+                .map(|t| t.uid)
+                .collect()
+        };
+        let a = uids("a");
+        assert!(a.iter().all(|&u| u != 0) && a[0] != a[1] && a[0] != uids("b")[0]);
+
+        // Updating a target keeps its uid; a sixth target is refused whole.
+        let mut changed = target("t1");
+        changed.arn = "http://127.0.0.1:9/new".into();
+        catalog
+            .put_targets("default", "a", vec![changed])
+            .expect("update");
+        assert_eq!(uids("a"), a);
+        let six = (0..4).map(|i| target(&format!("n{i}"))).collect();
+        assert!(matches!(
+            catalog.put_targets("default", "a", six),
+            Err(CatalogError::TooManyTargets { .. })
+        ));
+        assert_eq!(uids("a"), a);
+
+        let event = br#"{"source":"x","detail":{}}"#;
+        assert_eq!(
+            catalog.snapshot().route("default", event).expect("route"),
+            a
+        );
+        catalog
+            .set_rule_enabled("default", "a", false)
+            .expect("disable");
+        assert!(
+            catalog
+                .snapshot()
+                .route("default", event)
+                .expect("route")
+                .is_empty()
+        );
+        assert_eq!(
+            catalog.snapshot().targets.len(),
+            3,
+            "disabled rules keep their targets"
+        );
+        assert!(matches!(
+            catalog.delete_rule("default", "a", false),
+            Err(CatalogError::RuleHasTargets)
+        ));
+
+        // Everything comes back from disk.
+        drop(catalog);
+        let reopened = Catalog::open(store, &config.aws, Limits::default()).expect("reopen");
+        assert_eq!(
+            reopened.rule("default", "a").expect("rule").targets.len(),
+            2
+        );
+        assert!(!reopened.rule("default", "a").expect("rule").enabled);
+    }
+}
