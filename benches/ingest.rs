@@ -15,10 +15,10 @@
 //!
 //! The same binary re-executes itself as the ceiling server (`STOWAGE_BENCH_ROLE=ceiling`).
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::net::SocketAddr;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -29,6 +29,9 @@ use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, oneshot};
+
+mod server_process;
+use server_process::{Server, TICKS_PER_SEC};
 
 fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
     std::env::var(name)
@@ -65,7 +68,7 @@ fn main() {
             run_load(&server, n, secs, &body, "/events")
         };
         let ceiling = {
-            let server = Server::ceiling();
+            let server = ceiling_server();
             run_load(&server, n, secs, &body, "/")
         };
         ours.print(
@@ -95,90 +98,17 @@ fn gateway_body(size: usize) -> Vec<u8> {
     body
 }
 
-/// A server process under test, stopped (SIGKILL) and its data removed on drop.
-struct Server {
-    child: Child,
-    addr: SocketAddr,
-    _dir: tempfile::TempDir,
-}
-
-impl Server {
-    fn stowage() -> Server {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let child = Command::new(env!("CARGO_BIN_EXE_stowage"))
-            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-            .arg(dir.path())
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start stowage");
-        Server::started(child, dir, "stowage listening on http://")
-    }
-
-    fn ceiling() -> Server {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let child = Command::new(std::env::current_exe().expect("own path"))
-            .env("STOWAGE_BENCH_ROLE", "ceiling")
-            .env("STOWAGE_BENCH_DIR", dir.path())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start ceiling server");
-        Server::started(child, dir, "ceiling listening on http://")
-    }
-
-    fn started(mut child: Child, dir: tempfile::TempDir, prefix: &str) -> Server {
-        let stdout = child.stdout.take().expect("piped stdout");
-        let mut line = String::new();
-        BufReader::new(stdout)
-            .read_line(&mut line)
-            .expect("read the listening line");
-        let addr = line
-            .trim()
-            .strip_prefix(prefix)
-            .and_then(|a| a.parse().ok())
-            .unwrap_or_else(|| panic!("unexpected first line {line:?}"));
-        Server {
-            child,
-            addr,
-            _dir: dir,
-        }
-    }
-
-    fn pid(&self) -> u32 {
-        self.child.id()
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// CPU ticks (user + system) of a process, from /proc.
-fn cpu_ticks(pid: u32) -> u64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let after_comm = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
-    let fields: Vec<&str> = after_comm.split_whitespace().collect();
-    let field = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|f| f.parse::<u64>().ok())
-            .unwrap_or(0)
-    };
-    field(11) + field(12) // utime, stime (fields 14 and 15 of stat)
-}
-
-fn rss_mib(pid: u32) -> f64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
-        .map_or(0.0, |kb| kb / 1024.0)
+/// The ceiling server: this binary re-executed with `STOWAGE_BENCH_ROLE=ceiling`.
+fn ceiling_server() -> Server {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let child = Command::new(std::env::current_exe().expect("own path"))
+        .env("STOWAGE_BENCH_ROLE", "ceiling")
+        .env("STOWAGE_BENCH_DIR", dir.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("start ceiling server");
+    Server::started(child, dir, "ceiling listening on http://")
 }
 
 struct LoadResult {
@@ -239,13 +169,13 @@ fn run_load(server: &Server, conns: usize, secs: u64, body: &Bytes, path: &str) 
             }));
         }
         tokio::time::sleep(Duration::from_secs(1)).await;
-        let ticks_before = cpu_ticks(server.pid());
+        let ticks_before = server.cpu_ticks();
         measuring.store(true, Ordering::Release);
         let started = Instant::now();
         tokio::time::sleep(Duration::from_secs(secs)).await;
         measuring.store(false, Ordering::Release);
         let elapsed = started.elapsed();
-        let ticks = cpu_ticks(server.pid()) - ticks_before;
+        let ticks = server.cpu_ticks() - ticks_before;
         stop.store(true, Ordering::Release);
         let mut total = hdrhistogram::Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)
             .expect("histogram bounds");
@@ -257,14 +187,13 @@ fn run_load(server: &Server, conns: usize, secs: u64, body: &Bytes, path: &str) 
         (total, elapsed, ticks)
     });
     let (hist, elapsed, ticks) = histograms;
-    let clk_tck = 100.0; // Linux USER_HZ
     LoadResult {
         acked_per_sec: hist.len() as f64 / elapsed.as_secs_f64(),
         p50_ms: hist.value_at_quantile(0.5) as f64 / 1000.0,
         p99_ms: hist.value_at_quantile(0.99) as f64 / 1000.0,
         p999_ms: hist.value_at_quantile(0.999) as f64 / 1000.0,
-        cpu_percent: ticks as f64 / clk_tck / elapsed.as_secs_f64() * 100.0,
-        rss_mib: rss_mib(server.pid()),
+        cpu_percent: ticks as f64 / TICKS_PER_SEC / elapsed.as_secs_f64() * 100.0,
+        rss_mib: server.rss_mib(),
         errors: errors.load(Ordering::Relaxed),
     }
 }
@@ -353,7 +282,6 @@ fn rss_growth(events: u64, body: &Bytes) {
         }
         let step = (events / 8).max(1);
         let mut next = step;
-        let dir = server._dir.path().to_path_buf();
         while tasks.iter().any(|t| !t.is_finished()) {
             tokio::time::sleep(Duration::from_millis(50)).await;
             let done = sent.load(Ordering::Relaxed).min(events);
@@ -361,8 +289,8 @@ fn rss_growth(events: u64, body: &Bytes) {
                 println!(
                     "{:>10} {:>10.0} {:>9.1}",
                     done,
-                    dir_mib(&dir),
-                    rss_mib(server.pid())
+                    server.data_mib(),
+                    server.rss_mib()
                 );
                 next += step;
             }
@@ -370,20 +298,10 @@ fn rss_growth(events: u64, body: &Bytes) {
         println!(
             "{:>10} {:>10.0} {:>9.1}",
             events,
-            dir_mib(&dir),
-            rss_mib(server.pid())
+            server.data_mib(),
+            server.rss_mib()
         );
     });
-}
-
-fn dir_mib(dir: &Path) -> f64 {
-    let mut bytes = 0u64;
-    if let Ok(entries) = std::fs::read_dir(dir) {
-        for entry in entries.flatten() {
-            bytes += entry.metadata().map_or(0, |m| m.len());
-        }
-    }
-    bytes as f64 / (1024.0 * 1024.0)
 }
 
 // ---- the ceiling server -------------------------------------------------------
