@@ -105,6 +105,9 @@ impl PatternConfig {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct DeliveryConfig {
+    /// Threads of delivery's own runtime (routing and delivery run there, apart
+    /// from the threads serving publishers). Default: half the cores, at least 1.
+    pub threads: usize,
     /// Requests one target may have in flight at once. Default 16.
     pub max_in_flight: usize,
     /// How long one delivery request may take, connecting included. Default 5000 ms.
@@ -123,6 +126,9 @@ pub struct DeliveryConfig {
 impl Default for DeliveryConfig {
     fn default() -> Self {
         DeliveryConfig {
+            threads: std::thread::available_parallelism()
+                .map_or(1, |n| n.get() / 2)
+                .max(1),
             max_in_flight: 16,
             request_timeout_ms: 5_000,
             backoff_base_ms: 1_000,
@@ -270,6 +276,9 @@ impl Config {
             return invalid("patterns.max_or_combinations", "must be at least 1");
         }
         let delivery = &self.delivery;
+        if delivery.threads == 0 || delivery.threads > 256 {
+            return invalid("delivery.threads", "must be between 1 and 256");
+        }
         if delivery.max_in_flight == 0 || delivery.max_in_flight > 4096 {
             return invalid("delivery.max_in_flight", "must be between 1 and 4096");
         }

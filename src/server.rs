@@ -21,7 +21,7 @@ use crate::bus::Buses;
 use crate::catalog::Catalog;
 use crate::config::Config;
 use crate::dead_letter::DeadLetters;
-use crate::delivery::Delivery;
+use crate::delivery::{self, Delivery};
 use crate::log::{Log, WriterHandle};
 use crate::metrics::Metrics;
 use crate::router::Router;
@@ -42,6 +42,8 @@ pub enum ServerError {
     },
     #[error("the HTTP server failed")]
     Serve(#[source] std::io::Error),
+    #[error("cannot start the delivery runtime")]
+    Runtime(#[source] std::io::Error),
 }
 
 pub struct Server {
@@ -49,6 +51,7 @@ pub struct Server {
     state: AppState,
     writer: WriterHandle,
     config: Config,
+    delivery_runtime: delivery::Runtime,
 }
 
 impl Server {
@@ -60,6 +63,8 @@ impl Server {
         let buses = Buses::open(store.clone(), &config.aws)?;
         let catalog = Catalog::open(store.clone(), &config.aws, config.patterns.limits())?;
         let dead_letters = DeadLetters::open(store.clone())?;
+        let delivery_runtime =
+            delivery::Runtime::new(config.delivery.threads).map_err(ServerError::Runtime)?;
         let delivery = Delivery::new(
             &store,
             log.clone(),
@@ -67,6 +72,9 @@ impl Server {
             dead_letters.clone(),
             config.delivery.clone(),
             metrics.delivery.clone(),
+            delivery_runtime
+                .handle()
+                .ok_or_else(|| ServerError::Runtime(std::io::Error::other("no runtime")))?,
             CancellationToken::new(),
         )?;
         let addr = config.server.listen;
@@ -91,6 +99,7 @@ impl Server {
             state,
             writer,
             config,
+            delivery_runtime,
         })
     }
 
@@ -110,6 +119,7 @@ impl Server {
             state,
             writer,
             config,
+            delivery_runtime,
         } = self;
         let store = state.store.clone();
         let root = CancellationToken::new();
@@ -128,7 +138,7 @@ impl Server {
             metrics: state.metrics.delivery.clone(),
             batch: config.delivery.router_batch,
         };
-        tasks.spawn(router.run(root.child_token()));
+        delivery.spawn(router.run(root.child_token()));
 
         let stop = root.clone();
         tokio::spawn(async move {
@@ -159,6 +169,7 @@ impl Server {
         delivery.shutdown().await;
         // The writer exits once every `Log` handle is gone; delivery holds one.
         drop(delivery);
+        drop(delivery_runtime);
 
         let joined = tokio::task::spawn_blocking(move || writer.join());
         if tokio::time::timeout(grace, joined).await.is_err() {

@@ -75,8 +75,9 @@ pub(super) async fn run(
     uid: u64,
     seq: Seq,
     record: PendingDelivery,
+    event: Option<Event>,
 ) -> Attempted {
-    let outcome = attempt(&inner, uid, seq).await;
+    let outcome = attempt(&inner, uid, seq, event).await;
     Attempted {
         seq,
         record,
@@ -84,12 +85,13 @@ pub(super) async fn run(
     }
 }
 
-async fn attempt(inner: &Inner, uid: u64, seq: Seq) -> Outcome {
+/// `event` is the event at `seq` if the worker already read it.
+async fn attempt(inner: &Inner, uid: u64, seq: Seq, event: Option<Event>) -> Outcome {
     let snapshot = inner.catalog.snapshot();
     let Some(route) = snapshot.targets.get(&uid).cloned() else {
         return Outcome::TargetGone;
     };
-    let event = match inner.log.get(seq) {
+    let event = match event.map_or_else(|| inner.log.get(seq), |e| Ok(Some(e))) {
         Ok(Some(event)) => event,
         Ok(None) => return Outcome::Unreadable(format!("event {seq} is not in the log")),
         Err(error) => return Outcome::Unreadable(error.to_string()),
@@ -245,6 +247,7 @@ async fn send(
         })
         .collect::<Result<Vec<String>, Failure>>()?;
     let url = fill_path(destination.endpoint, &path_values)?;
+    let parsed = inner.parse_url(&url)?;
 
     // Query string keys may be paths too; a key or value that selects nothing
     // leaves the parameter out.
@@ -290,7 +293,7 @@ async fn send(
     let build = |bearer: Option<&str>| {
         let mut request = inner
             .client
-            .request(destination.method.clone(), &url)
+            .request(destination.method.clone(), parsed.clone())
             .timeout(timeout)
             .headers(headers.clone());
         if !query.is_empty() {

@@ -8,7 +8,7 @@
 //! at or after the cursor (the router appends in log order), except redriven
 //! ones, which come through the inbox.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -21,7 +21,7 @@ use super::attempt::{self, Attempted, Failure, Outcome};
 use super::pending::{self, PendingDelivery};
 use super::{Inner, LastError, TargetStats};
 use crate::dead_letter::DeadLetter;
-use crate::event::{Seq, format_time};
+use crate::event::{Event, Seq, format_time};
 
 pub(super) struct Worker {
     uid: u64,
@@ -100,11 +100,16 @@ impl Worker {
         self.stats.in_flight.set(0);
     }
 
-    fn launch(&mut self, seq: Seq, record: PendingDelivery) {
+    fn launch(&mut self, seq: Seq, record: PendingDelivery, event: Option<Event>) {
         self.scheduled.insert(seq);
         self.stats.in_flight.inc();
-        self.flights
-            .spawn(attempt::run(self.inner.clone(), self.uid, seq, record));
+        self.flights.spawn(attempt::run(
+            self.inner.clone(),
+            self.uid,
+            seq,
+            record,
+            event,
+        ));
     }
 
     fn launch_due(&mut self, now: i64, max: usize) {
@@ -117,7 +122,7 @@ impl Worker {
             }
             let ((_, seq), record) = entry.remove_entry();
             self.scheduled.remove(&seq);
-            self.launch(seq, record);
+            self.launch(seq, record, None);
         }
     }
 
@@ -127,6 +132,7 @@ impl Worker {
             let want = max - self.flights.len();
             let range = pending::key(self.uid, self.scan_from)..pending::target_range(self.uid).end;
             let mut found = 0;
+            let mut due = Vec::new();
             for item in self.inner.pending.range(range).take(want) {
                 let (key, value) = item?;
                 found += 1;
@@ -142,14 +148,45 @@ impl Worker {
                     self.scheduled.insert(seq);
                     self.waiting.insert((record.due_ms, seq), record);
                 } else {
-                    self.launch(seq, record);
+                    due.push((seq, record));
                 }
+            }
+            let mut events = self.read_events(&due);
+            for (seq, record) in due {
+                let event = events.remove(&seq);
+                self.launch(seq, record, event);
             }
             if found < want {
                 self.scan_exhausted = true;
             }
         }
         Ok(())
+    }
+
+    /// The events of `due` in one pass over the log when they lie close
+    /// together (the usual case: a target's new deliveries are consecutive
+    /// events); otherwise each attempt reads its own.
+    fn read_events(&self, due: &[(Seq, PendingDelivery)]) -> HashMap<Seq, Event> {
+        let (Some((first, _)), Some((last, _))) = (due.first(), due.last()) else {
+            return HashMap::new();
+        };
+        let span = last.0 - first.0 + 1;
+        if due.len() < 2 || span > 4 * due.len() as u64 {
+            return HashMap::new();
+        }
+        let wanted: HashSet<Seq> = due.iter().map(|(seq, _)| *seq).collect();
+        let Ok(items) = self.inner.log.read_range(
+            *first,
+            Seq(last.0 + 1),
+            usize::try_from(span).unwrap_or(usize::MAX),
+        ) else {
+            return HashMap::new();
+        };
+        items
+            .into_iter()
+            .filter(|(seq, _)| wanted.contains(seq))
+            .filter_map(|(seq, event)| event.ok().map(|e| (seq, e)))
+            .collect()
     }
 
     /// A redriven delivery: due now. Ahead of the cursor the scan finds it.
