@@ -106,7 +106,8 @@ impl PatternConfig {
 #[serde(default, deny_unknown_fields)]
 pub struct DeliveryConfig {
     /// Threads of delivery's own runtime (routing and delivery run there, apart
-    /// from the threads serving publishers). Default: half the cores, at least 1.
+    /// from the threads serving publishers). Default: the number of cores, like
+    /// the serving runtime, so that the OS shares the cores evenly when both are busy.
     pub threads: usize,
     /// Requests one target may have in flight at once. Default 16.
     pub max_in_flight: usize,
@@ -126,9 +127,7 @@ pub struct DeliveryConfig {
 impl Default for DeliveryConfig {
     fn default() -> Self {
         DeliveryConfig {
-            threads: std::thread::available_parallelism()
-                .map_or(1, |n| n.get() / 2)
-                .max(1),
+            threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
             max_in_flight: 16,
             request_timeout_ms: 5_000,
             backoff_base_ms: 1_000,
