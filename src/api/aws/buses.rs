@@ -4,7 +4,7 @@ use axum::response::Response;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::{AwsError, epoch_seconds, ok};
+use super::{AwsError, NameRequest, epoch_seconds, ok};
 use crate::api::AppState;
 use crate::bus::{BusError, BusRecord, DEFAULT_BUS};
 
@@ -14,12 +14,6 @@ pub struct CreateRequest {
     name: Option<String>,
     event_source_name: Option<String>,
     description: Option<String>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct NameRequest {
-    name: Option<String>,
 }
 
 #[derive(Deserialize)]

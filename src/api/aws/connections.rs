@@ -15,7 +15,7 @@ use super::connection_auth::{self, AuthParametersIn, AuthView, has_secret};
 use super::constraints::{
     description, name_prefix, next_token, one_of, page, page_limit, resource_name,
 };
-use super::{AwsError, epoch_seconds, ok};
+use super::{AwsError, NameRequest, epoch_seconds, ok};
 use crate::api::AppState;
 use crate::catalog::{CatalogError, ConnectionAuth, ConnectionRecord, ConnectionState};
 use crate::event::now_ms;
@@ -43,12 +43,6 @@ pub struct ConnectionRequest {
     auth_parameters: Option<AuthParametersIn>,
     invocation_connectivity_parameters: Option<IgnoredAny>,
     kms_key_identifier: Option<IgnoredAny>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct NameRequest {
-    name: Option<String>,
 }
 
 #[derive(Deserialize)]

@@ -15,7 +15,7 @@ use super::constraints::{
     description, endpoint, max_chars, name_prefix, next_token, one_of, page, page_limit, required,
     resource_name,
 };
-use super::{AwsError, epoch_seconds, ok};
+use super::{AwsError, NameRequest, epoch_seconds, ok};
 use crate::api::AppState;
 use crate::catalog::{
     ApiDestinationRecord, CatalogError, ConnectionRecord, ConnectionState,
@@ -35,12 +35,6 @@ pub struct DestinationRequest {
     invocation_endpoint: Option<String>,
     http_method: Option<String>,
     invocation_rate_limit_per_second: Option<i64>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct NameRequest {
-    name: Option<String>,
 }
 
 #[derive(Deserialize)]

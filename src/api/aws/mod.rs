@@ -32,6 +32,13 @@ use crate::catalog::CatalogError;
 pub const TARGET_HEADER: &str = "x-amz-target";
 const CONTENT_TYPE: &str = "application/x-amz-json-1.1";
 
+/// A request that names one resource: `{"Name": …}`.
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct NameRequest {
+    name: Option<String>,
+}
+
 /// An AWS error: HTTP status, `__type` and message.
 #[derive(Debug)]
 pub struct AwsError {
