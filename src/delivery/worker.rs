@@ -81,7 +81,14 @@ impl Worker {
             if let Err(error) = self.scan(now, max) {
                 tracing::error!(uid = self.uid, %error, "reading pending deliveries failed");
             }
-            let next_due = self.waiting.keys().next().map(|(due, _)| *due);
+            // With every slot taken, a due retry waits for a flight to end;
+            // sleeping until its (past) due time would spin.
+            let next_due = self
+                .waiting
+                .keys()
+                .next()
+                .map(|(due, _)| *due)
+                .filter(|_| self.flights.len() < max);
             let sleep = next_due.map_or(Duration::from_secs(3600), |due| {
                 Duration::from_millis(u64::try_from(due.saturating_sub(now)).unwrap_or(0))
             });

@@ -421,3 +421,32 @@ async fn dead_letters_survive_a_restart_and_a_bus_with_rules_is_not_deleted() {
     assert_eq!(reply.json()["redriven"], 1, "{reply:?}");
     sink.wait_for(2, WAIT).await;
 }
+
+#[tokio::test]
+async fn a_worker_with_every_slot_hung_and_retries_due_does_not_spin() {
+    let sink = Sink::start().await;
+    sink.set(Behaviour::Hang);
+    let server = fast_retries()
+        .env("STOWAGE_DELIVERY__MAX_IN_FLIGHT", "1")
+        .env("STOWAGE_DELIVERY__REQUEST_TIMEOUT_MS", "300")
+        .start()
+        .await;
+    server
+        .route_source_to("r", "s", "t", &sink.url("/hang"), json!({}))
+        .await;
+    for n in 0..3 {
+        server.publish_from("s", json!({ "n": n })).await;
+    }
+    // Timed-out attempts are retried (20–200 ms backoff) while the one slot
+    // hangs again: retries are due with no room to send them.
+    sink.wait_for(3, WAIT).await;
+    let before = server.cpu_time();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let used = server.cpu_time() - before;
+    // Measured in a debug build: about 20 ms when waiting, 130 ms when the
+    // worker re-polls its due retries at the timer's 1 ms resolution.
+    assert!(
+        used < Duration::from_millis(80),
+        "the server used {used:?} of CPU in 2 s of waiting: a busy loop"
+    );
+}

@@ -155,6 +155,21 @@ impl TestServer {
         std::fs::read_to_string(&self.log_file).unwrap_or_default()
     }
 
+    /// CPU time (user + system) the server process has used so far.
+    pub fn cpu_time(&self) -> Duration {
+        let pid = self.running.as_ref().expect("running").pid.as_raw_nonzero();
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("read /proc stat");
+        // Fields after the command name (which may hold spaces) start at `)`.
+        let fields: Vec<&str> = stat
+            .rsplit_once(')')
+            .map(|(_, rest)| rest.split_whitespace().collect())
+            .unwrap_or_default();
+        let ticks: u64 =
+            fields[11].parse::<u64>().expect("utime") + fields[12].parse::<u64>().expect("stime");
+        // Linux reports in clock ticks of 1/100 s on every platform we run on.
+        Duration::from_millis(ticks * 10)
+    }
+
     /// True while the process has not exited.
     pub fn is_running(&mut self) -> bool {
         match &mut self.running {
