@@ -49,6 +49,10 @@ impl Router {
         };
         tracing::info!(position = at.0, "router started");
         loop {
+            // Shutting down does not wait for a backlog to be routed.
+            if stop.is_cancelled() {
+                return;
+            }
             let until = *durable.borrow_and_update();
             self.metrics
                 .router_lag_events

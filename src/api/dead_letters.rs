@@ -15,7 +15,7 @@ use serde_json::value::RawValue;
 use super::AppState;
 use super::error::ApiError;
 use crate::dead_letter::{DeadLetter, Filter};
-use crate::delivery::Skipped;
+use crate::delivery::{Redriven, Skipped};
 use crate::event::format_time;
 
 /// Most letters one page or one redrive call handles.
@@ -251,17 +251,20 @@ pub async fn redrive(State(state): State<AppState>, body: Bytes) -> Result<Respo
                 chosen
             }
             Selection::Filter(filter) => {
-                let mut chosen = Vec::new();
+                // Page by page: a queue may hold more letters than fit in memory.
+                let mut total = Redriven::default();
                 let mut after = None;
                 loop {
                     let (page, more) = letters.list(&filter, after, MAX_PAGE)?;
                     after = page.last().map(|l| l.id);
-                    chosen.extend(page);
+                    let done = delivery.redrive(page)?;
+                    total.redriven += done.redriven;
+                    total.skipped.extend(done.skipped);
                     if !more {
                         break;
                     }
                 }
-                chosen
+                return Ok(total);
             }
         };
         let mut outcome = delivery.redrive(chosen)?;

@@ -72,6 +72,8 @@ struct Inner {
     published: watch::Sender<Arc<Snapshot>>,
     limits: Limits,
     arns: Arns,
+    /// Records that could not be read at startup.
+    damaged: usize,
 }
 
 #[derive(Clone, Default)]
@@ -140,21 +142,27 @@ fn rule_key(bus: &str, name: &str) -> Vec<u8> {
     key
 }
 
+/// The records of `tree`; damaged ones are logged, skipped and counted in
+/// `damaged`.
 fn load<T: serde::de::DeserializeOwned>(
     tree: &sled::Tree,
     what: &str,
+    damaged: &mut usize,
 ) -> Result<Vec<T>, StoreError> {
     let mut out = Vec::new();
     for item in tree.iter() {
         let (key, value) = item?;
         match codec::decode::<T>(&value) {
             Ok(record) => out.push(record),
-            Err(error) => tracing::error!(
-                what,
-                key = %String::from_utf8_lossy(&key),
-                %error,
-                "damaged control-plane record skipped"
-            ),
+            Err(error) => {
+                *damaged += 1;
+                tracing::error!(
+                    what,
+                    key = %String::from_utf8_lossy(&key),
+                    %error,
+                    "damaged control-plane record skipped"
+                )
+            }
         }
     }
     Ok(out)
@@ -166,15 +174,17 @@ impl Catalog {
         let connections_tree = store.tree(tree::CONNECTIONS)?;
         let destinations_tree = store.tree(tree::API_DESTINATIONS)?;
         let mut state = State::default();
-        for rule in load::<RuleRecord>(&rules_tree, "rule")? {
+        let mut damaged = 0;
+        for rule in load::<RuleRecord>(&rules_tree, "rule", &mut damaged)? {
             state
                 .rules
                 .insert((rule.bus.clone(), rule.name.clone()), rule);
         }
-        for c in load::<ConnectionRecord>(&connections_tree, "connection")? {
+        for c in load::<ConnectionRecord>(&connections_tree, "connection", &mut damaged)? {
             state.connections.insert(c.name.clone(), c);
         }
-        for d in load::<ApiDestinationRecord>(&destinations_tree, "api destination")? {
+        for d in load::<ApiDestinationRecord>(&destinations_tree, "api destination", &mut damaged)?
+        {
             state.destinations.insert(d.name.clone(), d);
         }
         let arns = Arns::new(aws);
@@ -196,8 +206,15 @@ impl Catalog {
                 published,
                 limits,
                 arns,
+                damaged,
             }),
         })
+    }
+
+    /// Whether some stored control-plane record could not be read at startup:
+    /// then targets missing from the snapshot may still exist on disk.
+    pub fn has_damaged_records(&self) -> bool {
+        self.inner.damaged > 0
     }
 
     pub fn arns(&self) -> &Arns {

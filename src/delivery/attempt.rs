@@ -62,6 +62,8 @@ pub(super) enum Outcome {
     TargetGone,
     /// The log cannot serve the event (damaged or missing).
     Unreadable(String),
+    /// Reading the event failed for a reason that may pass.
+    Transient(String),
 }
 
 pub(super) struct Attempted {
@@ -94,6 +96,8 @@ async fn attempt(inner: &Inner, uid: u64, seq: Seq, event: Option<Event>) -> Out
     let event = match event.map_or_else(|| inner.log.get(seq), |e| Ok(Some(e))) {
         Ok(Some(event)) => event,
         Ok(None) => return Outcome::Unreadable(format!("event {seq} is not in the log")),
+        // sled itself failed (I/O): the event may well be fine; try again.
+        Err(crate::log::ReadError::Sled(error)) => return Outcome::Transient(error.to_string()),
         Err(error) => return Outcome::Unreadable(error.to_string()),
     };
     match send(inner, &snapshot, &route, &event).await {
@@ -278,6 +282,14 @@ async fn send(
             body = merge_body_parameters(body, &connection.invocation.body);
         }
     }
+    // The auth header comes last and wins over a parameter of the same name.
+    match destination.connection.map(|c| &c.auth) {
+        Some(ConnectionAuth::ApiKey { name, value }) => set_header(&mut headers, name, value)?,
+        Some(ConnectionAuth::Basic { .. } | ConnectionAuth::OAuth { .. }) => {
+            headers.remove(reqwest::header::AUTHORIZATION);
+        }
+        None => {}
+    }
     headers.insert(
         "webhook-id",
         HeaderValue::from_str(&event.id.to_string()).map_err(|e| Failure::config(e.to_string()))?,
@@ -303,9 +315,8 @@ async fn send(
             request = request.body(body.clone());
         }
         match destination.connection.map(|c| &c.auth) {
-            Some(ConnectionAuth::ApiKey { name, value }) => {
-                request = request.header(name.as_str(), value.as_str())
-            }
+            // Set with the other headers above, replacing any of the same name.
+            Some(ConnectionAuth::ApiKey { .. }) => {}
             Some(ConnectionAuth::Basic { username, password }) => {
                 request = request.basic_auth(username, Some(password))
             }
@@ -380,6 +391,12 @@ pub fn describe_error(error: reqwest::Error) -> String {
 }
 
 fn transport_failure(error: reqwest::Error, url: &str) -> Failure {
+    if error.is_builder() {
+        return Failure::config(format!(
+            "{url}: the request cannot be built: {}",
+            describe_error(error)
+        ));
+    }
     let code = if error.is_timeout() {
         "TIMEOUT"
     } else if error.is_connect() {

@@ -35,7 +35,22 @@ pub struct TokenCache {
 #[derive(Deserialize)]
 struct TokenReply {
     access_token: String,
-    expires_in: Option<u64>,
+    /// A number, or a numeric string (some providers send `"3599"`).
+    expires_in: Option<serde_json::Value>,
+}
+
+impl TokenReply {
+    fn lifetime(&self) -> Duration {
+        let secs = match &self.expires_in {
+            Some(serde_json::Value::Number(n)) => n.as_u64(),
+            Some(serde_json::Value::String(s)) => s.trim().parse().ok(),
+            _ => None,
+        };
+        // At most a year: anything longer is a typo, not a reason to overflow.
+        secs.map_or(DEFAULT_LIFETIME, |s| {
+            Duration::from_secs(s.min(365 * 24 * 3600))
+        })
+    }
 }
 
 impl TokenCache {
@@ -68,7 +83,9 @@ impl TokenCache {
         let (token, lifetime) = fetch(client, connection, timeout).await?;
         let cached = Cached {
             token: token.into(),
-            valid_until: Instant::now() + lifetime.saturating_sub(EXPIRY_MARGIN).max(lifetime / 2),
+            valid_until: Instant::now()
+                .checked_add(lifetime.saturating_sub(EXPIRY_MARGIN).max(lifetime / 2))
+                .unwrap_or_else(|| Instant::now() + DEFAULT_LIFETIME),
             modified_ms: connection.modified_ms,
         };
         let token = cached.token.clone();
@@ -155,8 +172,38 @@ async fn fetch(
             connection.name
         ))
     })?;
-    let lifetime = reply
-        .expires_in
-        .map_or(DEFAULT_LIFETIME, Duration::from_secs);
+    let lifetime = reply.lifetime();
     Ok((reply.access_token, lifetime))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lifetime(json: &str) -> Duration {
+        serde_json::from_str::<TokenReply>(json)
+            .expect("a token reply")
+            .lifetime()
+    }
+
+    #[test]
+    fn expires_in_may_be_a_number_or_a_string_and_never_overflows() {
+        assert_eq!(
+            lifetime(r#"{"access_token":"t","expires_in":60}"#),
+            Duration::from_secs(60)
+        );
+        assert_eq!(
+            lifetime(r#"{"access_token":"t","expires_in":"3599"}"#),
+            Duration::from_secs(3599)
+        );
+        assert_eq!(lifetime(r#"{"access_token":"t"}"#), DEFAULT_LIFETIME);
+        assert_eq!(
+            lifetime(r#"{"access_token":"t","expires_in":"soon"}"#),
+            DEFAULT_LIFETIME
+        );
+        assert_eq!(
+            lifetime(r#"{"access_token":"t","expires_in":18446744073709551615}"#),
+            Duration::from_secs(365 * 24 * 3600)
+        );
+    }
 }

@@ -176,7 +176,15 @@ impl Delivery {
         let inner = self.inner.clone();
         let mut snapshots = inner.catalog.subscribe();
         let first = snapshots.borrow_and_update().clone();
-        purge_orphans(&inner, &first);
+        if inner.catalog.has_damaged_records() {
+            // A target of an unreadable rule looks like an orphan: keep its
+            // deliveries until the rule is readable again.
+            tracing::error!(
+                "damaged control-plane records: pending deliveries of unknown targets are kept"
+            );
+        } else {
+            purge_orphans(&inner, &first);
+        }
         reconcile(&inner, &first);
         let tasks = inner.tasks.clone();
         let handle = inner.handle.clone();

@@ -23,6 +23,10 @@ use super::{Inner, LastError, TargetStats};
 use crate::dead_letter::DeadLetter;
 use crate::event::{Event, Seq, format_time};
 
+/// Most scheduled retries a worker holds in memory before it stops reading
+/// further pending deliveries.
+const MAX_WAITING: usize = 10_000;
+
 pub(super) struct Worker {
     uid: u64,
     inner: Arc<Inner>,
@@ -39,6 +43,8 @@ pub(super) struct Worker {
     /// In `waiting` or in flight.
     scheduled: HashSet<Seq>,
     flights: JoinSet<Attempted>,
+    /// What each flight is delivering, to recover it if its task panics.
+    flight_ids: HashMap<tokio::task::Id, (Seq, PendingDelivery)>,
 }
 
 impl Worker {
@@ -62,6 +68,7 @@ impl Worker {
             waiting: BTreeMap::new(),
             scheduled: HashSet::new(),
             flights: JoinSet::new(),
+            flight_ids: HashMap::new(),
         }
     }
 
@@ -96,9 +103,12 @@ impl Worker {
                 () = self.stop.cancelled() => break,
                 () = self.wake.notified() => self.scan_exhausted = false,
                 Some(seq) = self.inbox.recv() => self.take_redriven(seq),
-                Some(done) = self.flights.join_next(), if !self.flights.is_empty() => match done {
-                    Ok(attempted) => self.settle(attempted),
-                    Err(error) => tracing::error!(uid = self.uid, %error, "delivery attempt panicked"),
+                Some(done) = self.flights.join_next_with_id(), if !self.flights.is_empty() => match done {
+                    Ok((id, attempted)) => {
+                        self.flight_ids.remove(&id);
+                        self.settle(attempted);
+                    }
+                    Err(error) => self.recover(error),
                 },
                 () = tokio::time::sleep(sleep), if next_due.is_some() => {}
             }
@@ -110,13 +120,31 @@ impl Worker {
     fn launch(&mut self, seq: Seq, record: PendingDelivery, event: Option<Event>) {
         self.scheduled.insert(seq);
         self.stats.in_flight.inc();
-        self.flights.spawn(attempt::run(
+        let handle = self.flights.spawn(attempt::run(
             self.inner.clone(),
             self.uid,
             seq,
-            record,
+            record.clone(),
             event,
         ));
+        self.flight_ids.insert(handle.id(), (seq, record));
+    }
+
+    /// An attempt's task panicked: its delivery is retried later, never
+    /// stranded.
+    fn recover(&mut self, error: tokio::task::JoinError) {
+        let Some((seq, mut record)) = self.flight_ids.remove(&error.id()) else {
+            return;
+        };
+        tracing::error!(uid = self.uid, %seq, %error, "delivery attempt panicked; retrying later");
+        self.stats.in_flight.dec();
+        self.scheduled.remove(&seq);
+        record.attempts = record.attempts.saturating_add(1);
+        let failure = Failure::retryable(
+            "INTERNAL_ERROR",
+            "the delivery attempt failed unexpectedly".into(),
+        );
+        self.retry_later(seq, record, &failure, self.inner.clock.now_ms(), None);
     }
 
     fn launch_due(&mut self, now: i64, max: usize) {
@@ -135,7 +163,9 @@ impl Worker {
 
     /// Picks up keys at and after the cursor while there is room in flight.
     fn scan(&mut self, now: i64, max: usize) -> Result<(), sled::Error> {
-        while !self.scan_exhausted && self.flights.len() < max {
+        // While many deliveries already wait for a retry (a target that is
+        // down), leave the rest in the tree: memory stays bounded.
+        while !self.scan_exhausted && self.flights.len() < max && self.waiting.len() < MAX_WAITING {
             let want = max - self.flights.len();
             let range = pending::key(self.uid, self.scan_from)..pending::target_range(self.uid).end;
             let mut found = 0;
@@ -236,6 +266,11 @@ impl Worker {
                     .observe((crate::event::now_ms() - ingested_ms).max(0) as f64 / 1000.0);
             }
             Outcome::TargetGone => {}
+            Outcome::Transient(reason) => {
+                tracing::warn!(uid = self.uid, %seq, %reason, "reading the event failed; retrying later");
+                let failure = Failure::retryable("LOG_READ_FAILED", reason);
+                self.retry_later(seq, record, &failure, now, None);
+            }
             Outcome::Unreadable(reason) => {
                 tracing::error!(uid = self.uid, %seq, %reason, "event cannot be read from the log; not delivered");
                 let _ = self.inner.pending.remove(key);
@@ -269,7 +304,10 @@ impl Worker {
                 {
                     Some("MaximumEventAgeInSeconds")
                 } else {
-                    self.retry_later(seq, record, &failure, now);
+                    let deadline = record
+                        .age_base_ms
+                        .saturating_add(i64::from(policy.max_age_secs) * 1000);
+                    self.retry_later(seq, record, &failure, now, Some(deadline));
                     return;
                 };
                 let letter = DeadLetter {
@@ -302,14 +340,24 @@ impl Worker {
                         tracing::error!(%seq, %error, "cannot write a dead letter; the delivery stays pending");
                         let retry =
                             Failure::retryable("DEAD_LETTER_WRITE_FAILED", error.to_string());
-                        self.retry_later(seq, record, &retry, now);
+                        self.retry_later(seq, record, &retry, now, None);
                     }
                 }
             }
         }
     }
 
-    fn retry_later(&mut self, seq: Seq, mut record: PendingDelivery, failure: &Failure, now: i64) {
+    /// Schedules the next attempt; never later than `deadline` (the age
+    /// limit), so that a huge `Retry-After` cannot hold an event past it: the
+    /// attempt at the deadline is the last.
+    fn retry_later(
+        &mut self,
+        seq: Seq,
+        mut record: PendingDelivery,
+        failure: &Failure,
+        now: i64,
+        deadline: Option<i64>,
+    ) {
         let config = &self.inner.config;
         let backoff = super::backoff::delay_ms(
             record.attempts,
@@ -318,6 +366,9 @@ impl Worker {
         );
         let delay = backoff.max(failure.retry_after_ms.unwrap_or(0));
         record.due_ms = now.saturating_add(i64::try_from(delay).unwrap_or(i64::MAX));
+        if let Some(deadline) = deadline {
+            record.due_ms = record.due_ms.min(deadline.max(now));
+        }
         if let Err(error) = self
             .inner
             .pending

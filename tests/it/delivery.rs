@@ -450,3 +450,26 @@ async fn a_worker_with_every_slot_hung_and_retries_due_does_not_spin() {
         "the server used {used:?} of CPU in 2 s of waiting: a busy loop"
     );
 }
+
+#[tokio::test]
+async fn a_huge_retry_after_never_holds_an_event_past_its_age_limit() {
+    let sink = Sink::start().await;
+    sink.set(Behaviour::RetryAfter {
+        n: 1,
+        status: 503,
+        retry_after: "99999".into(),
+    });
+    let server = fast_retries().start().await;
+    let policy = json!({ "RetryPolicy": { "MaximumEventAgeInSeconds": 60 } });
+    server
+        .route_source_to("r", "s", "t", &sink.url("/hook"), policy)
+        .await;
+    server.publish_from("s", json!({})).await;
+    sink.wait_for(1, WAIT).await;
+    wait_for_status(&server, "t", "retried", 1).await;
+    // The retry is due at the age limit, not 27 h later: once the clock
+    // reaches it, the last attempt goes out (and succeeds here).
+    server.advance_clock(61).await;
+    sink.wait_for(2, WAIT).await;
+    wait_for_status(&server, "t", "delivered", 1).await;
+}
