@@ -32,26 +32,27 @@ pub struct ListQuery {
     cursor: Option<String>,
 }
 
-#[derive(Serialize)]
+/// A dead letter as the native API shows it (and `stowage dlq` reads it).
+#[derive(Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct LetterView {
-    id: String,
-    queue: String,
-    event_id: String,
-    bus: String,
-    rule: String,
-    rule_arn: String,
-    target_id: String,
-    target_arn: String,
-    attempts: u32,
-    error_code: String,
-    error_message: String,
-    exhausted_retry_condition: Option<String>,
-    last_status: Option<u16>,
-    last_response: Option<String>,
-    retries_counted_from: String,
-    dead_lettered_at: String,
-    event: Box<RawValue>,
+pub struct LetterView {
+    pub id: String,
+    pub queue: String,
+    pub event_id: String,
+    pub bus: String,
+    pub rule: String,
+    pub rule_arn: String,
+    pub target_id: String,
+    pub target_arn: String,
+    pub attempts: u32,
+    pub error_code: String,
+    pub error_message: String,
+    pub exhausted_retry_condition: Option<String>,
+    pub last_status: Option<u16>,
+    pub last_response: Option<String>,
+    pub retries_counted_from: String,
+    pub dead_lettered_at: String,
+    pub event: Box<RawValue>,
 }
 
 #[derive(Serialize)]

@@ -3,7 +3,7 @@
 
 pub mod aws;
 mod body;
-mod dead_letters;
+pub mod dead_letters;
 pub mod error;
 pub mod gateway;
 mod operator;

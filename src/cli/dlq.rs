@@ -22,6 +22,7 @@ use serde_json::{Value, json};
 use super::ClientArgs;
 use super::client::{OperatorClient, RequestError, block_on};
 use super::output::{Align, Table, indent_json, print, println};
+use crate::api::dead_letters::LetterView;
 
 /// The server's largest page (`api::dead_letters`); `--all` pages by it.
 const MAX_PAGE: u16 = 1000;
@@ -144,29 +145,6 @@ impl Selection {
     }
 }
 
-/// A dead letter as `/v1/dead-letters` shows it.
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct Letter {
-    id: String,
-    queue: String,
-    event_id: String,
-    bus: String,
-    rule: String,
-    rule_arn: String,
-    target_id: String,
-    target_arn: String,
-    attempts: u32,
-    error_code: String,
-    error_message: String,
-    exhausted_retry_condition: Option<String>,
-    last_status: Option<u16>,
-    last_response: Option<String>,
-    retries_counted_from: String,
-    dead_lettered_at: String,
-    event: Box<RawValue>,
-}
-
 /// One page of `GET /v1/dead-letters`: `T` is `Box<RawValue>` to keep the
 /// letters as sent (for `--json`), or a part of a letter.
 #[derive(Deserialize)]
@@ -224,7 +202,7 @@ async fn fetch<T: DeserializeOwned>(
     }
 }
 
-fn parse_letter(raw: &RawValue) -> anyhow::Result<Letter> {
+fn parse_letter(raw: &RawValue) -> anyhow::Result<LetterView> {
     serde_json::from_str(raw.get()).context("the server sent a dead letter this client cannot read")
 }
 
@@ -289,7 +267,7 @@ async fn show(args: ShowArgs) -> anyhow::Result<ExitCode> {
 
 /// The human form of `show`: the fields, then the event and the last
 /// response body (indented when it is JSON).
-fn describe(letter: &Letter) -> String {
+fn describe(letter: &LetterView) -> String {
     let exhausted = letter
         .exhausted_retry_condition
         .as_deref()
@@ -379,10 +357,10 @@ mod tests {
         "errorCode":"SERVER_ERROR","errorMessage":"https://crm.example/hook answered 503 Service Unavailable",
         "exhaustedRetryCondition":"MaximumRetryAttempts","lastStatus":503,
         "lastResponse":"{\"retry\":\"later\"}","retriesCountedFrom":"2025-01-01T00:00:00Z",
-        "deadLetteredAt":"2025-01-01T00:05:00Z",
+        "deadLetterViewedAt":"2025-01-01T00:05:00Z",
         "event":{"version":"0","id":"aa34","detail-type":"OrderPlaced","source":"shop","detail":{"b":1,"a":2}}}"#;
 
-    fn letter(text: &str) -> Letter {
+    fn letter(text: &str) -> LetterView {
         let raw: Box<RawValue> = serde_json::from_str(text).expect("valid JSON");
         parse_letter(&raw).expect("a readable letter")
     }
