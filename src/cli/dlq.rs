@@ -357,7 +357,7 @@ mod tests {
         "errorCode":"SERVER_ERROR","errorMessage":"https://crm.example/hook answered 503 Service Unavailable",
         "exhaustedRetryCondition":"MaximumRetryAttempts","lastStatus":503,
         "lastResponse":"{\"retry\":\"later\"}","retriesCountedFrom":"2025-01-01T00:00:00Z",
-        "deadLetterViewedAt":"2025-01-01T00:05:00Z",
+        "deadLetteredAt":"2025-01-01T00:05:00Z",
         "event":{"version":"0","id":"aa34","detail-type":"OrderPlaced","source":"shop","detail":{"b":1,"a":2}}}"#;
 
     fn letter(text: &str) -> LetterView {
