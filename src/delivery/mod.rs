@@ -241,10 +241,13 @@ impl Delivery {
     /// Moves dead letters back to their targets' pending deliveries, to be
     /// delivered through the normal path with fresh retry limits.
     pub fn redrive(&self, letters: Vec<DeadLetter>) -> Result<Redriven, StoreError> {
-        let snapshot = self.inner.catalog.snapshot();
         let mut out = Redriven::default();
         for letter in letters {
-            if !snapshot.targets.contains_key(&letter.target_uid) {
+            // Under the workers' lock: a target being removed loses its worker
+            // under the same lock before its pending deliveries are purged, so
+            // a letter is only moved back to a target that still has a worker.
+            let workers = self.inner.workers();
+            let Some(worker) = workers.get(&letter.target_uid) else {
                 out.skipped.push(Skipped {
                     id: letter.id.to_string(),
                     reason: format!(
@@ -253,7 +256,7 @@ impl Delivery {
                     ),
                 });
                 continue;
-            }
+            };
             let record = PendingDelivery {
                 age_base_ms: self.inner.clock.now_ms(),
                 ..PendingDelivery::default()
@@ -265,10 +268,8 @@ impl Delivery {
             )?;
             if moved {
                 out.redriven += 1;
-                if let Some(worker) = self.inner.workers().get(&letter.target_uid) {
-                    worker.stats.pending.inc();
-                    let _ = worker.inbox.send(letter.seq);
-                }
+                worker.stats.pending.inc();
+                let _ = worker.inbox.send(letter.seq);
             }
         }
         self.inner.dead_letters.sync()?;
