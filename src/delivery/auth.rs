@@ -30,7 +30,13 @@ pub struct TokenCache {
     tokens: Mutex<HashMap<String, Cached>>,
     /// One fetch per connection at a time; the others wait for its token.
     fetching: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// The last failed fetch per connection: attempts that waited for it get
+    /// its failure instead of each trying (and waiting) again.
+    failed: Mutex<HashMap<String, (Instant, i64, Failure)>>,
 }
+
+/// How long a failed token fetch answers for the attempts that waited on it.
+const FAILURE_MEMORY: Duration = Duration::from_secs(1);
 
 #[derive(Deserialize)]
 struct TokenReply {
@@ -80,7 +86,29 @@ impl TokenCache {
         if let Some(token) = self.cached(connection) {
             return Ok(token);
         }
-        let (token, lifetime) = fetch(client, connection, timeout).await?;
+        if let Some((at, modified_ms, failure)) = self
+            .failed
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&connection.name)
+            && *modified_ms == connection.modified_ms
+            && at.elapsed() < FAILURE_MEMORY
+        {
+            return Err(failure.clone());
+        }
+        let (token, lifetime) = match fetch(client, connection, timeout).await {
+            Ok(fetched) => fetched,
+            Err(failure) => {
+                self.failed
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .insert(
+                        connection.name.clone(),
+                        (Instant::now(), connection.modified_ms, failure.clone()),
+                    );
+                return Err(failure);
+            }
+        };
         let cached = Cached {
             token: token.into(),
             valid_until: Instant::now()

@@ -73,11 +73,13 @@ impl Worker {
     }
 
     pub(super) async fn run(mut self) {
-        let count = self
-            .inner
-            .pending
-            .range(pending::target_range(self.uid))
-            .count();
+        // Counting a large backlog takes a while: off the runtime's threads.
+        let tree = self.inner.pending.clone();
+        let uid = self.uid;
+        let count =
+            tokio::task::spawn_blocking(move || tree.range(pending::target_range(uid)).count())
+                .await
+                .unwrap_or(0);
         self.stats
             .pending
             .set(i64::try_from(count).unwrap_or(i64::MAX));
