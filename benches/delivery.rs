@@ -56,20 +56,13 @@ use tokio::runtime::Runtime;
 mod server_process;
 #[path = "delivery/sink.rs"]
 mod sink;
-use server_process::{Server, TICKS_PER_SEC};
+use server_process::{Server, TICKS_PER_SEC, env_or};
 use sink::{Received, Sink};
 
 /// How long to wait for the sink to receive every acked event after publishing.
 const DRAIN_LIMIT: Duration = Duration::from_secs(300);
 /// Give up earlier when nothing arrives for this long.
 const STALL_LIMIT: Duration = Duration::from_secs(20);
-
-fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 fn main() {
     let secs: u64 = env_or("STOWAGE_BENCH_SECS", 10);

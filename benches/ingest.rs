@@ -31,14 +31,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, oneshot};
 
 mod server_process;
-use server_process::{Server, TICKS_PER_SEC};
-
-fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
+use server_process::{Server, TICKS_PER_SEC, env_or};
 
 fn main() {
     if std::env::var("STOWAGE_BENCH_ROLE").as_deref() == Ok("ceiling") {

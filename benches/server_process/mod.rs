@@ -96,3 +96,11 @@ impl Drop for Server {
 
 /// Linux USER_HZ: the unit of `cpu_ticks`.
 pub const TICKS_PER_SEC: f64 = 100.0;
+
+/// The environment variable `name` parsed, or `default` when unset or unparsable.
+pub fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
