@@ -29,7 +29,7 @@ use super::parse::Pattern;
 use super::paths::PathTrie;
 use super::predicate::Condition;
 use super::scanner::{ArrayPosition, Flattened, flatten};
-use super::values::{ValueMatcher, ValueScratch};
+use super::values::{ValueMatcher, ValueMatcherBuilder, ValueScratch};
 
 /// Collects rules and their patterns; `build` compiles them.
 #[derive(Debug)]
@@ -52,23 +52,37 @@ pub struct Matcher<R> {
     rules: Vec<R>,
     trie: PathTrie,
     field_count: usize,
-    states: Vec<State>,
+    states: Vec<State<R>>,
 }
 
-#[derive(Debug, Default)]
-struct State {
+/// A state of the automaton. Boxed slices, not vectors, so that a state is
+/// one cache line: with thousands of rules the states are far apart in memory,
+/// and every line a step reads is likely a miss.
+#[derive(Debug)]
+struct State<R> {
     /// One value matcher per field tested here, in field order.
-    fields: Vec<(u32, ValueMatcher)>,
+    fields: Box<[(u32, ValueMatcher)]>,
     /// Edges taken when the field has no value in the event (`exists: false`).
-    absent: Vec<(u32, u32)>,
-    /// Rules whose pattern is satisfied on reaching this state.
-    accepts: Vec<u32>,
+    absent: Box<[(u32, u32)]>,
+    /// Rules whose pattern is satisfied on reaching this state: id and the
+    /// rule itself, kept here (not only in `Matcher::rules`) so that reporting
+    /// a match reads memory the walk has just read.
+    accepts: Box<[(u32, R)]>,
     /// Bitset over path-trie nodes: the paths (and their ancestors) of every
     /// field tested from here on. An array at another node cannot matter.
+    relevant: Box<[u64]>,
+}
+
+/// A state while the automaton is built.
+#[derive(Debug, Default)]
+struct StateBuilder {
+    fields: Vec<(u32, ValueMatcherBuilder)>,
+    absent: Vec<(u32, u32)>,
+    accepts: Vec<u32>,
     relevant: Vec<u64>,
 }
 
-impl State {
+impl<R> State<R> {
     fn is_relevant(&self, node: u32) -> bool {
         let node = node as usize;
         self.relevant
@@ -103,7 +117,7 @@ impl<R: Clone + Eq + Hash> MatcherBuilder<R> {
         let mut conditions: HashMap<Condition, u32> = HashMap::new();
         let mut condition_list: Vec<&Condition> = Vec::new();
         let mut edges: HashMap<(u32, u32, u32), u32> = HashMap::new();
-        let mut states: Vec<State> = vec![State::default()];
+        let mut states: Vec<StateBuilder> = vec![StateBuilder::default()];
         for (rule, pattern) in &self.patterns {
             for branch in &pattern.branches {
                 let mut state = 0u32;
@@ -122,7 +136,7 @@ impl<R: Clone + Eq + Hash> MatcherBuilder<R> {
                     state = *edges
                         .entry((state, field, condition_id))
                         .or_insert_with(|| {
-                            states.push(State::default());
+                            states.push(StateBuilder::default());
                             fresh
                         });
                 }
@@ -134,30 +148,44 @@ impl<R: Clone + Eq + Hash> MatcherBuilder<R> {
         Self::mark_relevant(&trie, field_count, &edge_list, &mut states);
         for ((from, field, condition_id), to) in edge_list {
             let condition = condition_list[condition_id as usize];
-            let state = &mut states[from as usize];
             if !condition.predicates.is_empty() {
-                let at = match state.fields.iter().position(|(f, _)| *f == field) {
+                let fields = &mut states[from as usize].fields;
+                let at = match fields.iter().position(|(f, _)| *f == field) {
                     Some(at) => at,
                     None => {
-                        state.fields.push((field, ValueMatcher::default()));
-                        state.fields.len() - 1
+                        fields.push((field, ValueMatcherBuilder::default()));
+                        fields.len() - 1
                     }
                 };
                 for predicate in &condition.predicates {
-                    state.fields[at].1.add(predicate, to);
+                    fields[at].1.add(predicate, to);
                 }
             }
             if condition.absent {
-                state.absent.push((field, to));
+                states[from as usize].absent.push((field, to));
             }
         }
-        for state in &mut states {
-            for (_, matcher) in &mut state.fields {
-                matcher.finish();
-            }
-            state.accepts.sort_unstable();
-            state.accepts.dedup();
-        }
+        let states = states
+            .into_iter()
+            .map(|mut state| {
+                state.accepts.sort_unstable();
+                state.accepts.dedup();
+                State {
+                    fields: state
+                        .fields
+                        .into_iter()
+                        .map(|(field, builder)| (field, builder.build()))
+                        .collect(),
+                    absent: state.absent.into(),
+                    accepts: state
+                        .accepts
+                        .iter()
+                        .map(|&id| (id, self.rules[id as usize].clone()))
+                        .collect(),
+                    relevant: state.relevant.into(),
+                }
+            })
+            .collect();
         Matcher {
             rules: self.rules,
             trie,
@@ -175,7 +203,7 @@ impl<R> MatcherBuilder<R> {
         trie: &PathTrie,
         field_count: u32,
         edges: &[((u32, u32, u32), u32)],
-        states: &mut [State],
+        states: &mut [StateBuilder],
     ) {
         let words = trie.node_count().div_ceil(64);
         let nodes: Vec<u32> = (0..field_count)
@@ -215,7 +243,8 @@ struct Scratch {
     /// States entered with no array binding this event.
     visited: Visited,
     targets: Vec<u32>,
-    accepted: Vec<u32>,
+    /// Rules accepted: (rule id, state, position in the state's `accepts`).
+    accepted: Vec<(u32, u32, u32)>,
     values: ValueScratch,
 }
 
@@ -294,13 +323,14 @@ impl<R: Clone> Matcher<R> {
                 .states
                 .iter()
                 .map(|s| {
-                    std::mem::size_of::<State>()
+                    std::mem::size_of::<State<R>>()
                         + s.fields
                             .iter()
                             .map(|(_, m)| 8 + m.approx_memory_bytes())
                             .sum::<usize>()
                         + 8 * s.absent.len()
-                        + 4 * s.accepts.len()
+                        + std::mem::size_of::<(u32, R)>() * s.accepts.len()
+                        + 8 * s.relevant.len()
                 })
                 .sum::<usize>()
     }
@@ -366,10 +396,8 @@ impl<R: Clone> Matcher<R> {
         });
         while let Some(frame) = stack.pop() {
             let state = &self.states[frame.state as usize];
-            match state.accepts.as_slice() {
-                [] => {}
-                [one] => accepted.push(*one),
-                all => accepted.extend_from_slice(all),
+            for (at, (rule, _)) in (0u32..).zip(state.accepts.iter()) {
+                accepted.push((*rule, frame.state, at));
             }
             for (field, matcher) in &state.fields {
                 let (first, last) = field_leaves[*field as usize];
@@ -413,11 +441,13 @@ impl<R: Clone> Matcher<R> {
                 }
             }
         }
-        accepted.sort_unstable();
-        accepted.dedup();
+        if accepted.len() > 1 {
+            accepted.sort_unstable_by_key(|&(rule, _, _)| rule);
+            accepted.dedup_by_key(|&mut (rule, _, _)| rule);
+        }
         Ok(accepted
             .iter()
-            .map(|&i| self.rules[i as usize].clone())
+            .map(|&(_, state, at)| self.states[state as usize].accepts[at as usize].1.clone())
             .collect())
     }
 }

@@ -85,11 +85,107 @@ fn tail_word(rest: &[u8]) -> u64 {
 
 pub(crate) type FxMap<K, V> = HashMap<K, V, BuildHasherDefault<FxHasher>>;
 
+/// Bytes of a key kept inside the hash table's bucket.
+const INLINE_KEY: usize = 22;
+
+/// A byte-string key, stored inline when short (street names, ids, codes:
+/// most values rules compare), so a probe compares it in the bucket it
+/// already read instead of following a pointer to the bytes. Hashes and
+/// compares as the `[u8]` it holds, so a table keyed by it is probed with a
+/// plain `&[u8]`.
+#[derive(Clone, Debug)]
+pub(crate) enum TextKey {
+    Inline { len: u8, bytes: [u8; INLINE_KEY] },
+    Heap(Box<[u8]>),
+}
+
+impl TextKey {
+    #[inline]
+    pub(crate) fn as_bytes(&self) -> &[u8] {
+        match self {
+            TextKey::Inline { len, bytes } => &bytes[..usize::from(*len)],
+            TextKey::Heap(bytes) => bytes,
+        }
+    }
+}
+
+impl From<&[u8]> for TextKey {
+    fn from(key: &[u8]) -> Self {
+        match u8::try_from(key.len()) {
+            Ok(len) if key.len() <= INLINE_KEY => {
+                let mut bytes = [0u8; INLINE_KEY];
+                bytes[..key.len()].copy_from_slice(key);
+                TextKey::Inline { len, bytes }
+            }
+            _ => TextKey::Heap(key.into()),
+        }
+    }
+}
+
+impl std::borrow::Borrow<[u8]> for TextKey {
+    fn borrow(&self) -> &[u8] {
+        self.as_bytes()
+    }
+}
+
+impl PartialEq for TextKey {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_bytes() == other.as_bytes()
+    }
+}
+
+impl Eq for TextKey {}
+
+impl std::hash::Hash for TextKey {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.as_bytes().hash(state);
+    }
+}
+
+/// The states one indexed value leads to. Nearly always one, kept inline.
+#[derive(Clone, Debug)]
+pub(crate) enum Targets {
+    One(u32),
+    Many(Box<[u32]>),
+}
+
+impl Targets {
+    /// Sorted, without repeats; `None` when `targets` is empty.
+    pub(crate) fn new(mut targets: Vec<u32>) -> Option<Self> {
+        targets.sort_unstable();
+        targets.dedup();
+        match targets[..] {
+            [] => None,
+            [one] => Some(Targets::One(one)),
+            _ => Some(Targets::Many(targets.into())),
+        }
+    }
+
+    /// Appends the targets to `out` (a single push for the usual one target).
+    #[inline]
+    pub(crate) fn add_to(&self, out: &mut Vec<u32>) {
+        match self {
+            Targets::One(one) => out.push(*one),
+            Targets::Many(all) => out.extend_from_slice(all),
+        }
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        match self {
+            Targets::One(_) => 1,
+            Targets::Many(all) => all.len(),
+        }
+    }
+}
+
+/// Exact byte-string keys (inline when short) to values.
+pub(crate) type TextMap<V> = FxMap<TextKey, V>;
+
 /// Values keyed by byte strings that must be a prefix (or a suffix) of the
 /// probed value.
 #[derive(Debug)]
 pub(crate) struct AffixIndex<T> {
-    map: FxMap<Box<[u8]>, T>,
+    map: TextMap<T>,
     /// Distinct key lengths, ascending.
     lengths: Vec<usize>,
 }
@@ -108,7 +204,22 @@ impl<T: Default> AffixIndex<T> {
         if let Err(at) = self.lengths.binary_search(&key.len()) {
             self.lengths.insert(at, key.len());
         }
-        self.map.entry(key.into()).or_default()
+        self.map.entry(TextKey::from(key)).or_default()
+    }
+}
+
+impl<T> AffixIndex<T> {
+    /// The same affixes with each value converted; entries `f` drops are gone.
+    pub(crate) fn filter_map<U>(self, mut f: impl FnMut(T) -> Option<U>) -> AffixIndex<U> {
+        let map: TextMap<U> = self
+            .map
+            .into_iter()
+            .filter_map(|(k, v)| f(v).map(|u| (k, u)))
+            .collect();
+        let mut lengths: Vec<usize> = map.keys().map(|k| k.as_bytes().len()).collect();
+        lengths.sort_unstable();
+        lengths.dedup();
+        AffixIndex { map, lengths }
     }
 }
 
@@ -139,7 +250,7 @@ impl<T> AffixIndex<T> {
     }
 
     pub(crate) fn values(&self) -> impl Iterator<Item = (&[u8], &T)> {
-        self.map.iter().map(|(k, v)| (&k[..], v))
+        self.map.iter().map(|(k, v)| (k.as_bytes(), v))
     }
 }
 

@@ -7,40 +7,76 @@
 //! CIDR blocks one binary search; wildcards are found by their literal head or
 //! tail and then checked. Only `anything-but` is checked per distinct
 //! exclusion, and identical exclusions are shared.
+//!
+//! A [`ValueMatcherBuilder`] collects the predicates; `build` keeps only the
+//! indexes that hold something, as a short list of operations. Matching an
+//! event value reads that list and the indexes on it, nothing else: with
+//! thousands of rules the automaton is larger than the L1 cache, and every
+//! empty index a lookup had to look at was a cache line read for nothing.
 
 use super::casefold::fold_into;
 use super::cidr::{Ip, parse_ip};
-use super::index::{AffixIndex, FxMap, RangeIndex};
+use super::index::{AffixIndex, FxMap, RangeIndex, Targets, TextKey, TextMap};
 use super::number::{numeric_value, order_key};
 use super::predicate::{AnythingBut, Literal, Predicate};
 use super::scanner::Kind;
 use super::wildcard::Wildcard;
 
-type Targets = Vec<u32>;
-
+/// Collects the predicates of one (state, field); targets may repeat.
 #[derive(Debug, Default)]
-pub(crate) struct ValueMatcher {
-    strings: FxMap<Box<[u8]>, Targets>,
-    literals: [Targets; 3],
-    number_text: FxMap<Box<[u8]>, Targets>,
-    number_equals: FxMap<u64, Targets>,
+pub(crate) struct ValueMatcherBuilder {
+    strings: FxMap<Box<[u8]>, Vec<u32>>,
+    literals: [Vec<u32>; 3],
+    number_text: FxMap<Box<[u8]>, Vec<u32>>,
+    number_equals: FxMap<u64, Vec<u32>>,
     ranges: RangeIndex<u64>,
-    prefixes: AffixIndex<Targets>,
-    suffixes: AffixIndex<Targets>,
-    ignore_case: FxMap<Box<[u8]>, Targets>,
-    prefixes_ignore_case: AffixIndex<Targets>,
-    suffixes_ignore_case: AffixIndex<Targets>,
-    wildcards_by_head: AffixIndex<Vec<(Wildcard, Targets)>>,
-    wildcards_by_tail: AffixIndex<Vec<(Wildcard, Targets)>>,
-    wildcards_other: Vec<(Wildcard, Targets)>,
+    prefixes: AffixIndex<Vec<u32>>,
+    suffixes: AffixIndex<Vec<u32>>,
+    ignore_case: FxMap<Box<[u8]>, Vec<u32>>,
+    prefixes_ignore_case: AffixIndex<Vec<u32>>,
+    suffixes_ignore_case: AffixIndex<Vec<u32>>,
+    wildcards_by_head: AffixIndex<Vec<(Wildcard, Vec<u32>)>>,
+    wildcards_by_tail: AffixIndex<Vec<(Wildcard, Vec<u32>)>>,
+    wildcards_other: Vec<(Wildcard, Vec<u32>)>,
     cidr_v4: RangeIndex<u128>,
     cidr_v6: RangeIndex<u128>,
-    exists: Targets,
-    anything_but: Vec<(AnythingBut, Targets)>,
-    needs_number: bool,
+    exists: Vec<u32>,
+    anything_but: Vec<(AnythingBut, Vec<u32>)>,
+}
+
+/// The compiled value matcher: the non-empty indexes, in the order they are
+/// probed, and which derived forms of a value (case-folded, numeric) they use.
+#[derive(Debug)]
+pub(crate) struct ValueMatcher {
+    ops: Box<[Op]>,
     needs_fold: bool,
-    needs_ip: bool,
-    has_strings: bool,
+    needs_number: bool,
+}
+
+type WildcardList = Box<[(Wildcard, Targets)]>;
+
+/// One non-empty index of a value matcher.
+#[derive(Debug)]
+enum Op {
+    /// `exists: true`: every value.
+    Exists(Targets),
+    Literal(Kind, Targets),
+    Strings(TextMap<Targets>),
+    Prefixes(AffixIndex<Targets>),
+    Suffixes(AffixIndex<Targets>),
+    WildcardsByHead(Box<AffixIndex<WildcardList>>),
+    WildcardsByTail(Box<AffixIndex<WildcardList>>),
+    WildcardsOther(WildcardList),
+    /// The tables below are keyed by folded text.
+    IgnoreCase(TextMap<Targets>),
+    PrefixesIgnoreCase(AffixIndex<Targets>),
+    SuffixesIgnoreCase(AffixIndex<Targets>),
+    NumberText(TextMap<Targets>),
+    NumberEquals(FxMap<u64, Targets>),
+    Ranges(Box<RangeIndex<u64>>),
+    CidrV4(Box<RangeIndex<u128>>),
+    CidrV6(Box<RangeIndex<u128>>),
+    AnythingBut(Box<[(AnythingBut, Targets)]>),
 }
 
 /// Per-call buffers, reused across values.
@@ -68,14 +104,28 @@ fn literal_slot(literal: Literal) -> usize {
     }
 }
 
-fn push_wildcard(list: &mut Vec<(Wildcard, Targets)>, wildcard: &Wildcard, target: u32) {
+fn push_wildcard(list: &mut Vec<(Wildcard, Vec<u32>)>, wildcard: &Wildcard, target: u32) {
     match list.iter_mut().find(|(w, _)| w == wildcard) {
         Some((_, targets)) => targets.push(target),
         None => list.push((wildcard.clone(), vec![target])),
     }
 }
 
-impl ValueMatcher {
+fn text_map(map: FxMap<Box<[u8]>, Vec<u32>>) -> TextMap<Targets> {
+    map.into_iter()
+        .filter_map(|(k, v)| Targets::new(v).map(|t| (TextKey::from(&k[..]), t)))
+        .collect()
+}
+
+fn wildcard_list(list: Vec<(Wildcard, Vec<u32>)>) -> Option<WildcardList> {
+    let list: Vec<_> = list
+        .into_iter()
+        .filter_map(|(w, v)| Targets::new(v).map(|t| (w, t)))
+        .collect();
+    (!list.is_empty()).then(|| list.into())
+}
+
+impl ValueMatcherBuilder {
     pub(crate) fn add(&mut self, predicate: &Predicate, target: u32) {
         match predicate {
             Predicate::String(s) => self
@@ -90,11 +140,9 @@ impl ValueMatcher {
                 .or_default()
                 .push(target),
             Predicate::NumberEquals(key) => {
-                self.needs_number = true;
                 self.number_equals.entry(*key).or_default().push(target);
             }
             Predicate::Range(range) => {
-                self.needs_number = true;
                 self.ranges.add(
                     range.lower.map(|b| (b.key, b.inclusive)),
                     range.upper.map(|b| (b.key, b.inclusive)),
@@ -103,19 +151,15 @@ impl ValueMatcher {
             }
             Predicate::Prefix(p) => self.prefixes.entry(p.as_bytes()).push(target),
             Predicate::Suffix(s) => self.suffixes.entry(s.as_bytes()).push(target),
-            Predicate::EqualsIgnoreCase(f) => {
-                self.needs_fold = true;
-                self.ignore_case
-                    .entry(f.as_bytes().into())
-                    .or_default()
-                    .push(target);
-            }
+            Predicate::EqualsIgnoreCase(f) => self
+                .ignore_case
+                .entry(f.as_bytes().into())
+                .or_default()
+                .push(target),
             Predicate::PrefixIgnoreCase(f) => {
-                self.needs_fold = true;
                 self.prefixes_ignore_case.entry(f.as_bytes()).push(target);
             }
             Predicate::SuffixIgnoreCase(f) => {
-                self.needs_fold = true;
                 self.suffixes_ignore_case.entry(f.as_bytes()).push(target);
             }
             Predicate::Wildcard(w) => {
@@ -128,7 +172,6 @@ impl ValueMatcher {
                 }
             }
             Predicate::Cidr(block) => {
-                self.needs_ip = true;
                 let index = if block.v6 {
                     &mut self.cidr_v6
                 } else {
@@ -137,34 +180,122 @@ impl ValueMatcher {
                 index.add(Some((block.low, true)), Some((block.high, true)), target);
             }
             Predicate::Exists => self.exists.push(target),
-            Predicate::AnythingBut(ab) => {
-                if matches!(ab, AnythingBut::Numbers(_)) {
-                    self.needs_number = true;
-                }
-                if matches!(ab, AnythingBut::IgnoreCase(_)) {
-                    self.needs_fold = true;
-                }
-                match self.anything_but.iter_mut().find(|(a, _)| a == ab) {
-                    Some((_, targets)) => targets.push(target),
-                    None => self.anything_but.push((ab.clone(), vec![target])),
-                }
-            }
+            Predicate::AnythingBut(ab) => match self.anything_but.iter_mut().find(|(a, _)| a == ab)
+            {
+                Some((_, targets)) => targets.push(target),
+                None => self.anything_but.push((ab.clone(), vec![target])),
+            },
         }
     }
 
-    /// Call once after the last `add`.
-    pub(crate) fn finish(&mut self) {
-        self.ranges.finish();
-        self.cidr_v4.finish();
-        self.cidr_v6.finish();
-        self.has_strings = !self.strings.is_empty()
-            || !self.prefixes.is_empty()
-            || !self.suffixes.is_empty()
-            || !self.wildcards_by_head.is_empty()
-            || !self.wildcards_by_tail.is_empty()
-            || !self.wildcards_other.is_empty();
+    /// The compiled matcher: only the indexes that hold something.
+    pub(crate) fn build(self) -> ValueMatcher {
+        let mut ops = Vec::new();
+        if let Some(t) = Targets::new(self.exists) {
+            ops.push(Op::Exists(t));
+        }
+        let [t, f, n] = self.literals;
+        for (kind, list) in [(Kind::True, t), (Kind::False, f), (Kind::Null, n)] {
+            if let Some(t) = Targets::new(list) {
+                ops.push(Op::Literal(kind, t));
+            }
+        }
+        let strings = text_map(self.strings);
+        if !strings.is_empty() {
+            ops.push(Op::Strings(strings));
+        }
+        let affixes = |index: AffixIndex<Vec<u32>>| {
+            let index = index.filter_map(Targets::new);
+            (!index.is_empty()).then_some(index)
+        };
+        if let Some(index) = affixes(self.prefixes) {
+            ops.push(Op::Prefixes(index));
+        }
+        if let Some(index) = affixes(self.suffixes) {
+            ops.push(Op::Suffixes(index));
+        }
+        let wildcards = |index: AffixIndex<Vec<(Wildcard, Vec<u32>)>>| {
+            let index = index.filter_map(wildcard_list);
+            (!index.is_empty()).then(|| Box::new(index))
+        };
+        if let Some(index) = wildcards(self.wildcards_by_head) {
+            ops.push(Op::WildcardsByHead(index));
+        }
+        if let Some(index) = wildcards(self.wildcards_by_tail) {
+            ops.push(Op::WildcardsByTail(index));
+        }
+        if let Some(list) = wildcard_list(self.wildcards_other) {
+            ops.push(Op::WildcardsOther(list));
+        }
+        let ignore_case = text_map(self.ignore_case);
+        if !ignore_case.is_empty() {
+            ops.push(Op::IgnoreCase(ignore_case));
+        }
+        if let Some(index) = affixes(self.prefixes_ignore_case) {
+            ops.push(Op::PrefixesIgnoreCase(index));
+        }
+        if let Some(index) = affixes(self.suffixes_ignore_case) {
+            ops.push(Op::SuffixesIgnoreCase(index));
+        }
+        let number_text = text_map(self.number_text);
+        if !number_text.is_empty() {
+            ops.push(Op::NumberText(number_text));
+        }
+        let number_equals: FxMap<u64, Targets> = self
+            .number_equals
+            .into_iter()
+            .filter_map(|(k, v)| Targets::new(v).map(|t| (k, t)))
+            .collect();
+        if !number_equals.is_empty() {
+            ops.push(Op::NumberEquals(number_equals));
+        }
+        // (A finished range index always has one segment: test before.)
+        let mut ranges = self.ranges;
+        if !ranges.is_empty() {
+            ranges.finish();
+            ops.push(Op::Ranges(Box::new(ranges)));
+        }
+        for (mut index, v6) in [(self.cidr_v4, false), (self.cidr_v6, true)] {
+            if !index.is_empty() {
+                index.finish();
+                ops.push(if v6 {
+                    Op::CidrV6(Box::new(index))
+                } else {
+                    Op::CidrV4(Box::new(index))
+                });
+            }
+        }
+        let anything_but: Vec<_> = self
+            .anything_but
+            .into_iter()
+            .filter_map(|(a, v)| Targets::new(v).map(|t| (a, t)))
+            .collect();
+        if !anything_but.is_empty() {
+            ops.push(Op::AnythingBut(anything_but.into()));
+        }
+        let needs_fold = ops.iter().any(|op| match op {
+            Op::IgnoreCase(_) | Op::PrefixesIgnoreCase(_) | Op::SuffixesIgnoreCase(_) => true,
+            Op::AnythingBut(list) => list
+                .iter()
+                .any(|(a, _)| matches!(a, AnythingBut::IgnoreCase(_))),
+            _ => false,
+        });
+        let needs_number = ops.iter().any(|op| match op {
+            Op::NumberEquals(_) | Op::Ranges(_) => true,
+            Op::AnythingBut(list) => list
+                .iter()
+                .any(|(a, _)| matches!(a, AnythingBut::Numbers(_))),
+            _ => false,
+        });
+        ValueMatcher {
+            ops: ops.into(),
+            needs_fold,
+            needs_number,
+        }
     }
+}
 
+impl ValueMatcher {
     /// Appends the targets `value` reaches to `out` (possibly with repeats).
     pub(crate) fn matches(
         &self,
@@ -173,135 +304,170 @@ impl ValueMatcher {
         scratch: &mut ValueScratch,
         out: &mut Vec<u32>,
     ) {
-        add_targets(out, &self.exists);
-        let mut number = None;
-        let mut folded = false;
-        match kind {
-            Kind::String => {
-                if self.has_strings {
-                    self.match_string(value, out);
+        let is_string = kind == Kind::String;
+        let folded: Option<&[u8]> = if self.needs_fold && is_string {
+            scratch.folded.clear();
+            fold_into(value, &mut scratch.folded);
+            Some(&scratch.folded)
+        } else {
+            None
+        };
+        let number = if self.needs_number && kind == Kind::Number {
+            std::str::from_utf8(value).ok().and_then(numeric_value)
+        } else {
+            None
+        };
+        for op in &self.ops {
+            match op {
+                Op::Exists(t) => t.add_to(out),
+                Op::Literal(literal, t) => {
+                    if *literal == kind {
+                        t.add_to(out);
+                    }
                 }
-                if self.needs_fold {
-                    scratch.folded.clear();
-                    fold_into(value, &mut scratch.folded);
-                    folded = true;
-                    self.match_folded(&scratch.folded, out);
+                Op::Strings(map) => {
+                    if is_string && let Some(t) = map.get(value) {
+                        t.add_to(out);
+                    }
                 }
-                if self.needs_ip {
-                    self.match_ip(value, out);
+                Op::Prefixes(index) => {
+                    if is_string {
+                        index.for_each_prefix(value, |t| t.add_to(out));
+                    }
                 }
-            }
-            Kind::Number => {
-                if let Some(t) = self.number_text.get(value) {
-                    add_targets(out, t);
+                Op::Suffixes(index) => {
+                    if is_string {
+                        index.for_each_suffix(value, |t| t.add_to(out));
+                    }
                 }
-                if self.needs_number {
-                    number = std::str::from_utf8(value).ok().and_then(numeric_value);
+                Op::WildcardsByHead(index) => {
+                    if is_string {
+                        index.for_each_prefix(value, |list| check_wildcards(list, value, out));
+                    }
+                }
+                Op::WildcardsByTail(index) => {
+                    if is_string {
+                        index.for_each_suffix(value, |list| check_wildcards(list, value, out));
+                    }
+                }
+                Op::WildcardsOther(list) => {
+                    if is_string {
+                        check_wildcards(list, value, out);
+                    }
+                }
+                Op::IgnoreCase(map) => {
+                    if let Some(t) = folded.and_then(|f| map.get(f)) {
+                        t.add_to(out);
+                    }
+                }
+                Op::PrefixesIgnoreCase(index) => {
+                    if let Some(f) = folded {
+                        index.for_each_prefix(f, |t| t.add_to(out));
+                    }
+                }
+                Op::SuffixesIgnoreCase(index) => {
+                    if let Some(f) = folded {
+                        index.for_each_suffix(f, |t| t.add_to(out));
+                    }
+                }
+                Op::NumberText(map) => {
+                    if kind == Kind::Number
+                        && let Some(t) = map.get(value)
+                    {
+                        t.add_to(out);
+                    }
+                }
+                Op::NumberEquals(map) => {
+                    if let Some(t) = number.and_then(|n| map.get(&order_key(n))) {
+                        t.add_to(out);
+                    }
+                }
+                Op::Ranges(index) => {
                     if let Some(n) = number {
-                        let key = order_key(n);
-                        if let Some(t) = self.number_equals.get(&key) {
-                            add_targets(out, t);
-                        }
-                        if !self.ranges.is_empty() {
-                            add_targets(out, self.ranges.lookup(key));
+                        add_targets(out, index.lookup(order_key(n)));
+                    }
+                }
+                Op::CidrV4(index) => {
+                    if let Some(Ip::V4(ip)) = ip_of(is_string, value) {
+                        add_targets(out, index.lookup(ip));
+                    }
+                }
+                Op::CidrV6(index) => {
+                    if let Some(Ip::V6(ip)) = ip_of(is_string, value) {
+                        add_targets(out, index.lookup(ip));
+                    }
+                }
+                Op::AnythingBut(list) => {
+                    for (anything_but, t) in list.iter() {
+                        if !excludes(anything_but, kind, value, number, folded) {
+                            t.add_to(out);
                         }
                     }
                 }
             }
-            Kind::True => add_targets(out, &self.literals[0]),
-            Kind::False => add_targets(out, &self.literals[1]),
-            Kind::Null => add_targets(out, &self.literals[2]),
-        }
-        for (anything_but, targets) in &self.anything_but {
-            let folded = if folded {
-                Some(&scratch.folded[..])
-            } else {
-                None
-            };
-            if !excludes(anything_but, kind, value, number, folded) {
-                add_targets(out, targets);
-            }
-        }
-    }
-
-    fn match_string(&self, value: &[u8], out: &mut Vec<u32>) {
-        probe_text(&self.strings, &self.prefixes, &self.suffixes, value, out);
-        let mut check = |list: &Vec<(Wildcard, Targets)>| {
-            for (wildcard, targets) in list {
-                if wildcard.is_match(value) {
-                    add_targets(out, targets);
-                }
-            }
-        };
-        if !self.wildcards_by_head.is_empty() {
-            self.wildcards_by_head.for_each_prefix(value, &mut check);
-        }
-        if !self.wildcards_by_tail.is_empty() {
-            self.wildcards_by_tail.for_each_suffix(value, &mut check);
-        }
-        check(&self.wildcards_other);
-    }
-
-    fn match_folded(&self, folded: &[u8], out: &mut Vec<u32>) {
-        probe_text(
-            &self.ignore_case,
-            &self.prefixes_ignore_case,
-            &self.suffixes_ignore_case,
-            folded,
-            out,
-        );
-    }
-
-    fn match_ip(&self, value: &[u8], out: &mut Vec<u32>) {
-        let Some(ip) = std::str::from_utf8(value).ok().and_then(parse_ip) else {
-            return;
-        };
-        match ip {
-            Ip::V4(v) if !self.cidr_v4.is_empty() => add_targets(out, self.cidr_v4.lookup(v)),
-            Ip::V6(v) if !self.cidr_v6.is_empty() => add_targets(out, self.cidr_v6.lookup(v)),
-            _ => {}
         }
     }
 
     pub(crate) fn approx_memory_bytes(&self) -> usize {
-        let targets = |t: &Targets| 24 + 4 * t.len();
-        let map_bytes = |m: &FxMap<Box<[u8]>, Targets>| {
+        let targets = |t: &Targets| 16 + if t.len() > 1 { 4 * t.len() } else { 0 };
+        let text_key = |k: &[u8]| if k.len() > 22 { k.len() } else { 0 };
+        let map_bytes = |m: &TextMap<Targets>| {
             m.iter()
-                .map(|(k, v)| 16 + k.len() + targets(v) + 8)
+                .map(|(k, v)| 24 + text_key(k.as_bytes()) + targets(v) + 1)
                 .sum::<usize>()
         };
         let affix = |a: &AffixIndex<Targets>| {
             a.values()
-                .map(|(k, v)| 16 + k.len() + targets(v) + 8)
+                .map(|(k, v)| 24 + text_key(k) + targets(v) + 1)
+                .sum::<usize>()
+        };
+        let wildcards = |list: &WildcardList| 16 + 80 * list.len();
+        let wildcard_affix = |a: &AffixIndex<WildcardList>| {
+            a.values()
+                .map(|(k, v)| 24 + text_key(k) + wildcards(v) + 1)
                 .sum::<usize>()
         };
         std::mem::size_of::<Self>()
-            + map_bytes(&self.strings)
-            + map_bytes(&self.number_text)
-            + map_bytes(&self.ignore_case)
             + self
-                .number_equals
-                .values()
-                .map(|v| 16 + targets(v))
+                .ops
+                .iter()
+                .map(|op| {
+                    std::mem::size_of::<Op>()
+                        + match op {
+                            Op::Exists(t) | Op::Literal(_, t) => targets(t),
+                            Op::Strings(m) | Op::IgnoreCase(m) | Op::NumberText(m) => map_bytes(m),
+                            Op::Prefixes(a)
+                            | Op::Suffixes(a)
+                            | Op::PrefixesIgnoreCase(a)
+                            | Op::SuffixesIgnoreCase(a) => affix(a),
+                            Op::WildcardsByHead(a) | Op::WildcardsByTail(a) => wildcard_affix(a),
+                            Op::WildcardsOther(list) => wildcards(list),
+                            Op::NumberEquals(m) => {
+                                m.values().map(|v| 8 + targets(v) + 1).sum::<usize>()
+                            }
+                            Op::Ranges(r) => r.approx_memory_bytes(),
+                            Op::CidrV4(r) | Op::CidrV6(r) => r.approx_memory_bytes(),
+                            Op::AnythingBut(list) => 64 * list.len(),
+                        }
+                })
                 .sum::<usize>()
-            + affix(&self.prefixes)
-            + affix(&self.suffixes)
-            + affix(&self.prefixes_ignore_case)
-            + affix(&self.suffixes_ignore_case)
-            + self.ranges.approx_memory_bytes()
-            + self.cidr_v4.approx_memory_bytes()
-            + self.cidr_v6.approx_memory_bytes()
-            + self
-                .wildcards_by_head
-                .values()
-                .map(|(k, v)| 40 + k.len() + 64 * v.len())
-                .sum::<usize>()
-            + self
-                .wildcards_by_tail
-                .values()
-                .map(|(k, v)| 40 + k.len() + 64 * v.len())
-                .sum::<usize>()
-            + 64 * (self.wildcards_other.len() + self.anything_but.len())
+    }
+}
+
+/// The IP address in a string value, for `cidr`.
+#[inline]
+fn ip_of(is_string: bool, value: &[u8]) -> Option<Ip> {
+    if !is_string {
+        return None;
+    }
+    std::str::from_utf8(value).ok().and_then(parse_ip)
+}
+
+fn check_wildcards(list: &WildcardList, value: &[u8], out: &mut Vec<u32>) {
+    for (wildcard, targets) in list.iter() {
+        if wildcard.is_match(value) {
+            targets.add_to(out);
+        }
     }
 }
 
@@ -328,29 +494,5 @@ fn excludes(
             folded.is_some_and(|f| texts.binary_search_by(|t| t.as_bytes().cmp(f)).is_ok())
         }
         AnythingBut::Wildcards(wildcards) => wildcards.iter().any(|w| w.is_match(value)),
-    }
-}
-
-/// Exact, prefix and suffix lookups of one text (raw or case-folded). Each index
-/// is probed only when it holds something: calling into empty ones costs more
-/// than the lookup that matters.
-#[inline]
-fn probe_text(
-    exact: &FxMap<Box<[u8]>, Targets>,
-    prefixes: &AffixIndex<Targets>,
-    suffixes: &AffixIndex<Targets>,
-    text: &[u8],
-    out: &mut Vec<u32>,
-) {
-    if !exact.is_empty()
-        && let Some(t) = exact.get(text)
-    {
-        add_targets(out, t);
-    }
-    if !prefixes.is_empty() {
-        prefixes.for_each_prefix(text, |t| add_targets(out, t));
-    }
-    if !suffixes.is_empty() {
-        suffixes.for_each_suffix(text, |t| add_targets(out, t));
     }
 }
