@@ -122,26 +122,6 @@ impl From<&[u8]> for TextKey {
     }
 }
 
-impl std::borrow::Borrow<[u8]> for TextKey {
-    fn borrow(&self) -> &[u8] {
-        self.as_bytes()
-    }
-}
-
-impl PartialEq for TextKey {
-    fn eq(&self, other: &Self) -> bool {
-        self.as_bytes() == other.as_bytes()
-    }
-}
-
-impl Eq for TextKey {}
-
-impl std::hash::Hash for TextKey {
-    fn hash<H: Hasher>(&self, state: &mut H) {
-        self.as_bytes().hash(state);
-    }
-}
-
 /// The states one indexed value leads to. Nearly always one, kept inline.
 #[derive(Clone, Debug)]
 pub(crate) enum Targets {
@@ -178,8 +158,117 @@ impl Targets {
     }
 }
 
-/// Exact byte-string keys (inline when short) to values.
-pub(crate) type TextMap<V> = FxMap<TextKey, V>;
+/// Equality of byte strings, comparing keys of up to 16 bytes with two
+/// overlapping word reads (or fewer) instead of a `memcmp` call: a lookup
+/// compares keys that short all the time, and the call was most of the cost.
+#[inline]
+pub(crate) fn bytes_eq(a: &[u8], b: &[u8]) -> bool {
+    let n = a.len();
+    if n != b.len() {
+        return false;
+    }
+    match n {
+        0 => true,
+        1..=3 => a[0] == b[0] && a[n / 2] == b[n / 2] && a[n - 1] == b[n - 1],
+        4..=7 => word32(a, 0) == word32(b, 0) && word32(a, n - 4) == word32(b, n - 4),
+        8..=16 => word64(a, 0) == word64(b, 0) && word64(a, n - 8) == word64(b, n - 8),
+        _ => a == b,
+    }
+}
+
+#[inline]
+fn word32(bytes: &[u8], at: usize) -> u32 {
+    match bytes.get(at..at + 4) {
+        Some(&[a, b, c, d]) => u32::from_le_bytes([a, b, c, d]),
+        _ => 0,
+    }
+}
+
+#[inline]
+fn word64(bytes: &[u8], at: usize) -> u64 {
+    match bytes.get(at..at + 8) {
+        Some(&[a, b, c, d, e, f, g, h]) => u64::from_le_bytes([a, b, c, d, e, f, g, h]),
+        _ => 0,
+    }
+}
+
+/// The Fx hash of a byte string (its length, then its bytes).
+#[inline]
+fn text_hash(bytes: &[u8]) -> u64 {
+    let mut hasher = FxHasher::default();
+    hasher.write_usize(bytes.len());
+    hasher.write(bytes);
+    hasher.finish()
+}
+
+/// Exact byte-string keys (inline in the bucket when short) to values.
+#[derive(Clone)]
+pub(crate) struct TextMap<V> {
+    table: hashbrown::HashTable<(TextKey, V)>,
+}
+
+impl<V> Default for TextMap<V> {
+    fn default() -> Self {
+        TextMap {
+            table: hashbrown::HashTable::new(),
+        }
+    }
+}
+
+impl<V: std::fmt::Debug> std::fmt::Debug for TextMap<V> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_map()
+            .entries(self.iter().map(|(k, v)| (String::from_utf8_lossy(k), v)))
+            .finish()
+    }
+}
+
+impl<V> TextMap<V> {
+    #[inline]
+    pub(crate) fn get(&self, key: &[u8]) -> Option<&V> {
+        self.table
+            .find(text_hash(key), |(k, _)| bytes_eq(k.as_bytes(), key))
+            .map(|(_, v)| v)
+    }
+
+    pub(crate) fn entry_or_default(&mut self, key: &[u8]) -> &mut V
+    where
+        V: Default,
+    {
+        let entry = self.table.entry(
+            text_hash(key),
+            |(k, _)| bytes_eq(k.as_bytes(), key),
+            |(k, _)| text_hash(k.as_bytes()),
+        );
+        &mut entry
+            .or_insert_with(|| (TextKey::from(key), V::default()))
+            .into_mut()
+            .1
+    }
+
+    #[inline]
+    pub(crate) fn is_empty(&self) -> bool {
+        self.table.is_empty()
+    }
+
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (&[u8], &V)> {
+        self.table.iter().map(|(k, v)| (k.as_bytes(), v))
+    }
+
+    /// The same keys with each value converted; entries `f` drops are gone.
+    pub(crate) fn filter_map<U>(self, mut f: impl FnMut(V) -> Option<U>) -> TextMap<U> {
+        let mut table = hashbrown::HashTable::with_capacity(self.table.len());
+        for (k, v) in self.table {
+            if let Some(u) = f(v) {
+                let hash = text_hash(k.as_bytes());
+                table.insert_unique(hash, (k, u), |(k, _): &(TextKey, U)| {
+                    text_hash(k.as_bytes())
+                });
+            }
+        }
+        TextMap { table }
+    }
+}
 
 /// Values keyed by byte strings that must be a prefix (or a suffix) of the
 /// probed value.
@@ -193,7 +282,7 @@ pub(crate) struct AffixIndex<T> {
 impl<T> Default for AffixIndex<T> {
     fn default() -> Self {
         AffixIndex {
-            map: FxMap::default(),
+            map: TextMap::default(),
             lengths: Vec::new(),
         }
     }
@@ -204,19 +293,15 @@ impl<T: Default> AffixIndex<T> {
         if let Err(at) = self.lengths.binary_search(&key.len()) {
             self.lengths.insert(at, key.len());
         }
-        self.map.entry(TextKey::from(key)).or_default()
+        self.map.entry_or_default(key)
     }
 }
 
 impl<T> AffixIndex<T> {
     /// The same affixes with each value converted; entries `f` drops are gone.
-    pub(crate) fn filter_map<U>(self, mut f: impl FnMut(T) -> Option<U>) -> AffixIndex<U> {
-        let map: TextMap<U> = self
-            .map
-            .into_iter()
-            .filter_map(|(k, v)| f(v).map(|u| (k, u)))
-            .collect();
-        let mut lengths: Vec<usize> = map.keys().map(|k| k.as_bytes().len()).collect();
+    pub(crate) fn filter_map<U>(self, f: impl FnMut(T) -> Option<U>) -> AffixIndex<U> {
+        let map = self.map.filter_map(f);
+        let mut lengths: Vec<usize> = map.iter().map(|(k, _)| k.len()).collect();
         lengths.sort_unstable();
         lengths.dedup();
         AffixIndex { map, lengths }
@@ -250,7 +335,7 @@ impl<T> AffixIndex<T> {
     }
 
     pub(crate) fn values(&self) -> impl Iterator<Item = (&[u8], &T)> {
-        self.map.iter().map(|(k, v)| (k.as_bytes(), v))
+        self.map.iter()
     }
 }
 
@@ -385,6 +470,48 @@ mod tests {
                 assert_ne!(a, b);
             }
         }
+    }
+
+    #[test]
+    fn bytes_eq_agrees_with_slice_equality() {
+        let base: Vec<u8> = (0u8..40).map(|i| b'a' + i % 26).collect();
+        for n in 0..base.len() {
+            let a = &base[..n];
+            assert!(bytes_eq(a, a), "length {n}");
+            assert!(!bytes_eq(a, &base[..n + 1]), "lengths {n} and {}", n + 1);
+            for at in 0..n {
+                let mut b = a.to_vec();
+                b[at] ^= 0x20;
+                assert!(!bytes_eq(a, &b), "length {n}, differing at {at}");
+            }
+        }
+    }
+
+    #[test]
+    fn text_map_finds_inline_and_long_keys() {
+        let mut map: TextMap<u32> = TextMap::default();
+        let long = "k".repeat(40);
+        for (i, key) in [
+            "",
+            "a",
+            "abcdefgh",
+            "abcdefghijklmnopqrstuv",
+            "abcdefghijklmnopqrstuvw",
+            &long,
+        ]
+        .iter()
+        .enumerate()
+        {
+            *map.entry_or_default(key.as_bytes()) = u32::try_from(i).expect("small");
+        }
+        assert_eq!(map.get(b""), Some(&0));
+        assert_eq!(map.get(b"abcdefgh"), Some(&2));
+        assert_eq!(map.get(b"abcdefghijklmnopqrstuvw"), Some(&4));
+        assert_eq!(map.get(long.as_bytes()), Some(&5));
+        assert_eq!(map.get(b"abcdefgi"), None);
+        let doubled = map.filter_map(|v| (v % 2 == 0).then_some(v * 2));
+        assert_eq!(doubled.get(b"abcdefgh"), Some(&4));
+        assert_eq!(doubled.get(b"a"), None);
     }
 
     #[test]

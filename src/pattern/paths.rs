@@ -3,6 +3,8 @@
 //! field (a leaf path of some pattern) and also have children. It knows nothing
 //! about values or rules.
 
+use super::index::bytes_eq;
+
 /// Field paths as a trie of object keys; a node may be a field (a leaf path of
 /// some pattern) and also have children.
 #[derive(Debug, Default)]
@@ -68,8 +70,7 @@ impl PathTrie {
             .children
             .iter()
             .enumerate()
-            // Length and first byte first: most keys differ there, without a memcmp.
-            .find(|(_, (k, _))| k.len() == key.len() && k.first() == key.first() && &k[..] == key)
+            .find(|(_, (k, _))| bytes_eq(k, key))
             .map(|(i, (_, c))| (i, *c))
     }
 

@@ -16,7 +16,7 @@
 
 use super::casefold::fold_into;
 use super::cidr::{Ip, parse_ip};
-use super::index::{AffixIndex, FxMap, RangeIndex, Targets, TextKey, TextMap};
+use super::index::{AffixIndex, FxMap, RangeIndex, Targets, TextMap};
 use super::number::{numeric_value, order_key};
 use super::predicate::{AnythingBut, Literal, Predicate};
 use super::scanner::Kind;
@@ -25,14 +25,14 @@ use super::wildcard::Wildcard;
 /// Collects the predicates of one (state, field); targets may repeat.
 #[derive(Debug, Default)]
 pub(crate) struct ValueMatcherBuilder {
-    strings: FxMap<Box<[u8]>, Vec<u32>>,
+    strings: TextMap<Vec<u32>>,
     literals: [Vec<u32>; 3],
-    number_text: FxMap<Box<[u8]>, Vec<u32>>,
+    number_text: TextMap<Vec<u32>>,
     number_equals: FxMap<u64, Vec<u32>>,
     ranges: RangeIndex<u64>,
     prefixes: AffixIndex<Vec<u32>>,
     suffixes: AffixIndex<Vec<u32>>,
-    ignore_case: FxMap<Box<[u8]>, Vec<u32>>,
+    ignore_case: TextMap<Vec<u32>>,
     prefixes_ignore_case: AffixIndex<Vec<u32>>,
     suffixes_ignore_case: AffixIndex<Vec<u32>>,
     wildcards_by_head: AffixIndex<Vec<(Wildcard, Vec<u32>)>>,
@@ -111,10 +111,8 @@ fn push_wildcard(list: &mut Vec<(Wildcard, Vec<u32>)>, wildcard: &Wildcard, targ
     }
 }
 
-fn text_map(map: FxMap<Box<[u8]>, Vec<u32>>) -> TextMap<Targets> {
-    map.into_iter()
-        .filter_map(|(k, v)| Targets::new(v).map(|t| (TextKey::from(&k[..]), t)))
-        .collect()
+fn text_map(map: TextMap<Vec<u32>>) -> TextMap<Targets> {
+    map.filter_map(Targets::new)
 }
 
 fn wildcard_list(list: Vec<(Wildcard, Vec<u32>)>) -> Option<WildcardList> {
@@ -128,17 +126,11 @@ fn wildcard_list(list: Vec<(Wildcard, Vec<u32>)>) -> Option<WildcardList> {
 impl ValueMatcherBuilder {
     pub(crate) fn add(&mut self, predicate: &Predicate, target: u32) {
         match predicate {
-            Predicate::String(s) => self
-                .strings
-                .entry(s.as_bytes().into())
-                .or_default()
-                .push(target),
+            Predicate::String(s) => self.strings.entry_or_default(s.as_bytes()).push(target),
             Predicate::Literal(l) => self.literals[literal_slot(*l)].push(target),
-            Predicate::NumberText(t) => self
-                .number_text
-                .entry(t.as_bytes().into())
-                .or_default()
-                .push(target),
+            Predicate::NumberText(t) => {
+                self.number_text.entry_or_default(t.as_bytes()).push(target)
+            }
             Predicate::NumberEquals(key) => {
                 self.number_equals.entry(*key).or_default().push(target);
             }
@@ -151,11 +143,9 @@ impl ValueMatcherBuilder {
             }
             Predicate::Prefix(p) => self.prefixes.entry(p.as_bytes()).push(target),
             Predicate::Suffix(s) => self.suffixes.entry(s.as_bytes()).push(target),
-            Predicate::EqualsIgnoreCase(f) => self
-                .ignore_case
-                .entry(f.as_bytes().into())
-                .or_default()
-                .push(target),
+            Predicate::EqualsIgnoreCase(f) => {
+                self.ignore_case.entry_or_default(f.as_bytes()).push(target);
+            }
             Predicate::PrefixIgnoreCase(f) => {
                 self.prefixes_ignore_case.entry(f.as_bytes()).push(target);
             }
@@ -413,7 +403,7 @@ impl ValueMatcher {
         let text_key = |k: &[u8]| if k.len() > 22 { k.len() } else { 0 };
         let map_bytes = |m: &TextMap<Targets>| {
             m.iter()
-                .map(|(k, v)| 24 + text_key(k.as_bytes()) + targets(v) + 1)
+                .map(|(k, v)| 24 + text_key(k) + targets(v) + 1)
                 .sum::<usize>()
         };
         let affix = |a: &AffixIndex<Targets>| {
