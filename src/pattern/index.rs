@@ -64,7 +64,7 @@ impl Hasher for FxHasher {
 /// 4-byte reads, or bytes 0, n/2 and n-1. Both cover every byte, so for a given
 /// length (hashed before the bytes) distinct tails give distinct words.
 #[inline]
-fn tail_word(rest: &[u8]) -> u64 {
+pub(crate) fn tail_word(rest: &[u8]) -> u64 {
     let n = rest.len();
     match (
         rest.get(..4),

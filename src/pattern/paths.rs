@@ -3,7 +3,7 @@
 //! field (a leaf path of some pattern) and also have children. It knows nothing
 //! about values or rules.
 
-use super::index::bytes_eq;
+use super::index::{bytes_eq, tail_word};
 
 /// Field paths as a trie of object keys; a node may be a field (a leaf path of
 /// some pattern) and also have children.
@@ -14,9 +14,31 @@ pub(crate) struct PathTrie {
 
 #[derive(Debug, Default)]
 struct TrieNode {
-    children: Vec<(Box<[u8]>, u32)>,
+    children: Vec<Child>,
     field: Option<u32>,
     parent: u32,
+}
+
+/// A child key with its length and first eight bytes as one word: most keys
+/// of a node already differ there, and a key of up to eight bytes is then
+/// compared in full with two integer compares.
+#[derive(Debug)]
+struct Child {
+    len: usize,
+    head: u64,
+    key: Box<[u8]>,
+    node: u32,
+}
+
+/// The first eight bytes of `key` as a word, or for a shorter key a word made
+/// of all its bytes; with the length compared too, equal words mean equal keys
+/// up to eight bytes.
+#[inline]
+fn head_word(key: &[u8]) -> u64 {
+    match key.get(..8) {
+        Some(&[a, b, c, d, e, f, g, h]) => u64::from_le_bytes([a, b, c, d, e, f, g, h]),
+        _ => tail_word(key),
+    }
 }
 
 impl PathTrie {
@@ -33,8 +55,8 @@ impl PathTrie {
             let found = self.nodes[node]
                 .children
                 .iter()
-                .find(|(k, _)| &k[..] == key.as_bytes())
-                .map(|(_, child)| *child);
+                .find(|c| &c.key[..] == key.as_bytes())
+                .map(|c| c.node);
             node = match found {
                 Some(child) => child as usize,
                 None => {
@@ -44,9 +66,12 @@ impl PathTrie {
                         parent: u32::try_from(node).expect("fewer than 2^32 path nodes"),
                         ..TrieNode::default()
                     });
-                    self.nodes[node]
-                        .children
-                        .push((key.as_bytes().into(), child));
+                    self.nodes[node].children.push(Child {
+                        len: key.len(),
+                        head: head_word(key.as_bytes()),
+                        key: key.as_bytes().into(),
+                        node: child,
+                    });
                     child as usize
                 }
             };
@@ -59,19 +84,26 @@ impl PathTrie {
             .iter()
             .map(|n| {
                 std::mem::size_of::<TrieNode>()
-                    + n.children.iter().map(|(k, _)| k.len() + 24).sum::<usize>()
+                    + n.children
+                        .iter()
+                        .map(|c| std::mem::size_of::<Child>() + c.key.len())
+                        .sum::<usize>()
             })
             .sum()
     }
 
     /// The child node for `key` and its position among the node's children.
+    #[inline]
     pub(crate) fn child(&self, node: u32, key: &[u8]) -> Option<(usize, u32)> {
+        let head = head_word(key);
         self.nodes[node as usize]
             .children
             .iter()
             .enumerate()
-            .find(|(_, (k, _))| bytes_eq(k, key))
-            .map(|(i, (_, c))| (i, *c))
+            .find(|(_, c)| {
+                c.len == key.len() && c.head == head && (c.len <= 8 || bytes_eq(&c.key, key))
+            })
+            .map(|(i, c)| (i, c.node))
     }
 
     /// The field id of `node`, if some pattern names exactly this path.

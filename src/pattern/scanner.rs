@@ -134,16 +134,28 @@ impl Scanner<'_, '_> {
         }
     }
 
+    #[inline]
     fn peek(&self) -> Option<u8> {
         self.input.get(self.pos).copied()
     }
 
+    /// Skips whitespace. Events are written compactly or with one space
+    /// between tokens, so the first byte nearly always decides.
+    #[inline]
     fn skip_ws(&mut self) {
+        match self.input.get(self.pos) {
+            Some(&b) if b > b' ' => {}
+            _ => self.skip_ws_loop(),
+        }
+    }
+
+    fn skip_ws_loop(&mut self) {
         while let Some(b' ' | b'\n' | b'\r' | b'\t') = self.input.get(self.pos) {
             self.pos += 1;
         }
     }
 
+    #[inline]
     fn expect(&mut self, byte: u8, reason: &'static str) -> Result<(), EventError> {
         self.skip_ws();
         if self.peek() == Some(byte) {
@@ -193,9 +205,12 @@ impl Scanner<'_, '_> {
         }
     }
 
+    #[inline]
     fn push_leaf(&mut self, field: u32, kind: Kind, start: usize, end: usize, in_scratch: bool) {
         let arrays_start = self.out.arrays.len();
-        self.out.arrays.extend_from_slice(&self.out.open_arrays);
+        if !self.out.open_arrays.is_empty() {
+            self.out.arrays.extend_from_slice(&self.out.open_arrays);
+        }
         self.out.leaves.push(Leaf {
             field,
             kind,
@@ -345,20 +360,34 @@ impl Scanner<'_, '_> {
 
     /// Reads a string starting at its opening quote. Returns the content span,
     /// in the input when it has no escapes, else in the scratch (or key) buffer.
+    #[inline]
     fn string(&mut self, is_key: bool) -> Result<(usize, usize, bool), EventError> {
         self.pos += 1;
         let start = self.pos;
         self.pos = find_marked(self.input, self.pos, &STRING_SPECIAL, string_special_hits);
         match self.input.get(self.pos) {
-            None => return Err(self.error("unterminated string")),
             Some(b'"') => {
                 self.pos += 1;
-                return Ok((start, self.pos - 1, false));
+                Ok((start, self.pos - 1, false))
             }
+            _ => self.escaped_string(start, is_key),
+        }
+    }
+
+    /// The rest of a string whose content starts at `start`, from the first
+    /// byte the fast path stopped at (an escape, a control byte or the end).
+    #[cold]
+    fn escaped_string(
+        &mut self,
+        start: usize,
+        is_key: bool,
+    ) -> Result<(usize, usize, bool), EventError> {
+        match self.input.get(self.pos) {
+            None => return Err(self.error("unterminated string")),
             Some(b'\\') => {}
             Some(_) => return Err(self.error("control character in string")),
         }
-        // Slow path: copy what we have and unescape the rest.
+        // Copy what we have and unescape the rest.
         let buffer = if is_key {
             &mut self.out.key
         } else {
