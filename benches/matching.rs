@@ -10,7 +10,10 @@
 //!   then not checked);
 //! - `STOWAGE_BENCH_PASSES`: timed passes per workload, the median is reported
 //!   (default 3);
-//! - `STOWAGE_BENCH_ONLY`: run only these workloads (comma-separated names).
+//! - `STOWAGE_BENCH_ONLY`: run only these workloads (comma-separated names;
+//!   `SCALING` is the interleaved rule-count comparison at the end);
+//! - `STOWAGE_BENCH_ROUNDS`, `STOWAGE_BENCH_SLICE`: rounds and events per round
+//!   of that comparison (default 21 and 20,000).
 
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
@@ -107,6 +110,7 @@ fn main() {
     );
     let scale = read_json(&dir.join("citylots2-scale-rules.json"));
     let mut per_event = std::collections::BTreeMap::new();
+    let mut scaling_specs = std::collections::BTreeMap::new();
     for group in scale["groups"].as_array().expect("groups") {
         let name = group["name"].as_str().expect("name");
         let specs: Vec<(String, u64)> = group["patterns"]
@@ -131,6 +135,9 @@ fn main() {
             sets.insert(0, (name.replace("_10000", "_1000"), first, Some(total)));
         }
         for (set_name, specs, expected_total) in sets {
+            if SCALING.contains(&set_name.as_str()) {
+                scaling_specs.insert(set_name.clone(), specs.clone());
+            }
             if !wanted(&set_name) {
                 continue;
             }
@@ -165,6 +172,7 @@ fn main() {
     // last `properties` member and `geometry.firstCoordinates.x`), to separate
     // the cost of reading more of the event from the cost of more rules.
     let wide = r#"{"properties": {"MAPBLKLOT": ["2035009"], "ODD_EVEN": [{"exists": true}]}, "geometry": {"firstCoordinates": {"x": [{"exists": true}]}}}"#;
+    scaling_specs.insert("WIDE_1".to_owned(), vec![(wide.to_owned(), 1)]);
     if wanted("WIDE_1") {
         let specs = vec![(wide.to_owned(), 1)];
         let result = run(&specs, &events, passes);
@@ -207,6 +215,105 @@ fn main() {
             );
         }
     }
+    if wanted("SCALING") {
+        scaling(&scaling_specs, &events);
+    }
+}
+
+/// The sets compared by [`scaling`].
+const SCALING: [&str; 6] = [
+    "QMIX_1",
+    "WIDE_1",
+    "QMIX_100",
+    "QMIX_10000",
+    "EMIX_1",
+    "EMIX_10000",
+];
+
+/// Rule-count scaling measured interleaved: the machine's speed drifts by tens
+/// of percent over a run (it is shared), so sets timed one after another
+/// minutes apart are not comparable. Here every round times each set on the
+/// same slice of events, one right after the other, and the ratio of each
+/// round is taken; the median of those ratios is reported (wall time).
+fn scaling(specs: &std::collections::BTreeMap<String, Vec<(String, u64)>>, events: &[Vec<u8>]) {
+    let rounds = env_usize("STOWAGE_BENCH_ROUNDS", 21);
+    let slice = env_usize("STOWAGE_BENCH_SLICE", 20_000)
+        .min(events.len())
+        .max(1);
+    let limits = Limits::default();
+    let matchers: Vec<(&str, Matcher<usize>)> = SCALING
+        .iter()
+        .filter_map(|name| {
+            let mut builder = MatcherBuilder::new();
+            for (i, (text, _)) in specs.get(*name)?.iter().enumerate() {
+                builder.add(i, &Pattern::parse(text, &limits).expect("valid pattern"));
+            }
+            Some((*name, builder.build()))
+        })
+        .collect();
+    // ns/event of each set in each round.
+    let mut samples: Vec<Vec<f64>> = vec![Vec::new(); matchers.len()];
+    for round in 0..rounds {
+        let start = (round * slice) % events.len();
+        let chunk = &events[start..(start + slice).min(events.len())];
+        for ((_, matcher), times) in matchers.iter().zip(&mut samples) {
+            // Wall time: the thread's on-CPU time (schedstat) advances in
+            // scheduler ticks, too coarse for a slice; a round that was
+            // preempted is an outlier the median drops.
+            let wall = Instant::now();
+            for event in chunk {
+                std::hint::black_box(matcher.matches(event).expect("valid event"));
+            }
+            times.push(wall.elapsed().as_nanos() as f64 / chunk.len() as f64);
+        }
+    }
+    println!("\n## rule-count scaling, interleaved ({rounds} rounds of {slice} events; medians)\n");
+    println!("{:<12} {:>10}", "set", "ns/event");
+    let index = |name: &str| matchers.iter().position(|(n, _)| *n == name);
+    for ((name, _), times) in matchers.iter().zip(&samples) {
+        println!("{name:<12} {:>10.0}", median(times.clone()));
+    }
+    let ratio = |many: &str, one: &str| -> Option<f64> {
+        let (m, o) = (index(many)?, index(one)?);
+        Some(median(
+            samples[m]
+                .iter()
+                .zip(&samples[o])
+                .map(|(m, o)| m / o)
+                .collect(),
+        ))
+    };
+    for (many, one, what) in [
+        ("QMIX_10000", "QMIX_1", "1 rule (QMIX_1)"),
+        (
+            "QMIX_10000",
+            "WIDE_1",
+            "1 rule reading the same fields (WIDE_1)",
+        ),
+        ("QMIX_10000", "QMIX_100", "100 rules (QMIX_100)"),
+        ("EMIX_10000", "EMIX_1", "1 rule (EMIX_1)"),
+        (
+            "EMIX_10000",
+            "WIDE_1",
+            "1 rule reading the same fields (WIDE_1)",
+        ),
+    ] {
+        if let Some(r) = ratio(many, one) {
+            println!("{many} costs {r:.2}x the ns/event of {what}");
+        }
+    }
+}
+
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values.get(values.len() / 2).copied().unwrap_or(f64::NAN)
+}
+
+fn env_usize(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 struct RunResult {

@@ -49,7 +49,7 @@ impl<R: Clone + Eq + Hash> Default for MatcherBuilder<R> {
 /// the `Arc` to change rules.
 #[derive(Debug)]
 pub struct Matcher<R> {
-    rules: Vec<R>,
+    rule_count: usize,
     trie: PathTrie,
     field_count: usize,
     states: Vec<State<R>>,
@@ -187,7 +187,7 @@ impl<R: Clone + Eq + Hash> MatcherBuilder<R> {
             })
             .collect();
         Matcher {
-            rules: self.rules,
+            rule_count: self.rules.len(),
             trie,
             field_count: field_count as usize,
             states,
@@ -311,7 +311,7 @@ impl<R: Clone> Matcher<R> {
     }
 
     pub fn rule_count(&self) -> usize {
-        self.rules.len()
+        self.rule_count
     }
 
     /// Rough size of the compiled automaton in bytes (not counting the rules'
