@@ -236,6 +236,9 @@ const SCALING: [&str; 6] = [
 /// same slice of events, one right after the other, and the ratio of each
 /// round is taken; the median of those ratios is reported (wall time).
 fn scaling(specs: &std::collections::BTreeMap<String, Vec<(String, u64)>>, events: &[Vec<u8>]) {
+    if events.is_empty() {
+        return;
+    }
     let rounds = env_usize("STOWAGE_BENCH_ROUNDS", 21);
     let slice = env_usize("STOWAGE_BENCH_SLICE", 20_000)
         .min(events.len())

@@ -496,6 +496,23 @@ mod tests {
     }
 
     #[test]
+    fn one_field_with_ipv4_and_ipv6_blocks_matches_either_family() {
+        let m = matcher(&[
+            r#"{"ip": [{"cidr": "10.0.0.0/24"}, {"cidr": "2001:db8::/32"}]}"#,
+            r#"{"ip": [{"cidr": "2001:db8:1::/48"}]}"#,
+        ]);
+        let hits = |ip: &str| {
+            m.matches(format!(r#"{{"ip": "{ip}"}}"#).as_bytes())
+                .expect("valid")
+        };
+        assert_eq!(hits("10.0.0.7"), vec![0]);
+        assert_eq!(hits("2001:db8:1::5"), vec![0, 1]);
+        assert_eq!(hits("2001:db8:2::5"), vec![0]);
+        assert!(hits("10.0.1.7").is_empty());
+        assert!(hits("not an address").is_empty());
+    }
+
+    #[test]
     fn fields_of_one_array_element_stay_bound_across_other_fields() {
         let m = matcher(&[r#"{"items": {"sku": ["A"], "qty": [2]}, "source": ["x"]}"#]);
         let miss = r#"{"source": "x", "items": [{"sku": "A", "qty": 1}, {"sku": "B", "qty": 2}]}"#;

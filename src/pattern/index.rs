@@ -54,8 +54,18 @@ impl Hasher for FxHasher {
         self.add(i as u64);
     }
 
+    /// Ends with the MurmurHash3 finalizer. The multiplies only carry bits
+    /// upwards, while hashbrown picks the bucket from the low bits and the tag
+    /// from the top ones: unmixed, the low bits of a key of up to 8 bytes
+    /// depend only on its first four bytes (10,000 seven-digit ids fell into
+    /// 100 start buckets, and long probe chains).
     fn finish(&self) -> u64 {
-        self.hash
+        let mut h = self.hash;
+        h ^= h >> 33;
+        h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+        h ^= h >> 33;
+        h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+        h ^ (h >> 33)
     }
 }
 
@@ -512,6 +522,23 @@ mod tests {
         let doubled = map.filter_map(|v| (v % 2 == 0).then_some(v * 2));
         assert_eq!(doubled.get(b"abcdefgh"), Some(&4));
         assert_eq!(doubled.get(b"a"), None);
+    }
+
+    #[test]
+    fn short_keys_spread_over_the_low_bits() {
+        // Seven-digit ids sharing their first four bytes: the bucket index
+        // (low bits) and the tag (top 7 bits) must both still vary.
+        let hashes: Vec<u64> = (0..1000)
+            .map(|i| text_hash(format!("0001{i:03}").as_bytes()))
+            .collect();
+        let buckets: std::collections::HashSet<u64> = hashes.iter().map(|h| h & 0x3fff).collect();
+        let tags: std::collections::HashSet<u64> = hashes.iter().map(|h| h >> 57).collect();
+        assert!(
+            buckets.len() > 900,
+            "{} distinct start buckets",
+            buckets.len()
+        );
+        assert!(tags.len() > 100, "{} distinct tags", tags.len());
     }
 
     #[test]

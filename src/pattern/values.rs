@@ -74,8 +74,8 @@ enum Op {
     NumberText(TextMap<Targets>),
     NumberEquals(FxMap<u64, Targets>),
     Ranges(Box<RangeIndex<u64>>),
-    CidrV4(Box<RangeIndex<u128>>),
-    CidrV6(Box<RangeIndex<u128>>),
+    /// IPv4 and IPv6 blocks (either may be empty): the value is parsed once.
+    Cidr(Box<[RangeIndex<u128>; 2]>),
     AnythingBut(Box<[(AnythingBut, Targets)]>),
 }
 
@@ -111,8 +111,10 @@ fn push_wildcard(list: &mut Vec<(Wildcard, Vec<u32>)>, wildcard: &Wildcard, targ
     }
 }
 
-fn text_map(map: TextMap<Vec<u32>>) -> TextMap<Targets> {
-    map.filter_map(Targets::new)
+/// The compiled table, or `None` when it holds nothing.
+fn text_map(map: TextMap<Vec<u32>>) -> Option<TextMap<Targets>> {
+    let map = map.filter_map(Targets::new);
+    (!map.is_empty()).then_some(map)
 }
 
 fn wildcard_list(list: Vec<(Wildcard, Vec<u32>)>) -> Option<WildcardList> {
@@ -181,56 +183,29 @@ impl ValueMatcherBuilder {
     /// The compiled matcher: only the indexes that hold something.
     pub(crate) fn build(self) -> ValueMatcher {
         let mut ops = Vec::new();
-        if let Some(t) = Targets::new(self.exists) {
-            ops.push(Op::Exists(t));
-        }
+        ops.extend(Targets::new(self.exists).map(Op::Exists));
         let [t, f, n] = self.literals;
         for (kind, list) in [(Kind::True, t), (Kind::False, f), (Kind::Null, n)] {
-            if let Some(t) = Targets::new(list) {
-                ops.push(Op::Literal(kind, t));
-            }
-        }
-        let strings = text_map(self.strings);
-        if !strings.is_empty() {
-            ops.push(Op::Strings(strings));
+            ops.extend(Targets::new(list).map(|t| Op::Literal(kind, t)));
         }
         let affixes = |index: AffixIndex<Vec<u32>>| {
             let index = index.filter_map(Targets::new);
             (!index.is_empty()).then_some(index)
         };
-        if let Some(index) = affixes(self.prefixes) {
-            ops.push(Op::Prefixes(index));
-        }
-        if let Some(index) = affixes(self.suffixes) {
-            ops.push(Op::Suffixes(index));
-        }
         let wildcards = |index: AffixIndex<Vec<(Wildcard, Vec<u32>)>>| {
             let index = index.filter_map(wildcard_list);
             (!index.is_empty()).then(|| Box::new(index))
         };
-        if let Some(index) = wildcards(self.wildcards_by_head) {
-            ops.push(Op::WildcardsByHead(index));
-        }
-        if let Some(index) = wildcards(self.wildcards_by_tail) {
-            ops.push(Op::WildcardsByTail(index));
-        }
-        if let Some(list) = wildcard_list(self.wildcards_other) {
-            ops.push(Op::WildcardsOther(list));
-        }
-        let ignore_case = text_map(self.ignore_case);
-        if !ignore_case.is_empty() {
-            ops.push(Op::IgnoreCase(ignore_case));
-        }
-        if let Some(index) = affixes(self.prefixes_ignore_case) {
-            ops.push(Op::PrefixesIgnoreCase(index));
-        }
-        if let Some(index) = affixes(self.suffixes_ignore_case) {
-            ops.push(Op::SuffixesIgnoreCase(index));
-        }
-        let number_text = text_map(self.number_text);
-        if !number_text.is_empty() {
-            ops.push(Op::NumberText(number_text));
-        }
+        ops.extend(text_map(self.strings).map(Op::Strings));
+        ops.extend(affixes(self.prefixes).map(Op::Prefixes));
+        ops.extend(affixes(self.suffixes).map(Op::Suffixes));
+        ops.extend(wildcards(self.wildcards_by_head).map(Op::WildcardsByHead));
+        ops.extend(wildcards(self.wildcards_by_tail).map(Op::WildcardsByTail));
+        ops.extend(wildcard_list(self.wildcards_other).map(Op::WildcardsOther));
+        ops.extend(text_map(self.ignore_case).map(Op::IgnoreCase));
+        ops.extend(affixes(self.prefixes_ignore_case).map(Op::PrefixesIgnoreCase));
+        ops.extend(affixes(self.suffixes_ignore_case).map(Op::SuffixesIgnoreCase));
+        ops.extend(text_map(self.number_text).map(Op::NumberText));
         let number_equals: FxMap<u64, Targets> = self
             .number_equals
             .into_iter()
@@ -245,15 +220,11 @@ impl ValueMatcherBuilder {
             ranges.finish();
             ops.push(Op::Ranges(Box::new(ranges)));
         }
-        for (mut index, v6) in [(self.cidr_v4, false), (self.cidr_v6, true)] {
-            if !index.is_empty() {
-                index.finish();
-                ops.push(if v6 {
-                    Op::CidrV6(Box::new(index))
-                } else {
-                    Op::CidrV4(Box::new(index))
-                });
-            }
+        let (mut v4, mut v6) = (self.cidr_v4, self.cidr_v6);
+        if !v4.is_empty() || !v6.is_empty() {
+            v4.finish();
+            v6.finish();
+            ops.push(Op::Cidr(Box::new([v4, v6])));
         }
         let anything_but: Vec<_> = self
             .anything_but
@@ -377,14 +348,12 @@ impl ValueMatcher {
                         add_targets(out, index.lookup(order_key(n)));
                     }
                 }
-                Op::CidrV4(index) => {
-                    if let Some(Ip::V4(ip)) = ip_of(is_string, value) {
-                        add_targets(out, index.lookup(ip));
-                    }
-                }
-                Op::CidrV6(index) => {
-                    if let Some(Ip::V6(ip)) = ip_of(is_string, value) {
-                        add_targets(out, index.lookup(ip));
+                Op::Cidr(blocks) => {
+                    let [v4, v6] = &**blocks;
+                    match ip_of(is_string, value) {
+                        Some(Ip::V4(ip)) => add_targets(out, v4.lookup(ip)),
+                        Some(Ip::V6(ip)) => add_targets(out, v6.lookup(ip)),
+                        None => {}
                     }
                 }
                 Op::AnythingBut(list) => {
@@ -436,7 +405,9 @@ impl ValueMatcher {
                                 m.values().map(|v| 8 + targets(v) + 1).sum::<usize>()
                             }
                             Op::Ranges(r) => r.approx_memory_bytes(),
-                            Op::CidrV4(r) | Op::CidrV6(r) => r.approx_memory_bytes(),
+                            Op::Cidr(blocks) => {
+                                blocks.iter().map(RangeIndex::approx_memory_bytes).sum()
+                            }
                             Op::AnythingBut(list) => 64 * list.len(),
                         }
                 })
