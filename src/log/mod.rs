@@ -311,22 +311,29 @@ mod tests {
         let store = Arc::new(Store::open(&config.storage).expect("store opens"));
         let (log, writer) =
             Log::open(store.clone(), &config.ingest, Metrics::new().log).expect("log opens");
-        let appended = log.append_all((0..5).map(new_event).collect()).await;
-        let stored: Vec<(Seq, EventId)> = appended
-            .into_iter()
-            .map(|a| match a.expect("appended") {
-                Appended::Stored { seq, id } => (seq, id),
-                other => panic!("unexpected {other:?}"),
-            })
-            .collect();
-
-        // Queued together, the five share one chunk keyed by the first seq.
+        // Five events queued together usually share one chunk (keyed by the
+        // first seq), but the writer may wake between two of them: append
+        // batches until one lands whole (bounded).
         let tree = store.tree(tree::LOG).expect("log tree");
-        let chunk_value = tree
-            .get(stored[0].0.to_key())
-            .expect("read")
-            .expect("one chunk");
-        assert_eq!(chunk::frames(&chunk_value).count(), 5);
+        let mut batch = None;
+        for _ in 0..50 {
+            let appended = log.append_all((0..5).map(new_event).collect()).await;
+            let stored: Vec<(Seq, EventId)> = appended
+                .into_iter()
+                .map(|a| match a.expect("appended") {
+                    Appended::Stored { seq, id } => (seq, id),
+                    other => panic!("unexpected {other:?}"),
+                })
+                .collect();
+            let chunk_value = tree.get(stored[0].0.to_key()).expect("read");
+            if let Some(value) = chunk_value
+                && chunk::frames(&value).count() == 5
+            {
+                batch = Some((stored, value));
+                break;
+            }
+        }
+        let (stored, chunk_value) = batch.expect("five events in one chunk within 50 batches");
         let mut damaged = chunk_value.to_vec();
         let third_frame_start = chunk::frames(&chunk_value)
             .take(2)
