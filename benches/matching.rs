@@ -243,16 +243,9 @@ fn scaling(specs: &std::collections::BTreeMap<String, Vec<(String, u64)>>, event
     let slice = env_usize("STOWAGE_BENCH_SLICE", 20_000)
         .min(events.len())
         .max(1);
-    let limits = Limits::default();
     let matchers: Vec<(&str, Matcher<usize>)> = SCALING
         .iter()
-        .filter_map(|name| {
-            let mut builder = MatcherBuilder::new();
-            for (i, (text, _)) in specs.get(*name)?.iter().enumerate() {
-                builder.add(i, &Pattern::parse(text, &limits).expect("valid pattern"));
-            }
-            Some((*name, builder.build()))
-        })
+        .filter_map(|name| Some((*name, build_matcher(specs.get(*name)?))))
         .collect();
     // ns/event of each set in each round.
     let mut samples: Vec<Vec<f64>> = vec![Vec::new(); matchers.len()];
@@ -307,6 +300,18 @@ fn scaling(specs: &std::collections::BTreeMap<String, Vec<(String, u64)>>, event
     }
 }
 
+/// One matcher over the patterns of `specs`, rule `i` being the i-th pattern.
+fn build_matcher(specs: &[(String, u64)]) -> Matcher<usize> {
+    let limits = Limits::default();
+    let mut builder = MatcherBuilder::new();
+    for (i, (text, _)) in specs.iter().enumerate() {
+        let pattern =
+            Pattern::parse(text, &limits).unwrap_or_else(|e| panic!("pattern {text}: {e}"));
+        builder.add(i, &pattern);
+    }
+    builder.build()
+}
+
 fn median(mut values: Vec<f64>) -> f64 {
     values.sort_by(f64::total_cmp);
     values.get(values.len() / 2).copied().unwrap_or(f64::NAN)
@@ -350,15 +355,8 @@ impl RunResult {
 }
 
 fn run(specs: &[(String, u64)], events: &[Vec<u8>], passes: usize) -> RunResult {
-    let limits = Limits::default();
     let started = Instant::now();
-    let mut builder = MatcherBuilder::new();
-    for (i, (text, _)) in specs.iter().enumerate() {
-        let pattern =
-            Pattern::parse(text, &limits).unwrap_or_else(|e| panic!("pattern {text}: {e}"));
-        builder.add(i, &pattern);
-    }
-    let matcher: Matcher<usize> = builder.build();
+    let matcher = build_matcher(specs);
     let build = started.elapsed();
     let mut per_rule = vec![0u64; specs.len()];
     let mut times = Vec::with_capacity(passes);
