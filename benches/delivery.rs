@@ -46,17 +46,14 @@ use std::ops::Range;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
-use hyper::Request;
-use hyper_util::rt::TokioIo;
+use http_body_util::BodyExt;
 use serde_json::{Value, json};
-use tokio::net::TcpStream;
 use tokio::runtime::Runtime;
 
 mod server_process;
 #[path = "delivery/sink.rs"]
 mod sink;
-use server_process::{Server, TICKS_PER_SEC, env_or};
+use server_process::{Server, TICKS_PER_SEC, env_or, keep_alive, post_json};
 use sink::{Received, Sink};
 
 /// How long to wait for the sink to receive every acked event after publishing.
@@ -272,18 +269,9 @@ async fn publisher(
     deadline: Instant,
 ) -> (Vec<(u128, Instant)>, u64) {
     let (mut sent, mut errors) = (Vec::new(), 0);
-    let stream = TcpStream::connect(addr).await.expect("connect");
-    stream.set_nodelay(true).expect("nodelay");
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-        .await
-        .expect("handshake");
-    tokio::spawn(conn);
+    let mut sender = keep_alive(addr).await;
     while Instant::now() < deadline {
-        let request = Request::post("/events")
-            .header("host", "bench")
-            .header("content-type", "application/json")
-            .body(Full::new(body.clone()))
-            .expect("request");
+        let request = post_json("/events", &body);
         let at = Instant::now();
         let id = match sender.send_request(request).await {
             Ok(response) => {

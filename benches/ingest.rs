@@ -31,7 +31,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, oneshot};
 
 mod server_process;
-use server_process::{Server, TICKS_PER_SEC, env_or};
+use server_process::{Server, TICKS_PER_SEC, env_or, keep_alive, post_json};
 
 fn main() {
     if std::env::var("STOWAGE_BENCH_ROLE").as_deref() == Ok("ceiling") {
@@ -202,18 +202,9 @@ async fn connection(
 ) -> hdrhistogram::Histogram<u64> {
     let mut hist = hdrhistogram::Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)
         .expect("histogram bounds");
-    let stream = TcpStream::connect(addr).await.expect("connect");
-    stream.set_nodelay(true).expect("nodelay");
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-        .await
-        .expect("handshake");
-    tokio::spawn(conn);
+    let mut sender = keep_alive(addr).await;
     while !stop.load(Ordering::Acquire) {
-        let request = Request::post(path.as_str())
-            .header("host", "bench")
-            .header("content-type", "application/json")
-            .body(Full::new(body.clone()))
-            .expect("request");
+        let request = post_json(&path, &body);
         let started = Instant::now();
         let ok = match sender.send_request(request).await {
             Ok(response) => {

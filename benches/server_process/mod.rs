@@ -2,11 +2,19 @@
 //! server binary that prints its address the same way) on 127.0.0.1:0 with a
 //! temporary data directory, and its CPU time and RSS read from /proc.
 //!
-//! It does not generate load or judge results; each bench does that.
+//! It does not generate load or judge results; each bench does that (with the
+//! keep-alive client connection and the publish request built here).
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::Request;
+use hyper::client::conn::http1::SendRequest;
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpStream;
 
 /// A server process under test, stopped (SIGKILL) and its data removed on drop.
 pub struct Server {
@@ -103,4 +111,25 @@ pub fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
+}
+
+/// One HTTP/1.1 keep-alive connection to `addr` (no Nagle delay), its driver
+/// spawned on the current runtime.
+pub async fn keep_alive(addr: SocketAddr) -> SendRequest<Full<Bytes>> {
+    let stream = TcpStream::connect(addr).await.expect("connect");
+    stream.set_nodelay(true).expect("nodelay");
+    let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .expect("handshake");
+    tokio::spawn(conn);
+    sender
+}
+
+/// A `POST path` of the JSON `body`.
+pub fn post_json(path: &str, body: &Bytes) -> Request<Full<Bytes>> {
+    Request::post(path)
+        .header("host", "bench")
+        .header("content-type", "application/json")
+        .body(Full::new(body.clone()))
+        .expect("request")
 }
