@@ -200,14 +200,13 @@ impl Parser {
                         predicates.push(Predicate::Cidr(CidrBlock::single(ip)));
                     }
                 }
-                Json::Number(literal) => {
-                    predicates.push(Predicate::NumberText(literal.clone()));
-                    // A number outside the numeric range still matches its own
-                    // literal text (aws/event-ruler JsonRuleCompiler).
-                    if let Some(value) = numeric_value(literal) {
-                        predicates.push(Predicate::NumberEquals(order_key(value)));
-                    }
-                }
+                // A number inside the numeric range matches by value, which
+                // includes its own spelling; one outside it still matches its
+                // own literal text (aws/event-ruler JsonRuleCompiler).
+                Json::Number(literal) => predicates.push(match numeric_value(literal) {
+                    Some(value) => Predicate::NumberEquals(order_key(value)),
+                    None => Predicate::NumberText(literal.clone()),
+                }),
                 Json::Bool(true) => predicates.push(Predicate::Literal(Literal::True)),
                 Json::Bool(false) => predicates.push(Predicate::Literal(Literal::False)),
                 Json::Null => predicates.push(Predicate::Literal(Literal::Null)),
@@ -503,12 +502,11 @@ mod tests {
     }
 
     #[test]
-    fn exact_number_keeps_text_and_value() {
+    fn exact_number_matches_by_value_in_range_and_by_text_outside() {
         let p = parse(r#"{"a": [300, 6e9]}"#).expect("valid");
         let preds = &p.branches[0].fields[0].1.predicates;
-        assert!(preds.contains(&Predicate::NumberText("300".into())));
         assert!(preds.contains(&Predicate::NumberEquals(order_key(300.0))));
         assert!(preds.contains(&Predicate::NumberText("6e9".into())));
-        assert_eq!(preds.len(), 3);
+        assert_eq!(preds.len(), 2);
     }
 }
