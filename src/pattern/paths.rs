@@ -33,7 +33,7 @@ struct Child {
 /// The first eight bytes of `key` as a word, or for a shorter key a word made
 /// of all its bytes; with the length compared too, equal words mean equal keys
 /// up to eight bytes.
-#[inline]
+#[inline(always)]
 fn head_word(key: &[u8]) -> u64 {
     match key.get(..8) {
         Some(&[a, b, c, d, e, f, g, h]) => u64::from_le_bytes([a, b, c, d, e, f, g, h]),
@@ -93,17 +93,16 @@ impl PathTrie {
     }
 
     /// The child node for `key` and its position among the node's children.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn child(&self, node: u32, key: &[u8]) -> Option<(usize, u32)> {
+        let children = &self.nodes.get(node as usize)?.children;
         let head = head_word(key);
-        self.nodes[node as usize]
-            .children
-            .iter()
-            .enumerate()
-            .find(|(_, c)| {
-                c.len == key.len() && c.head == head && (c.len <= 8 || bytes_eq(&c.key, key))
-            })
-            .map(|(i, c)| (i, c.node))
+        for (i, c) in children.iter().enumerate() {
+            if c.head == head && c.len == key.len() && (c.len <= 8 || bytes_eq(&c.key, key)) {
+                return Some((i, c.node));
+            }
+        }
+        None
     }
 
     /// The field id of `node`, if some pattern names exactly this path.

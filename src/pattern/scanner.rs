@@ -94,114 +94,152 @@ pub(crate) fn flatten(
     out.open_arrays.clear();
     let mut scanner = Scanner {
         input,
-        pos: 0,
         trie,
         out,
         next_array: 0,
         stopped: false,
+        failure: None,
     };
-    scanner.skip_ws();
-    if scanner.peek() != Some(b'{') {
-        return Err(match scanner.peek() {
+    let start = ws(input, 0);
+    if input.get(start) != Some(&b'{') {
+        return Err(match input.get(start) {
             Some(b'[' | b'"' | b'-' | b'0'..=b'9' | b't' | b'f' | b'n') => EventError::NotAnObject,
-            _ => scanner.error("expected a JSON object"),
+            _ => EventError::InvalidJson {
+                offset: start,
+                reason: "expected a JSON object",
+            },
         });
     }
-    scanner.object(0, 0, true)?;
-    scanner.skip_ws();
-    if !scanner.stopped && scanner.pos != input.len() {
-        return Err(scanner.error("trailing characters after the event"));
+    let end = match scanner.object(start, 0, 0, true) {
+        Ok(end) => end,
+        Err(Fail) => {
+            return Err(scanner.failure.take().unwrap_or(EventError::InvalidJson {
+                offset: 0,
+                reason: "unreadable event",
+            }));
+        }
+    };
+    let end = ws(input, end);
+    if !scanner.stopped && end != input.len() {
+        return Err(EventError::InvalidJson {
+            offset: end,
+            reason: "trailing characters after the event",
+        });
     }
-    out.leaves.sort_by_key(|leaf| leaf.field);
+    sort_by_field(&mut out.leaves);
     Ok(())
 }
 
+/// Stable sort of the leaves by field id. Events yield a handful of leaves,
+/// often already in order: an insertion sort, with no set-up cost.
+fn sort_by_field(leaves: &mut [Leaf]) {
+    if leaves.len() > 32 {
+        leaves.sort_by_key(|leaf| leaf.field);
+        return;
+    }
+    for i in 1..leaves.len() {
+        let mut j = i;
+        while j > 0 && leaves[j - 1].field > leaves[j].field {
+            leaves.swap(j - 1, j);
+            j -= 1;
+        }
+    }
+}
+
+/// A scan failed; the reason is in [`Scanner::failure`]. Zero-sized, so a
+/// `Result<usize, Fail>` comes back in registers, not through memory.
+struct Fail;
+
+/// The position after the whitespace at `pos`. Events are written compactly
+/// or with one space between tokens, so one or two byte checks nearly always
+/// decide.
+#[inline(always)]
+fn ws(input: &[u8], pos: usize) -> usize {
+    match input.get(pos) {
+        Some(&b) if b > b' ' => pos,
+        Some(b' ') if input.get(pos + 1).is_some_and(|&b| b > b' ') => pos + 1,
+        _ => ws_loop(input, pos),
+    }
+}
+
+fn ws_loop(input: &[u8], mut pos: usize) -> usize {
+    while let Some(b' ' | b'\n' | b'\r' | b'\t') = input.get(pos) {
+        pos += 1;
+    }
+    pos
+}
+
+/// The position of the quote closing a string whose content starts at
+/// `start`, when the string has no escapes or control bytes; otherwise the
+/// position of the first such byte (or the end of input).
+#[inline(always)]
+fn plain_string_end(input: &[u8], start: usize) -> usize {
+    find_marked(input, start, &STRING_SPECIAL, string_special_hits)
+}
+
+/// Every method takes the position to read at and returns the position after
+/// what it read; an error is recorded in `failure` and returned as [`Fail`].
 struct Scanner<'a, 'o> {
     input: &'a [u8],
-    pos: usize,
     trie: &'a PathTrie,
     out: &'o mut Flattened,
     next_array: u32,
     /// Every root key the rules name has been read; the rest is not.
     stopped: bool,
+    failure: Option<EventError>,
 }
 
 impl Scanner<'_, '_> {
-    fn error(&self, reason: &'static str) -> EventError {
-        EventError::InvalidJson {
-            offset: self.pos,
-            reason,
-        }
+    #[cold]
+    #[inline(never)]
+    fn fail(&mut self, offset: usize, reason: &'static str) -> Fail {
+        self.failure = Some(EventError::InvalidJson { offset, reason });
+        Fail
     }
 
-    #[inline]
-    fn peek(&self) -> Option<u8> {
-        self.input.get(self.pos).copied()
-    }
-
-    /// Skips whitespace. Events are written compactly or with one space
-    /// between tokens, so the first byte nearly always decides.
-    #[inline]
-    fn skip_ws(&mut self) {
-        match self.input.get(self.pos) {
-            Some(&b) if b > b' ' => {}
-            _ => self.skip_ws_loop(),
-        }
-    }
-
-    fn skip_ws_loop(&mut self) {
-        while let Some(b' ' | b'\n' | b'\r' | b'\t') = self.input.get(self.pos) {
-            self.pos += 1;
-        }
-    }
-
-    #[inline]
-    fn expect(&mut self, byte: u8, reason: &'static str) -> Result<(), EventError> {
-        self.skip_ws();
-        if self.peek() == Some(byte) {
-            self.pos += 1;
-            Ok(())
-        } else {
-            Err(self.error(reason))
-        }
-    }
-
-    /// A value at trie `node` (descend) or `None` (skip). `completes`: reading
-    /// every named key of this value (if it is an object) leaves nothing named
-    /// anywhere after it, so the whole scan can stop there.
+    /// The value at `pos` (no whitespace before it), at trie `node`.
+    /// `completes`: reading every named key of this value (if it is an
+    /// object) leaves nothing named anywhere after it, so the whole scan can
+    /// stop there.
     fn value(
         &mut self,
-        node: Option<u32>,
+        pos: usize,
+        node: u32,
         depth: usize,
         completes: bool,
-    ) -> Result<(), EventError> {
-        let Some(node) = node else {
-            return self.skip_value();
-        };
+    ) -> Result<usize, Fail> {
         if depth > MAX_DEPTH {
-            return Err(EventError::TooDeep { limit: MAX_DEPTH });
+            self.failure = Some(EventError::TooDeep { limit: MAX_DEPTH });
+            return Err(Fail);
         }
-        self.skip_ws();
-        let field = self.trie.field(node);
-        match self.peek() {
-            Some(b'{') => self.object(node, depth + 1, completes),
-            Some(b'[') => self.array(node, depth + 1),
+        let input = self.input;
+        match input.get(pos) {
+            Some(b'{') => self.object(pos, node, depth + 1, completes),
+            Some(b'[') => self.array(pos, node, depth + 1),
             Some(b'"') => {
-                let (start, end, in_scratch) = self.string(false)?;
-                if let Some(field) = field {
-                    self.push_leaf(field, Kind::String, start, end, in_scratch);
+                let start = pos + 1;
+                let end = plain_string_end(input, start);
+                if input.get(end) == Some(&b'"') {
+                    if let Some(field) = self.trie.field(node) {
+                        self.push_leaf(field, Kind::String, start, end, false);
+                    }
+                    Ok(end + 1)
+                } else {
+                    let (from, to, after) = self.escaped_string(start, end, false)?;
+                    if let Some(field) = self.trie.field(node) {
+                        self.push_leaf(field, Kind::String, from, to, true);
+                    }
+                    Ok(after)
                 }
-                Ok(())
             }
             Some(_) => {
-                let start = self.pos;
-                let kind = self.scalar()?;
-                if let Some(field) = field {
-                    self.push_leaf(field, kind, start, self.pos, false);
+                let (kind, end) = self.scalar(pos)?;
+                if let Some(field) = self.trie.field(node) {
+                    self.push_leaf(field, kind, pos, end, false);
                 }
-                Ok(())
+                Ok(end)
             }
-            None => Err(self.error("unexpected end of input")),
+            None => Err(self.fail(pos, "unexpected end of input")),
         }
     }
 
@@ -222,16 +260,23 @@ impl Scanner<'_, '_> {
         });
     }
 
-    /// Reads an object at trie `node`. Once every child key of the node has
-    /// been seen, the rest of the object cannot name a field: it is skipped, or,
-    /// when nothing named can follow it (`completes`; always so at the root),
-    /// the scan ends there (the early stop, as in quamina's flattener).
-    fn object(&mut self, node: u32, depth: usize, completes: bool) -> Result<(), EventError> {
-        self.pos += 1;
-        self.skip_ws();
-        if self.peek() == Some(b'}') {
-            self.pos += 1;
-            return Ok(());
+    /// Reads the object whose `{` is at `pos`, at trie `node`. Once every
+    /// child key of the node has been seen, the rest of the object cannot name
+    /// a field: it is skipped, or, when nothing named can follow it
+    /// (`completes`; always so at the root), the scan ends there (the early
+    /// stop, as in quamina's flattener). Members no rule names are skipped
+    /// right here, without a call per member.
+    fn object(
+        &mut self,
+        pos: usize,
+        node: u32,
+        depth: usize,
+        completes: bool,
+    ) -> Result<usize, Fail> {
+        let input = self.input;
+        let mut pos = ws(input, pos + 1);
+        if input.get(pos) == Some(&b'}') {
+            return Ok(pos + 1);
         }
         let wanted = self.trie.child_count(node);
         // Distinct children seen so far (a repeated key must not count twice);
@@ -243,55 +288,60 @@ impl Scanner<'_, '_> {
             u64::MAX >> (64 - wanted)
         };
         loop {
-            self.skip_ws();
-            if self.peek() != Some(b'"') {
-                return Err(self.error("expected a string key"));
+            if input.get(pos) != Some(&b'"') {
+                return Err(self.fail(pos, "expected a string key"));
             }
-            let (start, end, in_scratch) = self.string(true)?;
-            let key = if in_scratch {
-                &self.out.key[start..end]
+            let key_start = pos + 1;
+            let key_end = plain_string_end(input, key_start);
+            let child = if input.get(key_end) == Some(&b'"') {
+                pos = key_end + 1;
+                self.trie.child(node, &input[key_start..key_end])
             } else {
-                &self.input[start..end]
+                let (from, to, after) = self.escaped_string(key_start, key_end, true)?;
+                pos = after;
+                self.trie.child(node, &self.out.key[from..to])
             };
-            let child = self.trie.child(node, key);
-            self.expect(b':', "expected `:`")?;
-            let bit = match child {
-                Some((index, _)) if index < 64 => 1u64 << index,
-                _ => 0,
-            };
-            let child_completes = completes && all != 0 && (seen | bit) == all;
-            self.value(child.map(|(_, c)| c), depth, child_completes)?;
-            if self.stopped {
-                return Ok(());
+            pos = ws(input, pos);
+            if input.get(pos) != Some(&b':') {
+                return Err(self.fail(pos, "expected `:`"));
             }
-            seen |= bit;
-            if all != 0 && seen == all && completes {
-                self.stopped = true;
-                return Ok(());
-            }
-            self.skip_ws();
-            match self.peek() {
-                Some(b',') => self.pos += 1,
-                Some(b'}') => {
-                    self.pos += 1;
-                    return Ok(());
+            pos = ws(input, pos + 1);
+            match child {
+                None => pos = self.skip_value(pos)?,
+                Some((index, child)) => {
+                    let bit = if index < 64 { 1u64 << index } else { 0 };
+                    let child_completes = completes && all != 0 && (seen | bit) == all;
+                    pos = self.value(pos, child, depth, child_completes)?;
+                    if self.stopped {
+                        return Ok(pos);
+                    }
+                    seen |= bit;
+                    if all != 0 && seen == all && completes {
+                        self.stopped = true;
+                        return Ok(pos);
+                    }
                 }
-                _ => return Err(self.error("expected `,` or `}`")),
+            }
+            pos = ws(input, pos);
+            match input.get(pos) {
+                Some(b',') => pos = ws(input, pos + 1),
+                Some(b'}') => return Ok(pos + 1),
+                _ => return Err(self.fail(pos, "expected `,` or `}`")),
             }
             if all != 0 && seen == all {
-                return self.skip_rest_of_object();
+                return self.skip_brackets(pos, b'}');
             }
         }
     }
 
-    fn array(&mut self, node: u32, depth: usize) -> Result<(), EventError> {
-        self.pos += 1;
+    /// Reads the array whose `[` is at `pos`, at trie `node`.
+    fn array(&mut self, pos: usize, node: u32, depth: usize) -> Result<usize, Fail> {
+        let input = self.input;
         let id = self.next_array;
         self.next_array += 1;
-        self.skip_ws();
-        if self.peek() == Some(b']') {
-            self.pos += 1;
-            return Ok(());
+        let mut pos = ws(input, pos + 1);
+        if input.get(pos) == Some(&b']') {
+            return Ok(pos + 1);
         }
         self.out.open_arrays.push(ArrayPosition {
             array: id,
@@ -299,34 +349,32 @@ impl Scanner<'_, '_> {
             node,
         });
         loop {
-            self.value(Some(node), depth, false)?;
+            pos = self.value(pos, node, depth, false)?;
             if self.stopped {
-                return Ok(());
+                return Ok(pos);
             }
-            self.skip_ws();
-            match self.peek() {
+            pos = ws(input, pos);
+            match input.get(pos) {
                 Some(b',') => {
-                    self.pos += 1;
+                    pos = ws(input, pos + 1);
                     if let Some(last) = self.out.open_arrays.last_mut() {
                         last.element += 1;
                     }
                 }
                 Some(b']') => {
-                    self.pos += 1;
                     self.out.open_arrays.pop();
-                    return Ok(());
+                    return Ok(pos + 1);
                 }
-                _ => return Err(self.error("expected `,` or `]`")),
+                _ => return Err(self.fail(pos, "expected `,` or `]`")),
             }
         }
     }
 
-    /// A number or literal; returns its kind, leaves `pos` after it. The
+    /// The number or literal at `pos`: its kind and the position after it. The
     /// literal is read by its grammar in one pass and must end at a delimiter
     /// (or the end of input).
-    fn scalar(&mut self) -> Result<Kind, EventError> {
-        let start = self.pos;
-        let rest = &self.input[start..];
+    fn scalar(&mut self, pos: usize) -> Result<(Kind, usize), Fail> {
+        let rest = &self.input[pos..];
         let read = match rest.first() {
             Some(b't') if rest.starts_with(b"true") => Some((Kind::True, 4)),
             Some(b'f') if rest.starts_with(b"false") => Some((Kind::False, 5)),
@@ -351,42 +399,30 @@ impl Scanner<'_, '_> {
                     )
                 }) =>
             {
-                self.pos = start + len;
-                Ok(kind)
+                Ok((kind, pos + len))
             }
-            _ => Err(self.error("invalid value")),
+            _ => Err(self.fail(pos, "invalid value")),
         }
     }
 
-    /// Reads a string starting at its opening quote. Returns the content span,
-    /// in the input when it has no escapes, else in the scratch (or key) buffer.
-    #[inline]
-    fn string(&mut self, is_key: bool) -> Result<(usize, usize, bool), EventError> {
-        self.pos += 1;
-        let start = self.pos;
-        self.pos = find_marked(self.input, self.pos, &STRING_SPECIAL, string_special_hits);
-        match self.input.get(self.pos) {
-            Some(b'"') => {
-                self.pos += 1;
-                Ok((start, self.pos - 1, false))
-            }
-            _ => self.escaped_string(start, is_key),
-        }
-    }
-
-    /// The rest of a string whose content starts at `start`, from the first
-    /// byte the fast path stopped at (an escape, a control byte or the end).
+    /// The rest of a string whose content starts at `start`, from `at`, the
+    /// first byte the fast path stopped at (an escape, a control byte or the
+    /// end). Returns the unescaped content's span in the scratch buffer (or
+    /// the key buffer) and the position after the closing quote.
     #[cold]
     fn escaped_string(
         &mut self,
         start: usize,
+        at: usize,
         is_key: bool,
-    ) -> Result<(usize, usize, bool), EventError> {
-        match self.input.get(self.pos) {
-            None => return Err(self.error("unterminated string")),
+    ) -> Result<(usize, usize, usize), Fail> {
+        match self.input.get(at) {
+            None => return Err(self.fail(at, "unterminated string")),
             Some(b'\\') => {}
-            Some(_) => return Err(self.error("control character in string")),
+            Some(_) => return Err(self.fail(at, "control character in string")),
         }
+        let input = self.input;
+        let mut pos = at;
         // Copy what we have and unescape the rest.
         let buffer = if is_key {
             &mut self.out.key
@@ -397,20 +433,17 @@ impl Scanner<'_, '_> {
             buffer.clear();
         }
         let out_start = buffer.len();
-        buffer.extend_from_slice(&self.input[start..self.pos]);
-        loop {
-            let Some(&b) = self.input.get(self.pos) else {
-                return Err(EventError::InvalidJson {
-                    offset: self.pos,
-                    reason: "unterminated string",
-                });
+        buffer.extend_from_slice(&input[start..pos]);
+        let reason = loop {
+            let Some(&b) = input.get(pos) else {
+                break "unterminated string";
             };
-            self.pos += 1;
+            pos += 1;
             match b {
-                b'"' => break,
+                b'"' => return Ok((out_start, buffer.len(), pos)),
                 b'\\' => {
-                    let escaped = self.input.get(self.pos).copied();
-                    self.pos += 1;
+                    let escaped = input.get(pos).copied();
+                    pos += 1;
                     match escaped {
                         Some(c @ (b'"' | b'\\' | b'/')) => buffer.push(c),
                         Some(b'b') => buffer.push(0x08),
@@ -418,82 +451,54 @@ impl Scanner<'_, '_> {
                         Some(b'n') => buffer.push(b'\n'),
                         Some(b'r') => buffer.push(b'\r'),
                         Some(b't') => buffer.push(b'\t'),
-                        Some(b'u') => {
-                            let c = decode_unicode_escape(self.input, &mut self.pos).ok_or(
-                                EventError::InvalidJson {
-                                    offset: self.pos,
-                                    reason: "invalid \\u escape",
-                                },
-                            )?;
-                            let mut utf8 = [0u8; 4];
-                            buffer.extend_from_slice(c.encode_utf8(&mut utf8).as_bytes());
-                        }
-                        _ => {
-                            return Err(EventError::InvalidJson {
-                                offset: self.pos,
-                                reason: "invalid escape",
-                            });
-                        }
+                        Some(b'u') => match decode_unicode_escape(input, &mut pos) {
+                            Some(c) => {
+                                let mut utf8 = [0u8; 4];
+                                buffer.extend_from_slice(c.encode_utf8(&mut utf8).as_bytes());
+                            }
+                            None => break "invalid \\u escape",
+                        },
+                        _ => break "invalid escape",
                     }
                 }
-                0x00..=0x1f => {
-                    return Err(EventError::InvalidJson {
-                        offset: self.pos,
-                        reason: "control character in string",
-                    });
-                }
+                0x00..=0x1f => break "control character in string",
                 other => buffer.push(other),
             }
-        }
-        Ok((out_start, buffer.len(), true))
+        };
+        Err(self.fail(pos, reason))
     }
 
-    fn skip_value(&mut self) -> Result<(), EventError> {
-        self.skip_ws();
-        match self.peek() {
-            Some(b'"') => self.skip_string(),
-            Some(b'{' | b'[') => self.skip_container(),
-            Some(_) => self.scalar().map(|_| ()),
-            None => Err(self.error("unexpected end of input")),
-        }
-    }
-
-    fn skip_string(&mut self) -> Result<(), EventError> {
-        let mut i = self.pos + 1;
+    /// Skips the value at `pos` (no whitespace before it).
+    #[inline]
+    fn skip_value(&mut self, pos: usize) -> Result<usize, Fail> {
         let input = self.input;
-        loop {
-            i = find_marked(input, i, &QUOTE_OR_BACKSLASH, quote_or_backslash_hits);
-            match input.get(i) {
-                Some(b'"') => {
-                    self.pos = i + 1;
-                    return Ok(());
+        match input.get(pos) {
+            Some(b'"') => {
+                let mut i = pos + 1;
+                loop {
+                    i = find_marked(input, i, &QUOTE_OR_BACKSLASH, quote_or_backslash_hits);
+                    match input.get(i) {
+                        Some(b'"') => return Ok(i + 1),
+                        Some(_) => i += 2,
+                        None => return Err(self.fail(i, "unterminated string")),
+                    }
                 }
-                Some(_) => i += 2,
-                None => return Err(self.error("unterminated string")),
             }
+            Some(b'{') => self.skip_brackets(pos + 1, b'}'),
+            Some(b'[') => self.skip_brackets(pos + 1, b']'),
+            Some(_) => self.scalar(pos).map(|(_, end)| end),
+            None => Err(self.fail(pos, "unexpected end of input")),
         }
     }
 
-    /// Skips a balanced `{...}` or `[...]` starting at `pos`.
-    fn skip_container(&mut self) -> Result<(), EventError> {
-        self.out.brackets.clear();
-        self.skip_brackets()
-    }
-
-    /// Skips to just after the `}` closing the object being read (`pos` is
-    /// just after a `,` between members).
-    fn skip_rest_of_object(&mut self) -> Result<(), EventError> {
-        self.out.brackets.clear();
-        self.out.brackets.push(b'}');
-        self.skip_brackets()
-    }
-
-    /// Skips until the brackets already open in `out.brackets` (and any opened
-    /// on the way) are closed.
-    fn skip_brackets(&mut self) -> Result<(), EventError> {
-        let brackets = &mut self.out.brackets;
+    /// Skips from `pos` to just after the `close` that ends the container
+    /// being skipped, keeping brackets opened on the way balanced.
+    fn skip_brackets(&mut self, pos: usize, close: u8) -> Result<usize, Fail> {
         let input = self.input;
-        let mut i = self.pos;
+        let brackets = &mut self.out.brackets;
+        brackets.clear();
+        brackets.push(close);
+        let mut i = pos;
         loop {
             i = find_marked(input, i, &STRUCTURAL, structural_hits);
             let Some(&b) = input.get(i) else { break };
@@ -503,29 +508,23 @@ impl Scanner<'_, '_> {
                     match input.get(i) {
                         Some(b'"') => break,
                         Some(_) => i += 1,
-                        None => {
-                            self.pos = i;
-                            return Err(self.error("unterminated string"));
-                        }
+                        None => return Err(self.fail(i, "unterminated string")),
                     }
                 },
                 b'{' => brackets.push(b'}'),
                 b'[' => brackets.push(b']'),
                 close => {
                     if brackets.pop() != Some(close) {
-                        self.pos = i;
-                        return Err(self.error("mismatched bracket"));
+                        return Err(self.fail(i, "mismatched bracket"));
                     }
                     if brackets.is_empty() {
-                        self.pos = i + 1;
-                        return Ok(());
+                        return Ok(i + 1);
                     }
                 }
             }
             i += 1;
         }
-        self.pos = i;
-        Err(self.error("unexpected end of input"))
+        Err(self.fail(i, "unexpected end of input"))
     }
 }
 
@@ -601,6 +600,22 @@ mod tests {
                 (1, Kind::True, "true".to_owned(), vec![(0, 0)]),
                 (1, Kind::Null, "null".to_owned(), vec![(0, 1)]),
                 (1, Kind::Number, "-1.5e3".to_owned(), vec![(0, 2), (1, 0)]),
+            ]
+        );
+    }
+
+    #[test]
+    fn escaped_keys_and_any_whitespace_are_read_like_plain_ones() {
+        let t = trie(&[&["ab", "c"], &["d"]]);
+        let got = leaves(
+            "{\n\t\"x\" :\r\n [1, {\"y\": \"}\"}] ,\"a\\u0062\"\t: { \"c\"  :  7 } , \"d\":\"\\\"q\"\n}\n",
+            &t,
+        );
+        assert_eq!(
+            got,
+            vec![
+                (0, Kind::Number, "7".to_owned(), vec![]),
+                (1, Kind::String, "\"q".to_owned(), vec![]),
             ]
         );
     }
