@@ -235,8 +235,6 @@ impl<R> MatcherBuilder<R> {
 #[derive(Debug, Default)]
 struct Scratch {
     flat: Flattened,
-    /// Per field id: the range of its leaves in `flat.leaves`.
-    field_leaves: Vec<(usize, usize)>,
     stack: Vec<Frame>,
     /// Arena of the array positions the frames are bound to.
     constraints: Vec<ArrayPosition>,
@@ -363,7 +361,6 @@ impl<R: Clone> Matcher<R> {
     fn run(&self, event: &[u8], scratch: &mut Scratch) -> Result<Vec<R>, EventError> {
         let Scratch {
             flat,
-            field_leaves,
             stack,
             constraints,
             merged,
@@ -372,19 +369,7 @@ impl<R: Clone> Matcher<R> {
             accepted,
             values,
         } = scratch;
-        flatten(event, &self.trie, flat)?;
-        field_leaves.clear();
-        field_leaves.resize(self.field_count, (0, 0));
-        let mut start = 0;
-        while start < flat.leaves.len() {
-            let field = flat.leaves[start].field;
-            let mut end = start + 1;
-            while end < flat.leaves.len() && flat.leaves[end].field == field {
-                end += 1;
-            }
-            field_leaves[field as usize] = (start, end);
-            start = end;
-        }
+        flatten(event, &self.trie, self.field_count, flat)?;
         stack.clear();
         constraints.clear();
         accepted.clear();
@@ -401,8 +386,7 @@ impl<R: Clone> Matcher<R> {
                 accepted.push((*rule, frame.state, at));
             }
             for (field, matcher) in &state.fields {
-                let (first, last) = field_leaves[*field as usize];
-                for leaf in &flat.leaves[first..last] {
+                for leaf in flat.leaves_of(*field) {
                     let leaf_arrays = flat.arrays(leaf);
                     let held = &constraints
                         [frame.constraints_start..frame.constraints_start + frame.constraints_len];
@@ -433,8 +417,7 @@ impl<R: Clone> Matcher<R> {
                 }
             }
             for &(field, next) in &state.absent {
-                let (first, last) = field_leaves[field as usize];
-                if first == last {
+                if flat.lacks(field) {
                     stack.push(Frame {
                         state: next,
                         ..frame

@@ -117,6 +117,8 @@ pub enum EventError {
     NotAnObject,
     #[error("event nests deeper than {limit} levels")]
     TooDeep { limit: usize },
+    #[error("event is larger than {limit} bytes")]
+    TooLarge { limit: usize },
 }
 
 /// Why `test_event_pattern` could not answer.

@@ -20,6 +20,11 @@ use super::paths::PathTrie;
 /// Nesting allowed along descended paths (skipped parts are not recursive).
 const MAX_DEPTH: usize = 256;
 
+/// Largest event read (the gateway accepts events of at most 1 MiB). With it,
+/// every offset and count in [`Leaf`] fits a `u32`: at most one leaf per byte,
+/// each inside at most `MAX_DEPTH` arrays, is 2^31 array positions.
+pub(crate) const MAX_EVENT_BYTES: usize = 8 << 20;
+
 /// The JSON type of a leaf value.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Kind {
@@ -30,20 +35,26 @@ pub(crate) enum Kind {
     Null,
 }
 
-/// One leaf value of a named field.
+/// One leaf value of a named field. Offsets are `u32` (see
+/// [`MAX_EVENT_BYTES`]), which keeps a leaf at 28 bytes.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Leaf {
-    pub(crate) field: u32,
     pub(crate) kind: Kind,
-    /// Span of the string's content (unescaped) or of the number's literal.
-    start: usize,
-    end: usize,
     in_scratch: bool,
+    /// Span of the string's content (unescaped) or of the number's literal.
+    start: u32,
+    end: u32,
     /// Span in `Flattened::arrays` of the arrays enclosing this value,
     /// outermost first.
-    arrays_start: usize,
-    arrays_len: usize,
+    arrays_start: u32,
+    arrays_len: u32,
+    /// The next leaf of the same field (in event order), or [`NO_LEAF`].
+    next: u32,
+    field: u32,
 }
+
+/// No leaf: the end of a field's list.
+const NO_LEAF: u32 = u32::MAX;
 
 /// Where a value sits in one enclosing array: which array (numbered in event
 /// order), which element, and the trie node (path) the array is the value of.
@@ -57,7 +68,12 @@ pub(crate) struct ArrayPosition {
 /// The flattened event: reusable buffers, cleared by each `flatten`.
 #[derive(Debug, Default)]
 pub(crate) struct Flattened {
-    pub(crate) leaves: Vec<Leaf>,
+    /// In event order; each field's leaves are linked through `Leaf::next`.
+    leaves: Vec<Leaf>,
+    /// Per field id: its first and last leaf, or [`NO_LEAF`] twice. Only the
+    /// entries of the fields in `leaves` are set, and `flatten` resets just
+    /// those, so an event costs nothing per field it lacks.
+    heads: Vec<(u32, u32)>,
     scratch: Vec<u8>,
     arrays: Vec<ArrayPosition>,
     open_arrays: Vec<ArrayPosition>,
@@ -68,16 +84,37 @@ pub(crate) struct Flattened {
 impl Flattened {
     #[inline]
     pub(crate) fn bytes<'a>(&'a self, input: &'a [u8], leaf: &Leaf) -> &'a [u8] {
+        let span = leaf.start as usize..leaf.end as usize;
         if leaf.in_scratch {
-            &self.scratch[leaf.start..leaf.end]
+            &self.scratch[span]
         } else {
-            &input[leaf.start..leaf.end]
+            &input[span]
         }
     }
 
     #[inline]
     pub(crate) fn arrays(&self, leaf: &Leaf) -> &[ArrayPosition] {
-        &self.arrays[leaf.arrays_start..leaf.arrays_start + leaf.arrays_len]
+        let start = leaf.arrays_start as usize;
+        &self.arrays[start..start + leaf.arrays_len as usize]
+    }
+
+    /// The leaves of `field`, in event order.
+    #[inline]
+    pub(crate) fn leaves_of(&self, field: u32) -> impl Iterator<Item = &Leaf> + '_ {
+        let mut next = self.heads.get(field as usize).map_or(NO_LEAF, |h| h.0);
+        std::iter::from_fn(move || {
+            let leaf = self.leaves.get(next as usize)?;
+            next = leaf.next;
+            Some(leaf)
+        })
+    }
+
+    /// Whether the event has no value for `field`.
+    #[inline]
+    pub(crate) fn lacks(&self, field: u32) -> bool {
+        self.heads
+            .get(field as usize)
+            .is_none_or(|h| h.0 == NO_LEAF)
     }
 }
 
@@ -86,9 +123,21 @@ impl Flattened {
 pub(crate) fn flatten(
     input: &[u8],
     trie: &PathTrie,
+    field_count: usize,
     out: &mut Flattened,
 ) -> Result<(), EventError> {
+    for leaf in &out.leaves {
+        out.heads[leaf.field as usize] = (NO_LEAF, NO_LEAF);
+    }
     out.leaves.clear();
+    if out.heads.len() < field_count {
+        out.heads.resize(field_count, (NO_LEAF, NO_LEAF));
+    }
+    if input.len() > MAX_EVENT_BYTES {
+        return Err(EventError::TooLarge {
+            limit: MAX_EVENT_BYTES,
+        });
+    }
     out.scratch.clear();
     out.arrays.clear();
     out.open_arrays.clear();
@@ -126,24 +175,7 @@ pub(crate) fn flatten(
             reason: "trailing characters after the event",
         });
     }
-    sort_by_field(&mut out.leaves);
     Ok(())
-}
-
-/// Stable sort of the leaves by field id. Events yield a handful of leaves,
-/// often already in order: an insertion sort, with no set-up cost.
-fn sort_by_field(leaves: &mut [Leaf]) {
-    if leaves.len() > 32 {
-        leaves.sort_by_key(|leaf| leaf.field);
-        return;
-    }
-    for i in 1..leaves.len() {
-        let mut j = i;
-        while j > 0 && leaves[j - 1].field > leaves[j].field {
-            leaves.swap(j - 1, j);
-            j -= 1;
-        }
-    }
 }
 
 /// A scan failed; the reason is in [`Scanner::failure`]. Zero-sized, so a
@@ -243,21 +275,34 @@ impl Scanner<'_, '_> {
         }
     }
 
+    /// Appends a leaf of `field` and links it to the field's list. The casts
+    /// cannot truncate: `flatten` refuses input over [`MAX_EVENT_BYTES`].
     #[inline]
+    #[allow(clippy::cast_possible_truncation)]
     fn push_leaf(&mut self, field: u32, kind: Kind, start: usize, end: usize, in_scratch: bool) {
-        let arrays_start = self.out.arrays.len();
-        if !self.out.open_arrays.is_empty() {
-            self.out.arrays.extend_from_slice(&self.out.open_arrays);
+        let out = &mut *self.out;
+        let index = out.leaves.len() as u32;
+        let arrays_start = out.arrays.len() as u32;
+        if !out.open_arrays.is_empty() {
+            out.arrays.extend_from_slice(&out.open_arrays);
         }
-        self.out.leaves.push(Leaf {
-            field,
+        out.leaves.push(Leaf {
             kind,
-            start,
-            end,
             in_scratch,
+            start: start as u32,
+            end: end as u32,
             arrays_start,
-            arrays_len: self.out.open_arrays.len(),
+            arrays_len: out.open_arrays.len() as u32,
+            next: NO_LEAF,
+            field,
         });
+        let head = &mut out.heads[field as usize];
+        if head.0 == NO_LEAF {
+            head.0 = index;
+        } else {
+            out.leaves[head.1 as usize].next = index;
+        }
+        head.1 = index;
     }
 
     /// Reads the object whose `{` is at `pos`, at trie `node`. Once every
@@ -572,11 +617,13 @@ mod tests {
     /// (field, kind, text, array positions) of each collected leaf.
     type Collected = Vec<(u32, Kind, String, Vec<(u32, u32)>)>;
 
+    /// By field id, and in event order within a field.
     fn leaves(input: &str, t: &PathTrie) -> Collected {
         let mut out = Flattened::default();
-        flatten(input.as_bytes(), t, &mut out).expect("valid event");
-        out.leaves
-            .iter()
+        let fields = u32::try_from(t.node_count()).expect("small trie");
+        flatten(input.as_bytes(), t, fields as usize, &mut out).expect("valid event");
+        (0..fields)
+            .flat_map(|f| out.leaves_of(f))
             .map(|l| {
                 let text =
                     String::from_utf8(out.bytes(input.as_bytes(), l).to_vec()).expect("utf8");
@@ -675,12 +722,22 @@ mod tests {
             r#"{"b": 1.5.5, "a": 1}"#,
             r#"{"x": {"y": 1]}"#,
         ] {
-            assert!(flatten(bad.as_bytes(), &t, &mut out).is_err(), "{bad}");
+            assert!(flatten(bad.as_bytes(), &t, 1, &mut out).is_err(), "{bad}");
         }
-        assert_eq!(flatten(b"[1]", &t, &mut out), Err(EventError::NotAnObject));
+        assert_eq!(
+            flatten(b"[1]", &t, 1, &mut out),
+            Err(EventError::NotAnObject)
+        );
+        let huge = format!("{{\"a\": \"{}\"}}", "x".repeat(MAX_EVENT_BYTES));
+        assert_eq!(
+            flatten(huge.as_bytes(), &t, 1, &mut out),
+            Err(EventError::TooLarge {
+                limit: MAX_EVENT_BYTES
+            })
+        );
         let deep = format!("{{\"a\": {}{}}}", "[".repeat(300), "]".repeat(300));
         assert_eq!(
-            flatten(deep.as_bytes(), &t, &mut out),
+            flatten(deep.as_bytes(), &t, 1, &mut out),
             Err(EventError::TooDeep { limit: MAX_DEPTH })
         );
     }
