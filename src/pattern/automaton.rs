@@ -52,23 +52,26 @@ pub struct Matcher<R> {
     rule_count: usize,
     trie: PathTrie,
     field_count: usize,
-    states: Vec<State<R>>,
+    states: Vec<State>,
+    /// The rules each state accepts, state after state (id and the rule
+    /// itself): reporting a match reads memory the walk has just read, not a
+    /// rule table at random.
+    accepts: Box<[(u32, R)]>,
 }
 
-/// A state of the automaton. Boxed slices, not vectors: 64 bytes instead of
+/// A state of the automaton. Boxed slices, not vectors: 56 bytes instead of
 /// 96, so a state spans at most two cache lines. With thousands of rules the
 /// states a walk enters are far apart in memory, and every line a step reads
 /// is likely a miss. (Aligning states to whole lines was tried: no better.)
 #[derive(Debug)]
-struct State<R> {
+struct State {
     /// One value matcher per field tested here, in field order.
     fields: Box<[(u32, ValueMatcher)]>,
     /// Edges taken when the field has no value in the event (`exists: false`).
     absent: Box<[(u32, u32)]>,
-    /// Rules whose pattern is satisfied on reaching this state: id and the
-    /// rule itself, kept here (not only in `Matcher::rules`) so that reporting
-    /// a match reads memory the walk has just read.
-    accepts: Box<[(u32, R)]>,
+    /// Rules whose pattern is satisfied on reaching this state: start and
+    /// length of their run in `Matcher::accepts`.
+    accepts: (u32, u32),
     /// Bitset over path-trie nodes: the paths (and their ancestors) of every
     /// field tested from here on. An array at another node cannot matter.
     relevant: Box<[u64]>,
@@ -83,7 +86,7 @@ struct StateBuilder {
     relevant: Vec<u64>,
 }
 
-impl<R> State<R> {
+impl State {
     fn is_relevant(&self, node: u32) -> bool {
         let node = node as usize;
         self.relevant
@@ -166,11 +169,20 @@ impl<R: Clone + Eq + Hash> MatcherBuilder<R> {
                 states[from as usize].absent.push((field, to));
             }
         }
+        let mut accepts: Vec<(u32, R)> = Vec::new();
         let states = states
             .into_iter()
             .map(|mut state| {
                 state.accepts.sort_unstable();
                 state.accepts.dedup();
+                let start = u32::try_from(accepts.len()).expect("fewer than 2^32 accepts");
+                let len = u32::try_from(state.accepts.len()).expect("fewer than 2^32 accepts");
+                accepts.extend(
+                    state
+                        .accepts
+                        .iter()
+                        .map(|&id| (id, self.rules[id as usize].clone())),
+                );
                 State {
                     fields: state
                         .fields
@@ -178,11 +190,7 @@ impl<R: Clone + Eq + Hash> MatcherBuilder<R> {
                         .map(|(field, builder)| (field, builder.build()))
                         .collect(),
                     absent: state.absent.into(),
-                    accepts: state
-                        .accepts
-                        .iter()
-                        .map(|&id| (id, self.rules[id as usize].clone()))
-                        .collect(),
+                    accepts: (start, len),
                     relevant: state.relevant.into(),
                 }
             })
@@ -192,6 +200,7 @@ impl<R: Clone + Eq + Hash> MatcherBuilder<R> {
             trie,
             field_count: field_count as usize,
             states,
+            accepts: accepts.into(),
         }
     }
 }
@@ -242,8 +251,9 @@ struct Scratch {
     /// States entered with no array binding this event.
     visited: Visited,
     targets: Vec<u32>,
-    /// Rules accepted: (rule id, state, position in the state's `accepts`).
-    accepted: Vec<(u32, u32, u32)>,
+    /// Rules accepted: rule id in the high half, position in
+    /// `Matcher::accepts` in the low half (so sorting orders by rule).
+    accepted: Vec<u64>,
     values: ValueScratch,
 }
 
@@ -318,17 +328,17 @@ impl<R: Clone> Matcher<R> {
     pub fn approx_memory_bytes(&self) -> usize {
         std::mem::size_of::<Self>()
             + self.trie.approx_memory_bytes()
+            + std::mem::size_of::<(u32, R)>() * self.accepts.len()
             + self
                 .states
                 .iter()
                 .map(|s| {
-                    std::mem::size_of::<State<R>>()
+                    std::mem::size_of::<State>()
                         + s.fields
                             .iter()
                             .map(|(_, m)| 8 + m.approx_memory_bytes())
                             .sum::<usize>()
                         + 8 * s.absent.len()
-                        + std::mem::size_of::<(u32, R)>() * s.accepts.len()
                         + 8 * s.relevant.len()
                 })
                 .sum::<usize>()
@@ -382,8 +392,9 @@ impl<R: Clone> Matcher<R> {
         });
         while let Some(frame) = stack.pop() {
             let state = &self.states[frame.state as usize];
-            for (at, (rule, _)) in (0u32..).zip(state.accepts.iter()) {
-                accepted.push((*rule, frame.state, at));
+            let (start, len) = state.accepts;
+            for (at, (rule, _)) in (start..).zip(&self.accepts[start as usize..][..len as usize]) {
+                accepted.push(u64::from(*rule) << 32 | u64::from(at));
             }
             for (field, matcher) in &state.fields {
                 for leaf in flat.leaves_of(*field) {
@@ -426,14 +437,21 @@ impl<R: Clone> Matcher<R> {
             }
         }
         if accepted.len() > 1 {
-            accepted.sort_unstable_by_key(|&(rule, _, _)| rule);
-            accepted.dedup_by_key(|&mut (rule, _, _)| rule);
+            accepted.sort_unstable();
+            accepted.dedup_by_key(|entry| *entry >> 32);
         }
         Ok(accepted
             .iter()
-            .map(|&(_, state, at)| self.states[state as usize].accepts[at as usize].1.clone())
+            .map(|&entry| self.accepts[accept_position(entry)].1.clone())
             .collect())
     }
+}
+
+/// The position in `Matcher::accepts` of an accepted entry (its low half).
+#[inline]
+#[allow(clippy::cast_possible_truncation)] // keeping the low half is the point
+fn accept_position(entry: u64) -> usize {
+    entry as u32 as usize
 }
 
 /// True unless the value sits in a different element of an array the walk has
