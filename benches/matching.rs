@@ -221,12 +221,15 @@ fn main() {
 }
 
 /// The sets compared by [`scaling`].
-const SCALING: [&str; 6] = [
+const SCALING: [&str; 9] = [
     "QMIX_1",
     "WIDE_1",
     "QMIX_100",
+    "QMIX_1000",
     "QMIX_10000",
     "EMIX_1",
+    "EMIX_100",
+    "EMIX_1000",
     "EMIX_10000",
 ];
 
@@ -287,7 +290,10 @@ fn scaling(specs: &std::collections::BTreeMap<String, Vec<(String, u64)>>, event
             "1 rule reading the same fields (WIDE_1)",
         ),
         ("QMIX_10000", "QMIX_100", "100 rules (QMIX_100)"),
+        ("QMIX_10000", "QMIX_1000", "1,000 rules (QMIX_1000)"),
         ("EMIX_10000", "EMIX_1", "1 rule (EMIX_1)"),
+        ("EMIX_10000", "EMIX_100", "100 rules (EMIX_100)"),
+        ("EMIX_10000", "EMIX_1000", "1,000 rules (EMIX_1000)"),
         (
             "EMIX_10000",
             "WIDE_1",
