@@ -59,8 +59,9 @@ pub struct Matcher<R> {
     accepts: Box<[(u32, R)]>,
 }
 
-/// A state of the automaton. Boxed slices, not vectors: 56 bytes instead of
-/// 96, so a state spans at most two cache lines. With thousands of rules the
+/// A state of the automaton: boxed slices, not vectors, and its accepted rules
+/// as a run of a shared array, 56 bytes in all, so a state spans at most two
+/// cache lines. With thousands of rules the
 /// states a walk enters are far apart in memory, and every line a step reads
 /// is likely a miss. (Aligning states to whole lines was tried: no better.)
 #[derive(Debug)]
