@@ -118,8 +118,8 @@ impl Flattened {
     }
 }
 
-/// Reads `input` (a JSON object) and collects the leaves of the trie's fields,
-/// grouped by field id (stable within a field).
+/// Reads `input` (a JSON object) and collects the leaves of the trie's fields:
+/// [`Flattened::leaves_of`] gives each field's values in event order.
 pub(crate) fn flatten(
     input: &[u8],
     trie: &PathTrie,
@@ -525,7 +525,9 @@ impl Scanner<'_, '_> {
                     match input.get(i) {
                         Some(b'"') => return Ok(i + 1),
                         Some(_) => i += 2,
-                        None => return Err(self.fail(i, "unterminated string")),
+                        // At the opening quote, as before the rewrite (`i` can
+                        // be past the end after a final backslash).
+                        None => return Err(self.fail(pos, "unterminated string")),
                     }
                 }
             }
@@ -728,6 +730,17 @@ mod tests {
             flatten(b"[1]", &t, 1, &mut out),
             Err(EventError::NotAnObject)
         );
+        // A skipped string left open is reported at its opening quote.
+        for open in [r#"{"x": "abc"#, "{\"x\": \"abc\\"] {
+            assert_eq!(
+                flatten(open.as_bytes(), &t, 1, &mut out),
+                Err(EventError::InvalidJson {
+                    offset: 6,
+                    reason: "unterminated string"
+                }),
+                "{open}"
+            );
+        }
         let huge = format!("{{\"a\": \"{}\"}}", "x".repeat(MAX_EVENT_BYTES));
         assert_eq!(
             flatten(huge.as_bytes(), &t, 1, &mut out),
