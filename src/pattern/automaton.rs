@@ -516,6 +516,26 @@ mod tests {
     }
 
     #[test]
+    fn equals_ignore_case_folds_short_long_and_non_ascii_values_alike() {
+        let m = matcher(&[
+            r#"{"s": [{"equals-ignore-case": "abcdefghijklmnop"}]}"#,
+            r#"{"s": [{"equals-ignore-case": "abcdefghijklmnopq"}]}"#,
+            r#"{"s": [{"equals-ignore-case": "ÄÖÜ-street"}]}"#,
+            r#"{"s": [{"anything-but": {"equals-ignore-case": "x"}}]}"#,
+        ]);
+        let hits = |s: &str| {
+            m.matches(format!(r#"{{"s": "{s}"}}"#).as_bytes())
+                .expect("valid")
+        };
+        // 16 bytes (folded on the stack) and 17 (folded in the scratch vector).
+        assert_eq!(hits("ABCDEFGHIJKLMNOP"), vec![0, 3]);
+        assert_eq!(hits("AbCdEfGhIjKlMnOpQ"), vec![1, 3]);
+        assert_eq!(hits("äöü-STREET"), vec![2, 3]);
+        assert_eq!(hits("X"), Vec::<usize>::new());
+        assert_eq!(hits("[]^_`{"), vec![3]);
+    }
+
+    #[test]
     fn fields_of_one_array_element_stay_bound_across_other_fields() {
         let m = matcher(&[r#"{"items": {"sku": ["A"], "qty": [2]}, "source": ["x"]}"#]);
         let miss = r#"{"source": "x", "items": [{"sku": "A", "qty": 1}, {"sku": "B", "qty": 2}]}"#;

@@ -79,6 +79,9 @@ enum Op {
     AnythingBut(Box<[(AnythingBut, Targets)]>),
 }
 
+/// Values up to this long (and ASCII) are case-folded on the stack.
+const SHORT_FOLD: usize = 16;
+
 /// Per-call buffers, reused across values.
 #[derive(Debug, Default)]
 pub(crate) struct ValueScratch {
@@ -266,10 +269,19 @@ impl ValueMatcher {
         out: &mut Vec<u32>,
     ) {
         let is_string = kind == Kind::String;
+        let mut short = [0u8; SHORT_FOLD];
         let folded: Option<&[u8]> = if self.needs_fold && is_string {
-            scratch.folded.clear();
-            fold_into(value, &mut scratch.folded);
-            Some(&scratch.folded)
+            if value.len() <= SHORT_FOLD && value.is_ascii() {
+                // Most compared values are short ASCII words: fold them in a
+                // fixed buffer, one fixed-size pass, no vector to grow.
+                short[..value.len()].copy_from_slice(value);
+                short.make_ascii_lowercase();
+                Some(&short[..value.len()])
+            } else {
+                scratch.folded.clear();
+                fold_into(value, &mut scratch.folded);
+                Some(&scratch.folded)
+            }
         } else {
             None
         };
