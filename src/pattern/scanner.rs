@@ -23,7 +23,7 @@ const MAX_DEPTH: usize = 256;
 /// Largest event read (the gateway accepts events of at most 1 MiB). With it,
 /// every offset and count in [`Leaf`] fits a `u32`: at most one leaf per byte,
 /// each inside at most `MAX_DEPTH` arrays, is 2^31 array positions.
-pub(crate) const MAX_EVENT_BYTES: usize = 8 << 20;
+const MAX_EVENT_BYTES: usize = 8 << 20;
 
 /// The JSON type of a leaf value.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -161,6 +161,7 @@ pub(crate) fn flatten(
     }
     let end = match scanner.object(start, 0, 0, true) {
         Ok(end) => end,
+        // `fail_with` recorded the reason; the fallback is never taken.
         Err(Fail) => {
             return Err(scanner.failure.take().unwrap_or(EventError::InvalidJson {
                 offset: 0,
@@ -222,10 +223,17 @@ struct Scanner<'a, 'o> {
 }
 
 impl Scanner<'_, '_> {
+    /// Every [`Fail`] is made here or in [`Scanner::fail_with`], so a failed
+    /// scan always has its reason recorded.
     #[cold]
     #[inline(never)]
     fn fail(&mut self, offset: usize, reason: &'static str) -> Fail {
-        self.failure = Some(EventError::InvalidJson { offset, reason });
+        self.fail_with(EventError::InvalidJson { offset, reason })
+    }
+
+    #[cold]
+    fn fail_with(&mut self, error: EventError) -> Fail {
+        self.failure = Some(error);
         Fail
     }
 
@@ -241,8 +249,7 @@ impl Scanner<'_, '_> {
         completes: bool,
     ) -> Result<usize, Fail> {
         if depth > MAX_DEPTH {
-            self.failure = Some(EventError::TooDeep { limit: MAX_DEPTH });
-            return Err(Fail);
+            return Err(self.fail_with(EventError::TooDeep { limit: MAX_DEPTH }));
         }
         let input = self.input;
         match input.get(pos) {
