@@ -24,6 +24,7 @@ mod idempotency;
 mod operations;
 mod pattern_api;
 mod pattern_conformance;
+mod readme;
 mod shutdown;
 mod sink;
 mod startup;
