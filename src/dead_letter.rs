@@ -1,13 +1,13 @@
 //! Dead-letter queues: deliveries that failed for good, kept with the full
 //! event and why they failed, until an operator redrives or purges them.
 //!
-//! A letter is written in the same sled transaction that removes its pending
-//! delivery, so a delivery is always in exactly one of the two places. Queues
-//! are named; a target without a `DeadLetterConfig` uses `default`.
+//! Letters are moved in and out by the pending owner (`pending::bury`,
+//! `pending::redrive`), in one transaction with the pending delivery, so a
+//! delivery is always in exactly one of the two places; this module reads,
+//! deletes and counts them. Queues are named; a target without a
+//! `DeadLetterConfig` uses `default`.
 
 use serde::{Deserialize, Serialize};
-use sled::Transactional;
-use sled::transaction::{ConflictableTransactionError, TransactionError};
 
 use crate::codec;
 use crate::event::{Event, Seq};
@@ -61,45 +61,29 @@ impl Filter {
 #[derive(Clone)]
 pub struct DeadLetters {
     letters: sled::Tree,
-    pending: sled::Tree,
     store: std::sync::Arc<Store>,
 }
 
-fn id_key(id: u64) -> [u8; 8] {
+/// The `dead_letters` key of letter `id`.
+pub(crate) fn key(id: u64) -> [u8; 8] {
     id.to_be_bytes()
+}
+
+/// The key and stored value of `letter`, for the transaction that buries it.
+pub(crate) fn encode(letter: &DeadLetter) -> ([u8; 8], Vec<u8>) {
+    (key(letter.id), codec::encode(letter))
 }
 
 impl DeadLetters {
     pub fn open(store: std::sync::Arc<Store>) -> Result<DeadLetters, StoreError> {
         Ok(DeadLetters {
             letters: store.tree(tree::DEAD_LETTERS)?,
-            pending: store.tree(tree::PENDING)?,
             store,
         })
     }
 
-    /// Stores `letter` (its `id` is assigned here) and removes the pending
-    /// delivery `pending_key`, atomically. Returns the id.
-    pub fn bury(&self, mut letter: DeadLetter, pending_key: &[u8]) -> Result<u64, StoreError> {
-        letter.id = self.store.generate_id()?;
-        let value = codec::encode(&letter);
-        (&self.letters, &self.pending)
-            .transaction(|(letters, pending)| {
-                letters.insert(&id_key(letter.id), value.as_slice())?;
-                pending.remove(pending_key)?;
-                Ok::<_, ConflictableTransactionError<()>>(())
-            })
-            .map_err(|e| match e {
-                TransactionError::Storage(e) => StoreError::Sled(e),
-                TransactionError::Abort(()) => StoreError::Sled(sled::Error::ReportableBug(
-                    "dead-letter transaction aborted".into(),
-                )),
-            })?;
-        Ok(letter.id)
-    }
-
     pub fn get(&self, id: u64) -> Result<Option<DeadLetter>, StoreError> {
-        let Some(value) = self.letters.get(id_key(id))? else {
+        let Some(value) = self.letters.get(key(id))? else {
             return Ok(None);
         };
         match codec::decode(&value) {
@@ -121,7 +105,7 @@ impl DeadLetters {
     ) -> Result<(Vec<DeadLetter>, bool), StoreError> {
         let start = after.map_or(0, |a| a.saturating_add(1));
         let mut out = Vec::new();
-        for item in self.letters.range(id_key(start)..) {
+        for item in self.letters.range(key(start)..) {
             let (key, value) = item?;
             let letter: DeadLetter = match codec::decode(&value) {
                 Ok(l) => l,
@@ -143,36 +127,11 @@ impl DeadLetters {
 
     /// Deletes a letter; false if there was none.
     pub fn delete(&self, id: u64) -> Result<bool, StoreError> {
-        let removed = self.letters.remove(id_key(id))?.is_some();
+        let removed = self.letters.remove(key(id))?.is_some();
         if removed {
             self.store.sync()?;
         }
         Ok(removed)
-    }
-
-    /// Moves a letter back to pending under `pending_key` with `pending_value`,
-    /// atomically; false if the letter was gone meanwhile.
-    pub fn resurrect(
-        &self,
-        id: u64,
-        pending_key: &[u8],
-        pending_value: &[u8],
-    ) -> Result<bool, StoreError> {
-        let moved = (&self.letters, &self.pending)
-            .transaction(|(letters, pending)| {
-                if letters.remove(&id_key(id))?.is_none() {
-                    return Ok(false);
-                }
-                pending.insert(pending_key, pending_value)?;
-                Ok::<_, ConflictableTransactionError<()>>(true)
-            })
-            .map_err(|e| match e {
-                TransactionError::Storage(e) => StoreError::Sled(e),
-                TransactionError::Abort(()) => StoreError::Sled(sled::Error::ReportableBug(
-                    "redrive transaction aborted".into(),
-                )),
-            })?;
-        Ok(moved)
     }
 
     /// Makes operator changes durable before they are answered.

@@ -14,6 +14,7 @@
 //! - `event`: the Event, its ids and its EventBridge envelope
 //! - `log`: the append-only log and its group-commit writer
 //! - `metrics`: the Prometheus registry and handles
+//! - `pending`: the owner of pending deliveries: owed exactly until delivered, dead-lettered or purged
 //! - `pattern`: EventBridge event patterns (parse, validate, compile, match)
 //! - `router`: each durable event matched once; pending deliveries recorded
 //! - `server`: bind, serve, shut down in order
@@ -31,6 +32,7 @@ pub mod event;
 pub mod log;
 pub mod metrics;
 pub mod pattern;
+pub mod pending;
 pub mod router;
 pub mod server;
 pub mod store;

@@ -15,32 +15,25 @@ use tokio_util::sync::CancellationToken;
 
 use crate::catalog::Catalog;
 use crate::delivery::Delivery;
-use crate::delivery::pending::{self, PendingDelivery, ROUTER_POSITION_KEY};
 use crate::event::Seq;
 use crate::log::Log;
 use crate::metrics::DeliveryMetrics;
+use crate::pending::{PendingDeliveries, PendingDelivery, Routed};
+use crate::store::StoreError;
 
 pub struct Router {
     pub log: Log,
     pub catalog: Catalog,
-    pub pending: sled::Tree,
+    pub pending: PendingDeliveries,
     pub delivery: Delivery,
     pub metrics: DeliveryMetrics,
     pub batch: usize,
 }
 
-/// Where routing resumes: the first event not yet routed.
-pub fn position(pending: &sled::Tree) -> Result<Seq, sled::Error> {
-    Ok(pending
-        .get(ROUTER_POSITION_KEY)?
-        .and_then(|v| Seq::from_key(&v))
-        .unwrap_or(Seq(0)))
-}
-
 impl Router {
     pub async fn run(self, stop: CancellationToken) {
         let mut durable = self.log.durable();
-        let mut at = match position(&self.pending) {
+        let mut at = match self.pending.position() {
             Ok(at) => at,
             Err(error) => {
                 tracing::error!(%error, "cannot read the router position; routing stopped");
@@ -103,15 +96,15 @@ impl Router {
 fn route_step(
     log: &Log,
     catalog: &Catalog,
-    tree: &sled::Tree,
+    pending: &PendingDeliveries,
     metrics: &DeliveryMetrics,
     at: Seq,
     until: Seq,
     max: usize,
-) -> Result<(Seq, HashMap<u64, usize>), sled::Error> {
+) -> Result<(Seq, HashMap<u64, usize>), StoreError> {
     let events = log.read_range(at, until, max)?;
     let snapshot = catalog.snapshot();
-    let mut batch = sled::Batch::default();
+    let mut routed = Routed::default();
     let mut touched = HashMap::new();
     // With nothing readable left before `until` (a torn tail), skip to it.
     let mut next = if events.is_empty() { until } else { at };
@@ -138,16 +131,12 @@ fn route_step(
         if uids.is_empty() {
             continue;
         }
-        let value = pending::encode(&PendingDelivery {
-            age_base_ms: event.fields.ingested_ms,
-            ..PendingDelivery::default()
-        });
+        let delivery = PendingDelivery::new(event.fields.ingested_ms);
         for uid in uids {
-            batch.insert(&pending::key(uid, seq), value.clone());
+            routed.owe(uid, seq, &delivery);
             *touched.entry(uid).or_insert(0) += 1;
         }
     }
-    batch.insert(ROUTER_POSITION_KEY, &next.to_key());
-    tree.apply_batch(batch)?;
+    pending.record_routed(routed, next)?;
     Ok((next, touched))
 }

@@ -24,6 +24,7 @@ use crate::dead_letter::DeadLetters;
 use crate::delivery::{self, Delivery};
 use crate::log::{Log, WriterHandle};
 use crate::metrics::Metrics;
+use crate::pending::PendingDeliveries;
 use crate::router::Router;
 use crate::store::{Store, StoreError};
 
@@ -66,7 +67,7 @@ impl Server {
         let delivery_runtime =
             delivery::Runtime::new(config.delivery.threads).map_err(ServerError::Runtime)?;
         let delivery = Delivery::new(
-            &store,
+            PendingDeliveries::open(store.clone())?,
             log.clone(),
             catalog.clone(),
             dead_letters.clone(),
@@ -133,7 +134,7 @@ impl Server {
         let router = Router {
             log: state.log.clone(),
             catalog: state.catalog.clone(),
-            pending: delivery.pending_tree(),
+            pending: delivery.pending().clone(),
             delivery: delivery.clone(),
             metrics: state.metrics.delivery.clone(),
             batch: config.delivery.router_batch,

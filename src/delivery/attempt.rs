@@ -8,10 +8,10 @@ use std::time::Duration;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 
 use super::Inner;
-use super::pending::PendingDelivery;
 use super::transform::{self, Context};
 use crate::catalog::{ConnectionAuth, ConnectionRecord, ConnectionState, Snapshot, TargetRoute};
 use crate::event::{Event, Seq, format_time};
+use crate::pending::PendingDelivery;
 
 /// How much of a failed response's body a dead letter keeps.
 pub const KEPT_BODY_BYTES: usize = 1024;

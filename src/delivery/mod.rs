@@ -13,7 +13,6 @@ mod auth;
 mod backoff;
 mod clock;
 mod jsonpath;
-pub mod pending;
 mod status;
 pub mod transform;
 mod worker;
@@ -38,8 +37,8 @@ use crate::dead_letter::{DeadLetter, DeadLetters};
 use crate::event::Seq;
 use crate::log::Log;
 use crate::metrics::DeliveryMetrics;
-use crate::store::{Store, StoreError, tree};
-use pending::PendingDelivery;
+use crate::pending::PendingDeliveries;
+use crate::store::StoreError;
 
 /// `user-agent` of every delivery request.
 pub const USER_AGENT: &str = concat!("stowage/", env!("CARGO_PKG_VERSION"));
@@ -51,7 +50,7 @@ pub struct Delivery {
 }
 
 pub(crate) struct Inner {
-    pending: sled::Tree,
+    pending: PendingDeliveries,
     log: Log,
     catalog: Catalog,
     dead_letters: DeadLetters,
@@ -127,7 +126,7 @@ pub struct Skipped {
 impl Delivery {
     #[allow(clippy::too_many_arguments)]
     pub fn new(
-        store: &Store,
+        pending: PendingDeliveries,
         log: Log,
         catalog: Catalog,
         dead_letters: DeadLetters,
@@ -144,7 +143,7 @@ impl Delivery {
             .map_err(|e| StoreError::Sled(sled::Error::Unsupported(format!("HTTP client: {e}"))))?;
         Ok(Delivery {
             inner: Arc::new(Inner {
-                pending: store.tree(tree::PENDING)?,
+                pending,
                 log,
                 catalog,
                 dead_letters,
@@ -163,8 +162,8 @@ impl Delivery {
         })
     }
 
-    pub fn pending_tree(&self) -> sled::Tree {
-        self.inner.pending.clone()
+    pub fn pending(&self) -> &PendingDeliveries {
+        &self.inner.pending
     }
 
     pub fn clock(&self) -> &Clock {
@@ -257,15 +256,10 @@ impl Delivery {
                 });
                 continue;
             };
-            let record = PendingDelivery {
-                age_base_ms: self.inner.clock.now_ms(),
-                ..PendingDelivery::default()
-            };
-            let moved = self.inner.dead_letters.resurrect(
-                letter.id,
-                &pending::key(letter.target_uid, letter.seq),
-                &pending::encode(&record),
-            )?;
+            let moved = self
+                .inner
+                .pending
+                .redrive(&letter, self.inner.clock.now_ms())?;
             if moved {
                 out.redriven += 1;
                 worker.stats.pending.inc();
@@ -306,13 +300,7 @@ impl Delivery {
 
     /// Ingestion time of the oldest pending delivery of `uid`.
     fn oldest_pending_ms(&self, uid: u64) -> Option<i64> {
-        let (key, _) = self
-            .inner
-            .pending
-            .range(pending::target_range(uid))
-            .next()?
-            .ok()?;
-        let (_, seq) = pending::parse_key(&key)?;
+        let seq = self.inner.pending.lowest_owed(uid).ok()??;
         let event = self.inner.log.get(seq).ok()??;
         Some(event.fields.ingested_ms)
     }
@@ -409,47 +397,33 @@ fn reconcile(inner: &Arc<Inner>, snapshot: &Snapshot) {
 }
 
 /// Drops the pending deliveries of a removed target.
-fn purge(pending: &sled::Tree, uid: u64) {
-    let mut removed = 0u64;
-    for key in pending.range(pending::target_range(uid)).keys().flatten() {
-        if pending.remove(&key).is_ok() {
-            removed += 1;
-        }
-    }
-    if removed > 0 {
-        tracing::info!(
+fn purge(pending: &PendingDeliveries, uid: u64) {
+    match pending.purge_target(uid) {
+        Ok(0) => {}
+        Ok(removed) => tracing::info!(
             uid,
             removed,
             "target removed; its pending deliveries were dropped"
-        );
+        ),
+        Err(error) => {
+            tracing::error!(uid, %error, "cannot drop a removed target's pending deliveries")
+        }
     }
 }
 
 /// Drops pending deliveries of targets that no longer exist (removed while
 /// the server was down, or between a routing step and the removal).
 fn purge_orphans(inner: &Inner, snapshot: &Snapshot) {
-    let mut from = pending::key(0, Seq(0));
-    loop {
-        let Some(Ok((key, _))) = inner.pending.range(from..).next() else {
+    let owed = match inner.pending.owed_targets() {
+        Ok(owed) => owed,
+        Err(error) => {
+            tracing::error!(%error, "cannot list the targets with pending deliveries");
             return;
-        };
-        let Some((uid, _)) = pending::parse_key(&key) else {
-            // The router position sorts after every 16-byte key starting below
-            // it; step over it.
-            let mut next = key.to_vec();
-            next.push(0);
-            let Ok(next) = <[u8; 16]>::try_from(&next[..]) else {
-                return;
-            };
-            from = next;
-            continue;
-        };
+        }
+    };
+    for (uid, _) in owed {
         if !snapshot.targets.contains_key(&uid) {
             purge(&inner.pending, uid);
-        }
-        match uid.checked_add(1) {
-            Some(next) => from = pending::key(next, Seq(0)),
-            None => return,
         }
     }
 }

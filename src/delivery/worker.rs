@@ -18,10 +18,11 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use super::attempt::{self, Attempted, Failure, Outcome};
-use super::pending::{self, PendingDelivery};
 use super::{Inner, LastError, TargetStats};
 use crate::dead_letter::DeadLetter;
 use crate::event::{Event, Seq, format_time};
+use crate::pending::PendingDelivery;
+use crate::store::StoreError;
 
 /// Most scheduled retries a worker holds in memory before it stops reading
 /// further pending deliveries.
@@ -74,12 +75,11 @@ impl Worker {
 
     pub(super) async fn run(mut self) {
         // Counting a large backlog takes a while: off the runtime's threads.
-        let tree = self.inner.pending.clone();
+        let pending = self.inner.pending.clone();
         let uid = self.uid;
-        let count =
-            tokio::task::spawn_blocking(move || tree.range(pending::target_range(uid)).count())
-                .await
-                .unwrap_or(0);
+        let count = tokio::task::spawn_blocking(move || pending.backlog(uid))
+            .await
+            .unwrap_or(0);
         self.stats
             .pending
             .set(i64::try_from(count).unwrap_or(i64::MAX));
@@ -164,25 +164,19 @@ impl Worker {
     }
 
     /// Picks up keys at and after the cursor while there is room in flight.
-    fn scan(&mut self, now: i64, max: usize) -> Result<(), sled::Error> {
+    fn scan(&mut self, now: i64, max: usize) -> Result<(), StoreError> {
         // While many deliveries already wait for a retry (a target that is
         // down), leave the rest in the tree: memory stays bounded.
         while !self.scan_exhausted && self.flights.len() < max && self.waiting.len() < MAX_WAITING {
             let want = max - self.flights.len();
-            let range = pending::key(self.uid, self.scan_from)..pending::target_range(self.uid).end;
-            let mut found = 0;
+            let found = self.inner.pending.scan(self.uid, self.scan_from, want)?;
             let mut due = Vec::new();
-            for item in self.inner.pending.range(range).take(want) {
-                let (key, value) = item?;
-                found += 1;
-                let Some((_, seq)) = pending::parse_key(&key) else {
-                    continue;
-                };
+            let found_count = found.len();
+            for (seq, record) in found {
                 self.scan_from = Seq(seq.0 + 1);
                 if self.scheduled.contains(&seq) {
                     continue;
                 }
-                let record = pending::decode(&value, seq);
                 if record.due_ms > now {
                     self.scheduled.insert(seq);
                     self.waiting.insert((record.due_ms, seq), record);
@@ -195,7 +189,7 @@ impl Worker {
                 let event = events.remove(&seq);
                 self.launch(seq, record, event);
             }
-            if found < want {
+            if found_count < want {
                 self.scan_exhausted = true;
             }
         }
@@ -237,10 +231,9 @@ impl Worker {
         if self.scheduled.contains(&seq) {
             return;
         }
-        let key = pending::key(self.uid, seq);
-        if let Ok(Some(value)) = self.inner.pending.get(key) {
+        if let Ok(Some(record)) = self.inner.pending.get(self.uid, seq) {
             self.scheduled.insert(seq);
-            self.waiting.insert((0, seq), pending::decode(&value, seq));
+            self.waiting.insert((0, seq), record);
         }
     }
 
@@ -252,11 +245,10 @@ impl Worker {
         } = attempted;
         self.stats.in_flight.dec();
         self.scheduled.remove(&seq);
-        let key = pending::key(self.uid, seq);
         let now = self.inner.clock.now_ms();
         match outcome {
             Outcome::Delivered { ingested_ms } => {
-                if let Err(error) = self.inner.pending.remove(key) {
+                if let Err(error) = self.inner.pending.complete(&[(self.uid, seq)]) {
                     tracing::error!(%seq, %error, "cannot remove a delivered event's pending entry; it will be sent again");
                 }
                 self.stats.pending.dec();
@@ -275,7 +267,7 @@ impl Worker {
             }
             Outcome::Unreadable(reason) => {
                 tracing::error!(uid = self.uid, %seq, %reason, "event cannot be read from the log; not delivered");
-                let _ = self.inner.pending.remove(key);
+                let _ = self.inner.pending.complete(&[(self.uid, seq)]);
                 self.stats.pending.dec();
             }
             Outcome::Failed {
@@ -331,7 +323,7 @@ impl Worker {
                     age_base_ms: record.age_base_ms,
                     dead_lettered_ms: now,
                 };
-                match self.inner.dead_letters.bury(letter, &key) {
+                match self.inner.pending.bury(letter) {
                     Ok(id) => {
                         tracing::warn!(target = %self.stats.target, rule = %self.stats.rule, %seq, dead_letter = id, code = failure.code, "delivery dead-lettered");
                         self.stats.pending.dec();
@@ -371,11 +363,7 @@ impl Worker {
         if let Some(deadline) = deadline {
             record.due_ms = record.due_ms.min(deadline.max(now));
         }
-        if let Err(error) = self
-            .inner
-            .pending
-            .insert(pending::key(self.uid, seq), pending::encode(&record))
-        {
+        if let Err(error) = self.inner.pending.reschedule(self.uid, seq, &record) {
             tracing::error!(%seq, %error, "cannot record a retry; it keeps its earlier state");
         }
         self.stats.retried.inc();
