@@ -417,7 +417,7 @@ async fn classify(mut response: reqwest::Response, url: &str, now_ms: i64) -> Re
         .headers()
         .get("retry-after")
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| super::backoff::retry_after_ms(v, now_ms));
+        .and_then(|v| super::retry::retry_after_ms(v, now_ms));
     let mut kept = Vec::new();
     while kept.len() < KEPT_BODY_BYTES {
         match response.chunk().await {

@@ -10,9 +10,9 @@
 
 mod attempt;
 mod auth;
-mod backoff;
 mod clock;
 mod jsonpath;
+mod retry;
 mod status;
 pub mod transform;
 mod worker;

@@ -18,6 +18,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use super::attempt::{self, Attempted, Failure, Outcome};
+use super::retry::{Backoff, Failed, Jitter, Verdict};
 use super::{Inner, LastError, TargetStats};
 use crate::dead_letter::DeadLetter;
 use crate::event::{Event, Seq, format_time};
@@ -146,7 +147,7 @@ impl Worker {
             "INTERNAL_ERROR",
             "the delivery attempt failed unexpectedly".into(),
         );
-        self.retry_later(seq, record, &failure, self.inner.clock.now_ms(), None);
+        self.retry_later(seq, record, &failure, self.inner.clock.now_ms());
     }
 
     fn launch_due(&mut self, now: i64, max: usize) {
@@ -263,7 +264,7 @@ impl Worker {
             Outcome::Transient(reason) => {
                 tracing::warn!(uid = self.uid, %seq, %reason, "reading the event failed; retrying later");
                 let failure = Failure::retryable("LOG_READ_FAILED", reason);
-                self.retry_later(seq, record, &failure, now, None);
+                self.retry_later(seq, record, &failure, now);
             }
             Outcome::Unreadable(reason) => {
                 tracing::error!(uid = self.uid, %seq, %reason, "event cannot be read from the log; not delivered");
@@ -288,21 +289,23 @@ impl Worker {
                     self.stats.gone.store(true, Ordering::Relaxed);
                     tracing::warn!(target = %self.stats.target, rule = %self.stats.rule, "endpoint answered 410 Gone");
                 }
-                let policy = route.target.retry;
-                let exhausted = if !failure.retryable {
-                    None
-                } else if record.attempts > policy.max_attempts {
-                    Some("MaximumRetryAttempts")
-                } else if now.saturating_sub(record.age_base_ms)
-                    >= i64::from(policy.max_age_secs) * 1000
-                {
-                    Some("MaximumEventAgeInSeconds")
-                } else {
-                    let deadline = record
-                        .age_base_ms
-                        .saturating_add(i64::from(policy.max_age_secs) * 1000);
-                    self.retry_later(seq, record, &failure, now, Some(deadline));
-                    return;
+                let failed = Failed {
+                    attempts: record.attempts,
+                    age_base_ms: record.age_base_ms,
+                    retryable: failure.retryable,
+                    retry_after_ms: failure.retry_after_ms,
+                };
+                let exhausted = match self.backoff().after_failure(
+                    route.target.retry,
+                    failed,
+                    now,
+                    Jitter::random(),
+                ) {
+                    Verdict::RetryAt { due_ms } => {
+                        self.reschedule(seq, record, due_ms);
+                        return;
+                    }
+                    Verdict::Dead(exhausted) => exhausted,
                 };
                 let letter = DeadLetter {
                     id: 0,
@@ -316,7 +319,7 @@ impl Worker {
                     target_uid: self.uid,
                     error_code: failure.code.into(),
                     error_message: failure.message,
-                    exhausted_retry_condition: exhausted.map(str::to_owned),
+                    exhausted_retry_condition: exhausted.map(|e| e.as_str().to_owned()),
                     attempts: record.attempts,
                     last_status: failure.status,
                     last_response: failure.body,
@@ -334,35 +337,35 @@ impl Worker {
                         tracing::error!(%seq, %error, "cannot write a dead letter; the delivery stays pending");
                         let retry =
                             Failure::retryable("DEAD_LETTER_WRITE_FAILED", error.to_string());
-                        self.retry_later(seq, record, &retry, now, None);
+                        self.retry_later(seq, record, &retry, now);
                     }
                 }
             }
         }
     }
 
-    /// Schedules the next attempt; never later than `deadline` (the age
-    /// limit), so that a huge `Retry-After` cannot hold an event past it: the
-    /// attempt at the deadline is the last.
-    fn retry_later(
-        &mut self,
-        seq: Seq,
-        mut record: PendingDelivery,
-        failure: &Failure,
-        now: i64,
-        deadline: Option<i64>,
-    ) {
-        let config = &self.inner.config;
-        let backoff = super::backoff::delay_ms(
-            record.attempts,
-            config.backoff_base_ms,
-            config.backoff_cap_ms,
-        );
-        let delay = backoff.max(failure.retry_after_ms.unwrap_or(0));
-        record.due_ms = now.saturating_add(i64::try_from(delay).unwrap_or(i64::MAX));
-        if let Some(deadline) = deadline {
-            record.due_ms = record.due_ms.min(deadline.max(now));
+    fn backoff(&self) -> Backoff {
+        Backoff {
+            base_ms: self.inner.config.backoff_base_ms,
+            cap_ms: self.inner.config.backoff_cap_ms,
         }
+    }
+
+    /// Schedules the next attempt after a fault of our own (no retry limit
+    /// applies: the target was never asked).
+    fn retry_later(&mut self, seq: Seq, record: PendingDelivery, failure: &Failure, now: i64) {
+        let due_ms = self.backoff().retry_at(
+            record.attempts,
+            failure.retry_after_ms,
+            now,
+            Jitter::random(),
+        );
+        self.reschedule(seq, record, due_ms);
+    }
+
+    /// Records that the delivery stays owed, due at `due_ms`, and holds it.
+    fn reschedule(&mut self, seq: Seq, mut record: PendingDelivery, due_ms: i64) {
+        record.due_ms = due_ms;
         if let Err(error) = self.inner.pending.reschedule(self.uid, seq, &record) {
             tracing::error!(%seq, %error, "cannot record a retry; it keeps its earlier state");
         }
