@@ -47,6 +47,8 @@ pub(super) struct Worker {
     flights: JoinSet<Attempted>,
     /// What each flight is delivering, to recover it if its task panics.
     flight_ids: HashMap<tokio::task::Id, (Seq, PendingDelivery)>,
+    /// Settled as delivered, not yet removed from the pending tree.
+    delivered: Vec<(u64, Seq)>,
 }
 
 impl Worker {
@@ -71,6 +73,7 @@ impl Worker {
             scheduled: HashSet::new(),
             flights: JoinSet::new(),
             flight_ids: HashMap::new(),
+            delivered: Vec::new(),
         }
     }
 
@@ -106,13 +109,15 @@ impl Worker {
                 () = self.stop.cancelled() => break,
                 () = self.wake.notified() => self.scan_exhausted = false,
                 Some(seq) = self.inbox.recv() => self.take_redriven(seq),
-                Some(done) = self.flights.join_next_with_id(), if !self.flights.is_empty() => match done {
-                    Ok((id, attempted)) => {
-                        self.flight_ids.remove(&id);
-                        self.settle(attempted);
+                Some(done) = self.flights.join_next_with_id(), if !self.flights.is_empty() => {
+                    // Settle every attempt that has ended, then remove all
+                    // their delivered entries in one write.
+                    self.finish(done);
+                    while let Some(done) = self.flights.try_join_next_with_id() {
+                        self.finish(done);
                     }
-                    Err(error) => self.recover(error),
-                },
+                    self.complete_delivered();
+                }
                 () = tokio::time::sleep(sleep), if next_due.is_some() => {}
             }
         }
@@ -131,6 +136,28 @@ impl Worker {
             event,
         ));
         self.flight_ids.insert(handle.id(), (seq, record));
+    }
+
+    fn finish(&mut self, done: Result<(tokio::task::Id, Attempted), tokio::task::JoinError>) {
+        match done {
+            Ok((id, attempted)) => {
+                self.flight_ids.remove(&id);
+                self.settle(attempted);
+            }
+            Err(error) => self.recover(error),
+        }
+    }
+
+    /// Removes the delivered entries gathered since the last call, in one
+    /// write. Until it lands, a crash means they are sent again (at least once).
+    fn complete_delivered(&mut self) {
+        if self.delivered.is_empty() {
+            return;
+        }
+        if let Err(error) = self.inner.pending.complete(&self.delivered) {
+            tracing::error!(uid = self.uid, count = self.delivered.len(), %error, "cannot remove delivered events' pending entries; they will be sent again");
+        }
+        self.delivered.clear();
     }
 
     /// An attempt's task panicked: its delivery is retried later, never
@@ -249,9 +276,7 @@ impl Worker {
         let now = self.inner.clock.now_ms();
         match outcome {
             Outcome::Delivered { ingested_ms } => {
-                if let Err(error) = self.inner.pending.complete(&[(self.uid, seq)]) {
-                    tracing::error!(%seq, %error, "cannot remove a delivered event's pending entry; it will be sent again");
-                }
+                self.delivered.push((self.uid, seq));
                 self.stats.pending.dec();
                 self.stats.delivered.inc();
                 self.stats.gone.store(false, Ordering::Relaxed);
