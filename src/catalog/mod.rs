@@ -7,6 +7,7 @@
 //! they hold an `Arc<Snapshot>` for as long as they work with it. Changes are
 //! serialised by one mutex; they are rare next to events.
 
+mod arns;
 mod endpoints;
 mod records;
 mod snapshot;
@@ -16,6 +17,7 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::watch;
 
+pub use arns::{ArnError, Arns, Resource};
 pub use records::*;
 pub use snapshot::{BusRoutes, RuleRoute, Snapshot, TargetRoute};
 
@@ -82,56 +84,6 @@ struct State {
     rules: BTreeMap<(String, String), RuleRecord>,
     connections: BTreeMap<String, ConnectionRecord>,
     destinations: BTreeMap<String, ApiDestinationRecord>,
-}
-
-/// ARNs in this server's region and account.
-#[derive(Clone, Debug)]
-pub struct Arns {
-    prefix: String,
-}
-
-impl Arns {
-    pub fn new(aws: &AwsConfig) -> Arns {
-        Arns {
-            prefix: format!("arn:aws:events:{}:{}:", aws.region, aws.account),
-        }
-    }
-
-    /// `rule/NAME` on the default bus, `rule/BUS/NAME` elsewhere (as AWS).
-    pub fn rule(&self, bus: &str, name: &str) -> String {
-        if bus == crate::bus::DEFAULT_BUS {
-            format!("{}rule/{name}", self.prefix)
-        } else {
-            format!("{}rule/{bus}/{name}", self.prefix)
-        }
-    }
-
-    pub fn connection(&self, record: &ConnectionRecord) -> String {
-        format!("{}connection/{}/{}", self.prefix, record.name, record.uuid)
-    }
-
-    pub fn api_destination(&self, record: &ApiDestinationRecord) -> String {
-        format!(
-            "{}api-destination/{}/{}",
-            self.prefix, record.name, record.uuid
-        )
-    }
-
-    /// The connection name in one of this server's connection ARNs.
-    pub fn connection_name<'a>(&self, arn: &'a str) -> Option<&'a str> {
-        let rest = arn
-            .strip_prefix(&self.prefix)?
-            .strip_prefix("connection/")?;
-        Some(rest.split('/').next().unwrap_or(rest))
-    }
-
-    /// The API destination name in one of this server's API destination ARNs.
-    pub fn api_destination_name<'a>(&self, arn: &'a str) -> Option<&'a str> {
-        let rest = arn
-            .strip_prefix(&self.prefix)?
-            .strip_prefix("api-destination/")?;
-        Some(rest.split('/').next().unwrap_or(rest))
-    }
 }
 
 fn rule_key(bus: &str, name: &str) -> Vec<u8> {
@@ -352,14 +304,15 @@ impl Catalog {
         })
     }
 
-    /// Deletes a rule; refused while it has targets, unless `force`.
-    pub fn delete_rule(&self, bus: &str, name: &str, force: bool) -> Result<(), CatalogError> {
+    /// Deletes a rule; refused while it has targets (AWS's `Force` only concerns
+    /// rules managed by AWS services, and Stowage has none).
+    pub fn delete_rule(&self, bus: &str, name: &str) -> Result<(), CatalogError> {
         let mut state = self.state();
         let key = (bus.to_owned(), name.to_owned());
         match state.rules.get(&key) {
             // AWS answers DeleteRule for a missing rule with success.
             None => return Ok(()),
-            Some(rule) if !rule.targets.is_empty() && !force => {
+            Some(rule) if !rule.targets.is_empty() => {
                 return Err(CatalogError::RuleHasTargets);
             }
             Some(_) => {}
@@ -515,7 +468,7 @@ mod tests {
             "disabled rules keep their targets"
         );
         assert!(matches!(
-            catalog.delete_rule("default", "a", false),
+            catalog.delete_rule("default", "a"),
             Err(CatalogError::RuleHasTargets)
         ));
 

@@ -48,7 +48,10 @@ pub struct RuleRequest {
 pub struct DeleteRuleRequest {
     name: Option<String>,
     event_bus_name: Option<String>,
-    force: Option<bool>,
+    /// Type-checked, then ignored: in AWS `Force` lets a rule managed by an AWS
+    /// service be deleted; a customer rule with targets is refused even with it.
+    #[serde(rename = "Force")]
+    _force: Option<bool>,
 }
 
 #[derive(Deserialize)]
@@ -259,10 +262,11 @@ pub fn list(state: &AppState, request: ListRulesRequest) -> Result<Response, Aws
 pub fn delete(state: &AppState, request: DeleteRuleRequest) -> Result<Response, AwsError> {
     let name = required_name("Name", request.name)?;
     let bus = existing_bus(state, request.event_bus_name)?;
-    // Like AWS: a missing rule is deleted already; a missing bus is an error.
+    // Like AWS: a missing rule is deleted already; a missing bus is an error;
+    // a rule with targets is refused, `Force` or not.
     state
         .catalog
-        .delete_rule(&bus, &name, request.force.unwrap_or(false))
+        .delete_rule(&bus, &name)
         .map_err(AwsError::from)?;
     ok(&json!({}))
 }
