@@ -11,6 +11,7 @@ mod arns;
 mod endpoints;
 mod records;
 mod snapshot;
+mod tags;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -20,6 +21,7 @@ use tokio::sync::watch;
 pub use arns::{ArnError, Arns, Resource};
 pub use records::*;
 pub use snapshot::{BusRoutes, RuleRoute, Snapshot, TargetRoute};
+pub use tags::{MAX_TAGS_PER_RESOURCE, Tag};
 
 use crate::codec;
 use crate::config::AwsConfig;
@@ -47,6 +49,8 @@ pub enum CatalogError {
     DestinationNotFound(String),
     #[error("An api-destination '{0}' already exists.")]
     DestinationExists(String),
+    #[error("A resource has at most {limit} tags.")]
+    TooManyTags { limit: usize },
     #[error("Event pattern is not valid. Reason: {0}")]
     InvalidPattern(#[from] PatternError),
     #[error("storing the control plane failed")]
@@ -70,6 +74,7 @@ struct Inner {
     rules_tree: sled::Tree,
     connections_tree: sled::Tree,
     destinations_tree: sled::Tree,
+    tags_tree: sled::Tree,
     state: Mutex<State>,
     published: watch::Sender<Arc<Snapshot>>,
     limits: Limits,
@@ -84,6 +89,8 @@ struct State {
     rules: BTreeMap<(String, String), RuleRecord>,
     connections: BTreeMap<String, ConnectionRecord>,
     destinations: BTreeMap<String, ApiDestinationRecord>,
+    /// resource ARN → its tags (never empty).
+    tags: BTreeMap<String, Vec<Tag>>,
 }
 
 fn rule_key(bus: &str, name: &str) -> Vec<u8> {
@@ -125,6 +132,7 @@ impl Catalog {
         let rules_tree = store.tree(tree::RULES)?;
         let connections_tree = store.tree(tree::CONNECTIONS)?;
         let destinations_tree = store.tree(tree::API_DESTINATIONS)?;
+        let tags_tree = store.tree(tree::TAGS)?;
         let mut state = State::default();
         let mut damaged = 0;
         for rule in load::<RuleRecord>(&rules_tree, "rule", &mut damaged)? {
@@ -138,6 +146,9 @@ impl Catalog {
         for d in load::<ApiDestinationRecord>(&destinations_tree, "api destination", &mut damaged)?
         {
             state.destinations.insert(d.name.clone(), d);
+        }
+        for t in load::<tags::TagRecord>(&tags_tree, "tags", &mut damaged)? {
+            state.tags.insert(t.arn, t.tags);
         }
         let arns = Arns::new(aws);
         let snapshot = Snapshot::compile(
@@ -154,6 +165,7 @@ impl Catalog {
                 rules_tree,
                 connections_tree,
                 destinations_tree,
+                tags_tree,
                 state: Mutex::new(state),
                 published,
                 limits,
@@ -236,6 +248,9 @@ impl Catalog {
         let mut state = self.state();
         let now = now_ms();
         let key = (input.bus.clone(), input.name.clone());
+        let fresh = !state.rules.contains_key(&key);
+        // Checked before anything is written: a 51st tag refuses the whole PutRule.
+        self.tag_rule_unsynced(&mut state, &input.bus, &input.name, input.tags, fresh)?;
         let record = match state.rules.get(&key) {
             Some(old) => RuleRecord {
                 pattern: input.pattern,
@@ -319,6 +334,8 @@ impl Catalog {
         }
         self.inner.rules_tree.remove(rule_key(bus, name))?;
         state.rules.remove(&key);
+        let arn = self.inner.arns.rule(bus, name);
+        self.save_tags(&mut state, arn, Vec::new())?;
         self.commit(&state)
     }
 
@@ -412,6 +429,7 @@ mod tests {
             enabled: true,
             description: None,
             role_arn: None,
+            tags: Vec::new(),
         };
         catalog.put_rule(rule("a", "x")).expect("put rule");
         catalog.put_rule(rule("b", "y")).expect("put rule");
