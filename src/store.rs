@@ -56,6 +56,8 @@ pub mod tree {
     pub const CONNECTIONS: &str = "connections";
     /// API destination name → framed `ApiDestinationRecord`.
     pub const API_DESTINATIONS: &str = "api_destinations";
+    /// resource ARN → framed `TagRecord` (only resources that have tags).
+    pub const TAGS: &str = "tags";
     /// target uid (u64 BE) ++ `Seq` → framed `PendingDelivery`; and the router's
     /// position under `ROUTER_POSITION_KEY`.
     pub const PENDING: &str = "pending";

@@ -16,7 +16,7 @@ use super::body::{is_json, read_limited};
 use super::error::ApiError;
 use crate::bus::DEFAULT_BUS;
 use crate::event::{EventId, MAX_JSON_DEPTH, NewEvent, nesting_exceeds, now_ms};
-use crate::log::{AppendRequest, Appended};
+use crate::log::{AppendRequest, Appended, IdempotencyKey, RequestDigest};
 
 pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
 
@@ -111,6 +111,18 @@ async fn try_publish(
         ));
     }
     let (source, detail_type) = parse_envelope(&body)?;
+    // What makes a retry a retry: the same bus and the same body, byte for byte
+    // (the body holds source and event name; they are hashed too, explicitly).
+    let idempotency_key = idempotency_key.map(|key| IdempotencyKey {
+        key,
+        digest: RequestDigest::of(&[
+            bus.as_bytes(),
+            source.as_bytes(),
+            detail_type.as_bytes(),
+            &body,
+        ]),
+    });
+    let key_for_message = idempotency_key.as_ref().map(|k| k.key.clone());
     let detail = String::from_utf8(Vec::from(body))
         .map_err(|_| ApiError::bad_request("malformed_json", "the body is not valid UTF-8"))?;
     let now = now_ms();
@@ -145,6 +157,15 @@ async fn try_publish(
                 .insert("idempotent-replayed", HeaderValue::from_static("true"));
             Ok(response)
         }
+        Ok(Appended::KeyReused) => Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "idempotency_key_reused",
+            format!(
+                "Idempotency-Key {:?} was already used on bus {bus:?} for a different event; \
+                 a retry must repeat the same body, a new event needs a new key",
+                key_for_message.unwrap_or_default()
+            ),
+        )),
         Err(error) => Err(ApiError::unavailable(&error)),
     }
 }

@@ -70,6 +70,8 @@ impl Catalog {
         }
         self.inner.connections_tree.remove(name.as_bytes())?;
         state.connections.remove(name);
+        let arn = self.inner.arns.connection(&record);
+        self.save_tags(&mut state, arn, Vec::new())?;
         self.commit(&state)?;
         Ok(record)
     }
@@ -138,6 +140,8 @@ impl Catalog {
             .remove(name)
             .ok_or_else(|| CatalogError::DestinationNotFound(name.into()))?;
         self.inner.destinations_tree.remove(name.as_bytes())?;
+        let arn = self.inner.arns.api_destination(&record);
+        self.save_tags(&mut state, arn, Vec::new())?;
         self.commit(&state)?;
         Ok(record)
     }

@@ -7,17 +7,21 @@
 //! they hold an `Arc<Snapshot>` for as long as they work with it. Changes are
 //! serialised by one mutex; they are rare next to events.
 
+mod arns;
 mod endpoints;
 mod records;
 mod snapshot;
+mod tags;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 use tokio::sync::watch;
 
+pub use arns::{ArnError, Arns, Resource};
 pub use records::*;
 pub use snapshot::{BusRoutes, RuleRoute, Snapshot, TargetRoute};
+pub use tags::{MAX_TAGS_PER_RESOURCE, Tag};
 
 use crate::codec;
 use crate::config::AwsConfig;
@@ -45,6 +49,8 @@ pub enum CatalogError {
     DestinationNotFound(String),
     #[error("An api-destination '{0}' already exists.")]
     DestinationExists(String),
+    #[error("A resource has at most {limit} tags.")]
+    TooManyTags { limit: usize },
     #[error("Event pattern is not valid. Reason: {0}")]
     InvalidPattern(#[from] PatternError),
     #[error("storing the control plane failed")]
@@ -68,6 +74,7 @@ struct Inner {
     rules_tree: sled::Tree,
     connections_tree: sled::Tree,
     destinations_tree: sled::Tree,
+    tags_tree: sled::Tree,
     state: Mutex<State>,
     published: watch::Sender<Arc<Snapshot>>,
     limits: Limits,
@@ -82,56 +89,8 @@ struct State {
     rules: BTreeMap<(String, String), RuleRecord>,
     connections: BTreeMap<String, ConnectionRecord>,
     destinations: BTreeMap<String, ApiDestinationRecord>,
-}
-
-/// ARNs in this server's region and account.
-#[derive(Clone, Debug)]
-pub struct Arns {
-    prefix: String,
-}
-
-impl Arns {
-    pub fn new(aws: &AwsConfig) -> Arns {
-        Arns {
-            prefix: format!("arn:aws:events:{}:{}:", aws.region, aws.account),
-        }
-    }
-
-    /// `rule/NAME` on the default bus, `rule/BUS/NAME` elsewhere (as AWS).
-    pub fn rule(&self, bus: &str, name: &str) -> String {
-        if bus == crate::bus::DEFAULT_BUS {
-            format!("{}rule/{name}", self.prefix)
-        } else {
-            format!("{}rule/{bus}/{name}", self.prefix)
-        }
-    }
-
-    pub fn connection(&self, record: &ConnectionRecord) -> String {
-        format!("{}connection/{}/{}", self.prefix, record.name, record.uuid)
-    }
-
-    pub fn api_destination(&self, record: &ApiDestinationRecord) -> String {
-        format!(
-            "{}api-destination/{}/{}",
-            self.prefix, record.name, record.uuid
-        )
-    }
-
-    /// The connection name in one of this server's connection ARNs.
-    pub fn connection_name<'a>(&self, arn: &'a str) -> Option<&'a str> {
-        let rest = arn
-            .strip_prefix(&self.prefix)?
-            .strip_prefix("connection/")?;
-        Some(rest.split('/').next().unwrap_or(rest))
-    }
-
-    /// The API destination name in one of this server's API destination ARNs.
-    pub fn api_destination_name<'a>(&self, arn: &'a str) -> Option<&'a str> {
-        let rest = arn
-            .strip_prefix(&self.prefix)?
-            .strip_prefix("api-destination/")?;
-        Some(rest.split('/').next().unwrap_or(rest))
-    }
+    /// resource ARN → its tags (never empty).
+    tags: BTreeMap<String, Vec<Tag>>,
 }
 
 fn rule_key(bus: &str, name: &str) -> Vec<u8> {
@@ -173,6 +132,7 @@ impl Catalog {
         let rules_tree = store.tree(tree::RULES)?;
         let connections_tree = store.tree(tree::CONNECTIONS)?;
         let destinations_tree = store.tree(tree::API_DESTINATIONS)?;
+        let tags_tree = store.tree(tree::TAGS)?;
         let mut state = State::default();
         let mut damaged = 0;
         for rule in load::<RuleRecord>(&rules_tree, "rule", &mut damaged)? {
@@ -186,6 +146,9 @@ impl Catalog {
         for d in load::<ApiDestinationRecord>(&destinations_tree, "api destination", &mut damaged)?
         {
             state.destinations.insert(d.name.clone(), d);
+        }
+        for t in load::<tags::TagRecord>(&tags_tree, "tags", &mut damaged)? {
+            state.tags.insert(t.arn, t.tags);
         }
         let arns = Arns::new(aws);
         let snapshot = Snapshot::compile(
@@ -202,6 +165,7 @@ impl Catalog {
                 rules_tree,
                 connections_tree,
                 destinations_tree,
+                tags_tree,
                 state: Mutex::new(state),
                 published,
                 limits,
@@ -284,6 +248,9 @@ impl Catalog {
         let mut state = self.state();
         let now = now_ms();
         let key = (input.bus.clone(), input.name.clone());
+        let fresh = !state.rules.contains_key(&key);
+        // Checked before anything is written: a 51st tag refuses the whole PutRule.
+        self.tag_rule_unsynced(&mut state, &input.bus, &input.name, input.tags, fresh)?;
         let record = match state.rules.get(&key) {
             Some(old) => RuleRecord {
                 pattern: input.pattern,
@@ -352,20 +319,23 @@ impl Catalog {
         })
     }
 
-    /// Deletes a rule; refused while it has targets, unless `force`.
-    pub fn delete_rule(&self, bus: &str, name: &str, force: bool) -> Result<(), CatalogError> {
+    /// Deletes a rule; refused while it has targets (AWS's `Force` only concerns
+    /// rules managed by AWS services, and Stowage has none).
+    pub fn delete_rule(&self, bus: &str, name: &str) -> Result<(), CatalogError> {
         let mut state = self.state();
         let key = (bus.to_owned(), name.to_owned());
         match state.rules.get(&key) {
             // AWS answers DeleteRule for a missing rule with success.
             None => return Ok(()),
-            Some(rule) if !rule.targets.is_empty() && !force => {
+            Some(rule) if !rule.targets.is_empty() => {
                 return Err(CatalogError::RuleHasTargets);
             }
             Some(_) => {}
         }
         self.inner.rules_tree.remove(rule_key(bus, name))?;
         state.rules.remove(&key);
+        let arn = self.inner.arns.rule(bus, name);
+        self.save_tags(&mut state, arn, Vec::new())?;
         self.commit(&state)
     }
 
@@ -459,6 +429,7 @@ mod tests {
             enabled: true,
             description: None,
             role_arn: None,
+            tags: Vec::new(),
         };
         catalog.put_rule(rule("a", "x")).expect("put rule");
         catalog.put_rule(rule("b", "y")).expect("put rule");
@@ -515,7 +486,7 @@ mod tests {
             "disabled rules keep their targets"
         );
         assert!(matches!(
-            catalog.delete_rule("default", "a", false),
+            catalog.delete_rule("default", "a"),
             Err(CatalogError::RuleHasTargets)
         ));
 

@@ -43,6 +43,8 @@ pub struct RuleInput {
     pub enabled: bool,
     pub description: Option<String>,
     pub role_arn: Option<String>,
+    /// Set on the rule (added to its tags when it exists already).
+    pub tags: Vec<super::Tag>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -139,6 +139,8 @@ fn resolve<'a>(
         .catalog
         .arns()
         .api_destination_name(arn)
+        .ok()
+        .flatten()
         .ok_or_else(|| Failure::config(format!("target ARN {arn} is not an API destination")))?;
     let destination = snapshot
         .destinations

@@ -6,7 +6,10 @@
 
 mod check;
 mod chunk;
+mod idempotency;
 mod writer;
+
+pub use idempotency::{IdempotencyKey, RequestDigest};
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -24,7 +27,7 @@ use crate::store::{Store, StoreError, tree};
 #[derive(Debug)]
 pub struct AppendRequest {
     pub event: NewEvent,
-    pub idempotency_key: Option<String>,
+    pub idempotency_key: Option<IdempotencyKey>,
 }
 
 /// The outcome of an append that was made durable.
@@ -35,6 +38,9 @@ pub enum Appended {
     /// The idempotency key was seen within its lifetime: nothing new was stored,
     /// and `id` is the event the first publish created.
     Duplicate { id: EventId },
+    /// The idempotency key is live but was first sent with a different request
+    /// (another digest): nothing was stored.
+    KeyReused,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -194,7 +200,7 @@ impl Log {
 
     /// Forgets idempotency keys past their lifetime; returns how many.
     pub fn sweep_idempotency_keys(&self) -> Result<usize, sled::Error> {
-        writer::sweep_idempotency(&self.idempotency, crate::event::now_ms())
+        idempotency::sweep(&self.idempotency, crate::event::now_ms())
     }
 
     /// Watches the first sequence number that is not yet durable: every event
@@ -302,6 +308,56 @@ mod tests {
             event,
             idempotency_key: None,
         }
+    }
+
+    fn keyed(body: &str) -> AppendRequest {
+        AppendRequest {
+            idempotency_key: Some(IdempotencyKey {
+                key: "k".into(),
+                digest: RequestDigest::of(&[body.as_bytes()]),
+            }),
+            event: NewEvent {
+                bus: "default".into(),
+                detail: body.into(),
+                ..NewEvent::default()
+            },
+        }
+    }
+
+    #[tokio::test]
+    async fn a_key_reused_with_another_digest_stores_nothing_in_one_batch_or_later() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let config = Config::for_test(dir.path());
+        let store = Arc::new(Store::open(&config.storage).expect("store opens"));
+        let (log, writer) =
+            Log::open(store, &config.ingest, Metrics::new().log).expect("log opens");
+        let outcomes: Vec<Appended> = log
+            .append_all(vec![keyed("a"), keyed("a"), keyed("b")])
+            .await
+            .into_iter()
+            .map(|o| o.expect("appended"))
+            .collect();
+        let Appended::Stored { seq, id } = outcomes[0] else {
+            panic!("the first is stored: {outcomes:?}");
+        };
+        assert_eq!(
+            outcomes[1..],
+            [Appended::Duplicate { id }, Appended::KeyReused]
+        );
+        assert_eq!(
+            log.append(keyed("b")).await.expect("appended"),
+            Appended::KeyReused
+        );
+        assert_eq!(
+            log.append(keyed("a")).await.expect("appended"),
+            Appended::Duplicate { id }
+        );
+        assert!(
+            log.get(Seq(seq.0 + 1)).expect("read").is_none(),
+            "one event"
+        );
+        drop(log);
+        writer.join();
     }
 
     #[tokio::test]

@@ -11,10 +11,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
-use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
 use super::chunk::{MAX_CHUNK_BYTES, frames, push_frame};
+use super::idempotency::{Entry, RequestDigest};
 use super::{AppendError, Appended, Pending};
 use crate::codec;
 use crate::event::{EventId, MAX_SEQ, Seq, now_ms};
@@ -22,13 +22,6 @@ use crate::metrics::LogMetrics;
 use crate::store::{Store, StoreError};
 
 const NEXT_SEQ_KEY: &[u8] = b"next_seq";
-
-/// What the `idempotency` tree remembers of a key.
-#[derive(Serialize, Deserialize)]
-struct IdempotencyEntry {
-    id: EventId,
-    expires_ms: i64,
-}
 
 pub(super) struct Writer {
     pub store: Arc<Store>,
@@ -137,22 +130,22 @@ impl Writer {
     /// Takes each request's event out of the batch (only the replies are needed after).
     fn insert_all(&mut self, batch: &mut [Pending]) -> Result<Vec<(Appended, i64)>, StoreError> {
         let now = now_ms();
-        let mut seen_in_batch: HashMap<Vec<u8>, EventId> = HashMap::new();
+        let mut seen_in_batch: HashMap<Vec<u8>, (EventId, RequestDigest)> = HashMap::new();
         let mut outcomes = Vec::with_capacity(batch.len());
         let mut chunk = Chunk::default();
         for p in batch {
             let bus = &p.request.event.bus;
             let key = p.request.idempotency_key.as_ref().map(|k| {
-                let mut key = Vec::with_capacity(bus.len() + 1 + k.len());
+                let mut key = Vec::with_capacity(bus.len() + 1 + k.key.len());
                 key.extend_from_slice(bus.as_bytes());
                 key.push(0);
-                key.extend_from_slice(k.as_bytes());
-                key
+                key.extend_from_slice(k.key.as_bytes());
+                (key, k.digest)
             });
-            if let Some(key) = &key
-                && let Some(id) = self.remembered(key, &seen_in_batch, now)?
+            if let Some((key, digest)) = &key
+                && let Some(outcome) = self.remembered(key, *digest, &seen_in_batch, now)?
             {
-                outcomes.push((Appended::Duplicate { id }, 0));
+                outcomes.push((outcome, 0));
                 continue;
             }
             let seq = self.next_seq;
@@ -168,13 +161,14 @@ impl Writer {
             }
             chunk.first.get_or_insert(seq);
             push_frame(&mut chunk.bytes, &frame);
-            if let Some(key) = key {
-                let entry = IdempotencyEntry {
+            if let Some((key, digest)) = key {
+                let entry = Entry {
                     id,
                     expires_ms: now.saturating_add(self.idempotency_ttl_ms),
+                    digest,
                 };
-                self.idempotency.insert(&key, codec::encode(&entry))?;
-                seen_in_batch.insert(key, id);
+                self.idempotency.insert(&key, entry.encode())?;
+                seen_in_batch.insert(key, (id, digest));
             }
             self.next_seq = Seq(seq.0 + 1);
             outcomes.push((Appended::Stored { seq, id }, bytes));
@@ -184,106 +178,37 @@ impl Writer {
         Ok(outcomes)
     }
 
+    /// What a live key already stands for: the same request again (`Duplicate`)
+    /// or another one (`KeyReused`); `None` when the key is free.
     fn remembered(
         &self,
         key: &[u8],
-        seen_in_batch: &HashMap<Vec<u8>, EventId>,
+        digest: RequestDigest,
+        seen_in_batch: &HashMap<Vec<u8>, (EventId, RequestDigest)>,
         now: i64,
-    ) -> Result<Option<EventId>, StoreError> {
-        if let Some(id) = seen_in_batch.get(key) {
-            return Ok(Some(*id));
+    ) -> Result<Option<Appended>, StoreError> {
+        let answer = |id, matches| {
+            if matches {
+                Appended::Duplicate { id }
+            } else {
+                Appended::KeyReused
+            }
+        };
+        if let Some((id, first)) = seen_in_batch.get(key) {
+            return Ok(Some(answer(*id, *first == digest)));
         }
         let Some(value) = self.idempotency.get(key)? else {
             return Ok(None);
         };
-        match codec::decode::<IdempotencyEntry>(&value) {
-            Ok(entry) if entry.expires_ms > now => Ok(Some(entry.id)),
+        match Entry::decode(&value) {
+            Ok(entry) if entry.expires_ms > now => {
+                Ok(Some(answer(entry.id, entry.matches(digest))))
+            }
             Ok(_) => Ok(None),
             Err(error) => {
                 tracing::warn!(%error, "damaged idempotency entry ignored");
                 Ok(None)
             }
         }
-    }
-}
-
-/// Removes expired idempotency keys; returns how many went.
-pub(crate) fn sweep_idempotency(idempotency: &sled::Tree, now: i64) -> Result<usize, sled::Error> {
-    let mut removed = 0;
-    for item in idempotency.iter() {
-        let (key, value) = item?;
-        let expired =
-            codec::decode::<IdempotencyEntry>(&value).map_or(true, |e| e.expires_ms <= now);
-        // Compare-and-swap: a key the writer re-used meanwhile is kept.
-        if expired
-            && idempotency
-                .compare_and_swap(&key, Some(&value), None::<&[u8]>)?
-                .is_ok()
-        {
-            removed += 1;
-        }
-    }
-    Ok(removed)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn entry(expires_ms: i64) -> Vec<u8> {
-        codec::encode(&IdempotencyEntry {
-            id: EventId::for_seq(Seq(1)),
-            expires_ms,
-        })
-    }
-
-    #[test]
-    fn sweep_removes_expired_and_damaged_keys_only() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let db = sled::Config::new()
-            .path(dir.path())
-            .temporary(true)
-            .open()
-            .expect("sled opens");
-        let tree = db.open_tree("idempotency").expect("tree");
-        tree.insert("default\0old", entry(1_000)).expect("insert");
-        tree.insert("default\0edge", entry(2_000)).expect("insert");
-        tree.insert("default\0live", entry(3_000)).expect("insert");
-        tree.insert("default\0damaged", b"not a frame".to_vec())
-            .expect("insert");
-
-        assert_eq!(sweep_idempotency(&tree, 2_000).expect("sweep"), 3);
-        let left: Vec<Vec<u8>> = tree
-            .iter()
-            .keys()
-            .map(|k| k.expect("key").to_vec())
-            .collect();
-        assert_eq!(left, vec![b"default\0live".to_vec()]);
-    }
-
-    #[test]
-    fn a_key_reused_during_the_sweep_is_kept() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let db = sled::Config::new()
-            .path(dir.path())
-            .temporary(true)
-            .open()
-            .expect("sled opens");
-        let tree = db.open_tree("idempotency").expect("tree");
-        let stale = entry(1_000);
-        tree.insert("k", stale.clone()).expect("insert");
-        // What the sweep does for a key it read as expired, after the writer
-        // re-used the key: the compare-and-swap must fail and keep the new entry.
-        let fresh = entry(9_000);
-        tree.insert("k", fresh.clone()).expect("re-use");
-        let swapped = tree
-            .compare_and_swap("k", Some(&stale), None::<&[u8]>)
-            .expect("cas");
-        assert!(swapped.is_err());
-        assert_eq!(
-            tree.get("k").expect("read").map(|v| v.to_vec()),
-            Some(fresh)
-        );
-        assert_eq!(sweep_idempotency(&tree, 2_000).expect("sweep"), 0);
     }
 }

@@ -7,6 +7,7 @@ mod aws_buses;
 mod aws_connections;
 mod aws_put_events;
 mod aws_rules;
+mod aws_tags;
 mod bad_input;
 mod cli;
 mod cli_dlq;

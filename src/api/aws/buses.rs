@@ -1,9 +1,11 @@
-//! CreateEventBus, DescribeEventBus, ListEventBuses, DeleteEventBus.
+//! CreateEventBus (with its `Tags`), DescribeEventBus, ListEventBuses,
+//! DeleteEventBus (which forgets the bus's tags).
 
 use axum::response::Response;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use super::tags::{TagShape, checked_tags};
 use super::{AwsError, NameRequest, epoch_seconds, ok};
 use crate::api::AppState;
 use crate::bus::{BusError, BusRecord, DEFAULT_BUS};
@@ -14,6 +16,7 @@ pub struct CreateRequest {
     name: Option<String>,
     event_source_name: Option<String>,
     description: Option<String>,
+    tags: Option<Vec<TagShape>>,
 }
 
 #[derive(Deserialize)]
@@ -77,10 +80,14 @@ pub fn create(state: &AppState, request: CreateRequest) -> Result<Response, AwsE
             "Description must be at most 512 characters.",
         ));
     }
+    let tags = checked_tags(request.tags)?;
     let record = state
         .buses
         .create(&name, request.description)
         .map_err(bus_error)?;
+    // Replaced, not added to: tags left by a delete interrupted before it
+    // forgot them do not come back.
+    state.catalog.replace_bus_tags(&record.name, tags)?;
     let mut body = json!({ "EventBusArn": state.buses.arn(&record.name) });
     if let Some(description) = record.description {
         body["Description"] = json!(description);
@@ -141,7 +148,10 @@ pub fn delete(state: &AppState, request: NameRequest) -> Result<Response, AwsErr
     }
     match state.buses.delete(name) {
         // Like AWS, deleting a bus that does not exist succeeds.
-        Ok(()) | Err(BusError::NotFound(_)) => ok(&json!({})),
+        Ok(()) | Err(BusError::NotFound(_)) => {
+            state.catalog.forget_bus_tags(name)?;
+            ok(&json!({}))
+        }
         Err(e) => Err(bus_error(e)),
     }
 }

@@ -18,7 +18,7 @@ use super::constraints::{
 use super::{AwsError, NameRequest, epoch_seconds, ok};
 use crate::api::AppState;
 use crate::catalog::{
-    ApiDestinationRecord, CatalogError, ConnectionRecord, ConnectionState,
+    ApiDestinationRecord, ArnError, CatalogError, ConnectionRecord, ConnectionState,
     DEFAULT_RATE_LIMIT_PER_SEC,
 };
 use crate::event::now_ms;
@@ -108,17 +108,19 @@ fn summary(state: &AppState, record: &ApiDestinationRecord) -> Result<Response, 
 /// The name of the connection that `arn` names; it must be one of this server's.
 fn connection_of(state: &AppState, arn: &str) -> Result<String, AwsError> {
     max_chars("ConnectionArn", Some(arn), 1600)?;
-    let name = state
-        .catalog
-        .arns()
-        .connection_name(arn)
-        .ok_or_else(|| {
-            AwsError::validation(
-                "ConnectionArn must be the ARN of a connection of this server \
-                 (arn:aws:events:REGION:ACCOUNT:connection/NAME/UUID).",
-            )
-        })?
-        .to_owned();
+    let not_a_connection = || {
+        AwsError::validation(
+            "ConnectionArn must be the ARN of a connection of this server \
+             (arn:aws:events:REGION:ACCOUNT:connection/NAME/UUID).",
+        )
+    };
+    let name = match state.catalog.arns().connection_name(arn) {
+        Ok(Some(name)) => name.to_owned(),
+        Ok(None) | Err(ArnError::Foreign { .. }) => return Err(not_a_connection()),
+        Err(incomplete @ ArnError::Incomplete { .. }) => {
+            return Err(AwsError::validation(format!("ConnectionArn {incomplete}.")));
+        }
+    };
     // A connection deleted and created again has a new ARN: the old one is gone.
     match state.catalog.connection(&name) {
         Some(c) if state.catalog.arns().connection(&c) == arn => Ok(name),

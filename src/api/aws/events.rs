@@ -148,6 +148,14 @@ pub async fn put_events(state: &AppState, request: PutEventsRequest) -> Result<R
                 event_id: Some(id.to_string()),
                 ..ResultEntry::default()
             },
+            // PutEvents sends no idempotency key, so no key can be reused.
+            Ok(Appended::KeyReused) => {
+                tracing::error!("PutEvents entry answered as a reused idempotency key");
+                failed(
+                    "InternalFailure",
+                    "The event could not be stored; retry it.",
+                )
+            }
             Err(error) => {
                 tracing::error!(error = %error, "PutEvents entry not persisted");
                 state

@@ -11,8 +11,10 @@ mod connections;
 mod constraints;
 mod destinations;
 mod events;
+mod operations;
 mod patterns;
 mod rules;
+mod tags;
 mod target_shape;
 mod targets;
 
@@ -96,6 +98,14 @@ impl AwsError {
         }
     }
 
+    fn unknown_operation(message: impl Into<String>) -> Self {
+        AwsError {
+            status: StatusCode::BAD_REQUEST,
+            kind: "UnknownOperationException",
+            message: message.into(),
+        }
+    }
+
     fn serialization(message: impl Into<String>) -> Self {
         AwsError {
             status: StatusCode::BAD_REQUEST,
@@ -127,7 +137,9 @@ impl From<CatalogError> for AwsError {
             CatalogError::ConnectionExists(_) | CatalogError::DestinationExists(_) => {
                 AwsError::already_exists(message)
             }
-            CatalogError::RuleHasTargets => AwsError::validation(message),
+            CatalogError::RuleHasTargets | CatalogError::TooManyTags { .. } => {
+                AwsError::validation(message)
+            }
             CatalogError::TooManyTargets { .. } => AwsError::limit_exceeded(message),
             // The request is well formed but conflicts with another resource;
             // DeleteConnection models only this exception for that.
@@ -202,13 +214,9 @@ pub async fn dispatch(State(state): State<AppState>, headers: HeaderMap, body: B
             .and_then(|v| v.to_str().ok())
             .unwrap_or("");
         let Some(operation) = target.strip_prefix("AWSEvents.") else {
-            return Err(AwsError {
-                status: StatusCode::BAD_REQUEST,
-                kind: "UnknownOperationException",
-                message: format!(
-                    "missing or unknown X-Amz-Target {target:?}; expected AWSEvents.<Operation>"
-                ),
-            });
+            return Err(AwsError::unknown_operation(format!(
+                "missing or unknown X-Amz-Target {target:?}; expected AWSEvents.<Operation>"
+            )));
         };
         let body = read_limited(&headers, body, body_limit(&state))
             .await
@@ -222,39 +230,7 @@ pub async fn dispatch(State(state): State<AppState>, headers: HeaderMap, body: B
                     AwsError::serialization(format!("the request body could not be read: {e}"))
                 }
             })?;
-        match operation {
-            "PutEvents" => events::put_events(&state, parse(&body)?).await,
-            "CreateEventBus" => buses::create(&state, parse(&body)?),
-            "DescribeEventBus" => buses::describe(&state, parse(&body)?),
-            "ListEventBuses" => buses::list(&state, parse(&body)?),
-            "DeleteEventBus" => buses::delete(&state, parse(&body)?),
-            "TestEventPattern" => patterns::test_event_pattern(&state, parse(&body)?),
-            "CreateConnection" => connections::create(&state, parse_sensitive(&body)?),
-            "DescribeConnection" => connections::describe(&state, parse(&body)?),
-            "ListConnections" => connections::list(&state, parse(&body)?),
-            "UpdateConnection" => connections::update(&state, parse_sensitive(&body)?),
-            "DeauthorizeConnection" => connections::deauthorize(&state, parse(&body)?),
-            "DeleteConnection" => connections::delete(&state, parse(&body)?),
-            "CreateApiDestination" => destinations::create(&state, parse(&body)?),
-            "DescribeApiDestination" => destinations::describe(&state, parse(&body)?),
-            "ListApiDestinations" => destinations::list(&state, parse(&body)?),
-            "UpdateApiDestination" => destinations::update(&state, parse(&body)?),
-            "DeleteApiDestination" => destinations::delete(&state, parse(&body)?),
-            "PutRule" => rules::put(&state, parse(&body)?),
-            "DescribeRule" => rules::describe(&state, parse(&body)?),
-            "ListRules" => rules::list(&state, parse(&body)?),
-            "DeleteRule" => rules::delete(&state, parse(&body)?),
-            "EnableRule" => rules::set_enabled(&state, parse(&body)?, true),
-            "DisableRule" => rules::set_enabled(&state, parse(&body)?, false),
-            "PutTargets" => targets::put(&state, parse(&body)?),
-            "ListTargetsByRule" => targets::list(&state, parse(&body)?),
-            "RemoveTargets" => targets::remove(&state, parse(&body)?),
-            other => Err(AwsError {
-                status: StatusCode::BAD_REQUEST,
-                kind: "UnknownOperationException",
-                message: format!("operation {other} is not supported"),
-            }),
-        }
+        operations::route(operation, &state, &body).await
     }
     .await;
     result.unwrap_or_else(IntoResponse::into_response)

@@ -4,6 +4,7 @@
 //! `CatalogError` to AWS error types.
 //!
 //! Rules live in the catalog; this file checks requests and shapes answers.
+//! PutRule's `Tags` are set on a new rule and added to an existing one's.
 //! Schedules (`ScheduleExpression`) are refused: Stowage routes events, it runs
 //! no clock. Targets are in `targets.rs`.
 
@@ -11,6 +12,7 @@ use axum::response::Response;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use super::tags::{TagShape, checked_tags};
 use super::{AwsError, ok};
 use crate::api::AppState;
 use crate::bus::DEFAULT_BUS;
@@ -33,7 +35,7 @@ pub struct PutRuleRequest {
     description: Option<String>,
     role_arn: Option<String>,
     event_bus_name: Option<String>,
-    // `Tags` is accepted and ignored (serde skips fields it does not name).
+    tags: Option<Vec<TagShape>>,
 }
 
 #[derive(Deserialize)]
@@ -48,7 +50,10 @@ pub struct RuleRequest {
 pub struct DeleteRuleRequest {
     name: Option<String>,
     event_bus_name: Option<String>,
-    force: Option<bool>,
+    /// Type-checked, then ignored: in AWS `Force` lets a rule managed by an AWS
+    /// service be deleted; a customer rule with targets is refused even with it.
+    #[serde(rename = "Force")]
+    _force: Option<bool>,
 }
 
 #[derive(Deserialize)]
@@ -203,6 +208,7 @@ pub fn put(state: &AppState, request: PutRuleRequest) -> Result<Response, AwsErr
             "EventPattern is required: Stowage rules match events (schedules are not supported).",
         )
     })?;
+    let tags = checked_tags(request.tags)?;
     let bus = existing_bus(state, request.event_bus_name)?;
     let rule = state
         .catalog
@@ -213,6 +219,7 @@ pub fn put(state: &AppState, request: PutRuleRequest) -> Result<Response, AwsErr
             enabled,
             description: request.description,
             role_arn: request.role_arn,
+            tags,
         })
         .map_err(AwsError::from)?;
     ok(&json!({ "RuleArn": state.catalog.arns().rule(&rule.bus, &rule.name) }))
@@ -259,10 +266,11 @@ pub fn list(state: &AppState, request: ListRulesRequest) -> Result<Response, Aws
 pub fn delete(state: &AppState, request: DeleteRuleRequest) -> Result<Response, AwsError> {
     let name = required_name("Name", request.name)?;
     let bus = existing_bus(state, request.event_bus_name)?;
-    // Like AWS: a missing rule is deleted already; a missing bus is an error.
+    // Like AWS: a missing rule is deleted already; a missing bus is an error;
+    // a rule with targets is refused, `Force` or not.
     state
         .catalog
-        .delete_rule(&bus, &name, request.force.unwrap_or(false))
+        .delete_rule(&bus, &name)
         .map_err(AwsError::from)?;
     ok(&json!({}))
 }

@@ -15,8 +15,8 @@ use serde::{Deserialize, Serialize};
 use super::rules::{MAX_ARN, check_length, check_name};
 use crate::api::AppState;
 use crate::catalog::{
-    DEFAULT_QUEUE, HttpParameters, MAX_EVENT_AGE_SECS, MAX_RETRY_ATTEMPTS, MIN_EVENT_AGE_SECS,
-    RetryPolicy, TargetRecord,
+    ArnError, DEFAULT_QUEUE, HttpParameters, MAX_EVENT_AGE_SECS, MAX_RETRY_ATTEMPTS,
+    MIN_EVENT_AGE_SECS, RetryPolicy, TargetRecord,
 };
 use crate::delivery::transform::{InputSpec, validate_parameter};
 
@@ -144,7 +144,10 @@ fn check_arn(state: &AppState, arn: &str) -> Result<(), Refusal> {
         };
     }
     let arns = state.catalog.arns();
-    if let Some(name) = arns.api_destination_name(arn) {
+    if let Err(incomplete @ ArnError::Incomplete { .. }) = arns.parse(arn) {
+        return Err(invalid(format!("Target Arn {incomplete}.")));
+    }
+    if let Ok(Some(name)) = arns.api_destination_name(arn) {
         return match state.catalog.api_destination(name) {
             Some(destination) if arns.api_destination(&destination) == arn => Ok(()),
             _ => Err(Refusal {

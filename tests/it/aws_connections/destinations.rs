@@ -1,6 +1,7 @@
 //! API destinations through the AWS SDK for Rust: create, describe, update
 //! (only the given fields), list (prefix, connection, paging), delete, AWS's
-//! errors, and a connection that cannot be deleted while a destination uses it.
+//! errors (an ARN without its id is called incomplete, not missing), and a
+//! connection that cannot be deleted while a destination uses it.
 
 use aws_sdk_eventbridge::Client;
 use aws_sdk_eventbridge::operation::delete_connection::DeleteConnectionError;
@@ -176,6 +177,50 @@ async fn bad_api_destinations_get_aws_errors() {
         describe(&client, "orders").await.http_method(),
         Some(&Method::Post),
         "unchanged"
+    );
+}
+
+#[tokio::test]
+async fn an_arn_without_its_id_is_called_incomplete_not_missing() {
+    let server = server().await;
+    let client = sdk(&server);
+    let connection = create(&client, "sinkconn", Kind::ApiKey, api_key()).await;
+    let destination = create_destination(&client, "sinkdest", &connection).await;
+
+    let short = format!("{ARN}connection/sinkconn");
+    let body = json!({"Name": "new", "ConnectionArn": short,
+        "InvocationEndpoint": "https://api.example.com/", "HttpMethod": "POST"});
+    let reply = server.aws("CreateApiDestination", &body.to_string()).await;
+    assert_eq!(reply.status, 400, "{reply:?}");
+    assert_eq!(reply.aws_type(), "ValidationException", "{reply:?}");
+    let message = reply.json()["message"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        message.contains("incomplete") && message.contains("connection/NAME/ID"),
+        "names the expected form: {message}"
+    );
+    assert!(!message.contains("does not exist"), "{message}");
+
+    // The same for a target naming an API destination without its id.
+    client
+        .put_rule()
+        .name("r")
+        .event_pattern(r#"{"source":["s"]}"#)
+        .send()
+        .await
+        .expect("put rule");
+    let short = destination.rsplit_once('/').expect("an id").0;
+    let put = json!({"Rule": "r", "Targets": [{"Id": "t", "Arn": short}]});
+    let reply = server.aws("PutTargets", &put.to_string()).await;
+    assert_eq!(reply.status, 200, "{reply:?}");
+    let failed = &reply.json()["FailedEntries"][0];
+    assert_eq!(failed["ErrorCode"], "ValidationException", "{reply:?}");
+    let message = failed["ErrorMessage"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("incomplete") && message.contains("api-destination/NAME/ID"),
+        "{message}"
     );
 }
 

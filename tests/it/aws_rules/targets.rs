@@ -272,7 +272,7 @@ async fn a_rule_has_at_most_five_targets_and_lists_them_in_pages() {
 }
 
 #[tokio::test]
-async fn delete_rule_is_refused_while_targets_remain_unless_forced() {
+async fn delete_rule_is_refused_while_targets_remain_even_with_force() {
     let server = TestServer::start().await;
     let client = sdk(&server);
     put_rule(&client, "default", "r").await;
@@ -339,14 +339,28 @@ async fn delete_rule_is_refused_while_targets_remain_unless_forced() {
         .send()
         .await
         .expect("put target");
-    client
+    // AWS: `Force` concerns rules managed by an AWS service; a customer rule
+    // with targets is refused all the same.
+    let forced = client
         .delete_rule()
         .name("forced")
         .force(true)
         .send()
         .await
-        .expect("Force deletes anyway");
-    assert!(client.describe_rule().name("forced").send().await.is_err());
+        .expect_err("Force does not delete a customer rule with targets");
+    let forced = forced.into_service_error();
+    assert_eq!(forced.code(), Some("ValidationException"));
+    assert_eq!(
+        forced.message(),
+        Some("Rule can't be deleted since it has targets.")
+    );
+    let kept = client
+        .list_targets_by_rule()
+        .rule("forced")
+        .send()
+        .await
+        .expect("the rule is still there");
+    assert_eq!(kept.targets().len(), 1, "its target is kept");
 }
 
 #[tokio::test]
