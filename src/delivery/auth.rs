@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use serde::Deserialize;
 
-use super::attempt::Failure;
+use super::failure::{Failure, Reason};
 use crate::catalog::{ConnectionAuth, ConnectionRecord};
 
 /// A token is used until this long before it expires.
@@ -179,7 +179,7 @@ async fn fetch(
     } else {
         request.form(&form)
     };
-    let failed = |message: String| Failure::retryable("OAUTH_TOKEN_FAILED", message);
+    let failed = |message: String| Failure::new(Reason::OAuthToken, message);
     let response = request.send().await.map_err(|e| {
         failed(format!(
             "fetching an OAuth token for connection {} failed: {}",

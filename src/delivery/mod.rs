@@ -11,7 +11,9 @@
 mod attempt;
 mod auth;
 mod clock;
+mod failure;
 mod jsonpath;
+mod request;
 mod retry;
 mod status;
 pub mod transform;
@@ -311,13 +313,13 @@ const URL_CACHE_ENTRIES: usize = 4096;
 
 impl Inner {
     /// `url` parsed, from the cache when it was seen before.
-    fn parse_url(&self, url: &str) -> Result<reqwest::Url, attempt::Failure> {
+    fn parse_url(&self, url: &str) -> Result<reqwest::Url, failure::Failure> {
         let mut urls = self.urls.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(parsed) = urls.get(url) {
             return Ok(parsed.clone());
         }
         let parsed = reqwest::Url::parse(url)
-            .map_err(|e| attempt::Failure::config(format!("invalid endpoint URL: {e}")))?;
+            .map_err(|e| failure::Failure::config(format!("invalid endpoint URL: {e}")))?;
         if urls.len() >= URL_CACHE_ENTRIES {
             urls.clear();
         }

@@ -17,7 +17,8 @@ use tokio::sync::{Notify, mpsc};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use super::attempt::{self, Attempted, Failure, Outcome};
+use super::attempt::{self, Attempted, Outcome};
+use super::failure::{Failure, Reason};
 use super::retry::{Backoff, Failed, Jitter, Verdict};
 use super::{Inner, LastError, TargetStats};
 use crate::dead_letter::DeadLetter;
@@ -170,8 +171,8 @@ impl Worker {
         self.stats.in_flight.dec();
         self.scheduled.remove(&seq);
         record.attempts = record.attempts.saturating_add(1);
-        let failure = Failure::retryable(
-            "INTERNAL_ERROR",
+        let failure = Failure::new(
+            Reason::Internal,
             "the delivery attempt failed unexpectedly".into(),
         );
         self.retry_later(seq, record, &failure, self.inner.clock.now_ms());
@@ -288,7 +289,7 @@ impl Worker {
             Outcome::TargetGone => {}
             Outcome::Transient(reason) => {
                 tracing::warn!(uid = self.uid, %seq, %reason, "reading the event failed; retrying later");
-                let failure = Failure::retryable("LOG_READ_FAILED", reason);
+                let failure = Failure::new(Reason::LogRead, reason);
                 self.retry_later(seq, record, &failure, now);
             }
             Outcome::Unreadable(reason) => {
@@ -306,7 +307,7 @@ impl Worker {
                 record.last_error = Some(failure.message.clone());
                 self.stats.set_last_error(LastError {
                     at: format_time(now),
-                    code: failure.code.into(),
+                    code: failure.code().into(),
                     message: failure.message.clone(),
                     status: failure.status,
                 });
@@ -317,7 +318,7 @@ impl Worker {
                 let failed = Failed {
                     attempts: record.attempts,
                     age_base_ms: record.age_base_ms,
-                    retryable: failure.retryable,
+                    retryable: failure.retryable(),
                     retry_after_ms: failure.retry_after_ms,
                 };
                 let exhausted = match self.backoff().after_failure(
@@ -342,7 +343,7 @@ impl Worker {
                     target_id: route.target.id.clone(),
                     target_arn: route.target.arn.clone(),
                     target_uid: self.uid,
-                    error_code: failure.code.into(),
+                    error_code: failure.code().into(),
                     error_message: failure.message,
                     exhausted_retry_condition: exhausted.map(|e| e.as_str().to_owned()),
                     attempts: record.attempts,
@@ -353,15 +354,14 @@ impl Worker {
                 };
                 match self.inner.pending.bury(letter) {
                     Ok(id) => {
-                        tracing::warn!(target = %self.stats.target, rule = %self.stats.rule, %seq, dead_letter = id, code = failure.code, "delivery dead-lettered");
+                        tracing::warn!(target = %self.stats.target, rule = %self.stats.rule, %seq, dead_letter = id, code = failure.reason.code(), "delivery dead-lettered");
                         self.stats.pending.dec();
                         self.stats.dead_lettered.inc();
                     }
                     Err(error) => {
                         // Keep it pending rather than lose it; try again later.
                         tracing::error!(%seq, %error, "cannot write a dead letter; the delivery stays pending");
-                        let retry =
-                            Failure::retryable("DEAD_LETTER_WRITE_FAILED", error.to_string());
+                        let retry = Failure::new(Reason::DeadLetterWrite, error.to_string());
                         self.retry_later(seq, record, &retry, now);
                     }
                 }
