@@ -67,6 +67,7 @@ async fn attempt(inner: &Inner, uid: u64, seq: Seq, event: Option<Event>) -> Out
         Err(crate::log::ReadError::Sled(error)) => return Outcome::Transient(error.to_string()),
         Err(error) => return Outcome::Unreadable(error.to_string()),
     };
+    tracing::Span::current().record("event_id", tracing::field::display(&event.id));
     match send(
         inner,
         &Directory::new(inner.catalog.arns(), &snapshot),

@@ -29,6 +29,7 @@ use serde::Serialize;
 use tokio::sync::{Notify, mpsc};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
+use tracing::Instrument;
 
 pub use clock::Clock;
 pub use status::{LastError, TargetStats, TargetStatus};
@@ -385,7 +386,16 @@ fn reconcile(inner: &Arc<Inner>, snapshot: &Snapshot) {
             inbox_rx,
             stop.clone(),
         );
-        inner.tasks.spawn_on(worker.run(), &inner.handle);
+        let span = tracing::info_span!(
+            "worker",
+            bus = %route.bus,
+            rule = %route.rule,
+            target = %route.target.id,
+            uid
+        );
+        inner
+            .tasks
+            .spawn_on(worker.run().instrument(span), &inner.handle);
         workers.insert(
             *uid,
             WorkerHandle {

@@ -16,6 +16,7 @@ use std::time::Duration;
 use tokio::sync::{Notify, mpsc};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 use super::attempt::{self, Attempted, Outcome};
 use super::failure::{Failure, Reason};
@@ -129,13 +130,11 @@ impl Worker {
     fn launch(&mut self, seq: Seq, record: PendingDelivery, event: Option<Event>) {
         self.scheduled.insert(seq);
         self.stats.in_flight.inc();
-        let handle = self.flights.spawn(attempt::run(
-            self.inner.clone(),
-            self.uid,
-            seq,
-            record.clone(),
-            event,
-        ));
+        // A child of the worker's span; the event id is recorded once known.
+        let span = tracing::info_span!("attempt", seq = seq.0, event_id = tracing::field::Empty);
+        let handle = self.flights.spawn(
+            attempt::run(self.inner.clone(), self.uid, seq, record.clone(), event).instrument(span),
+        );
         self.flight_ids.insert(handle.id(), (seq, record));
     }
 
