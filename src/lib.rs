@@ -19,6 +19,7 @@
 //! - `router`: each durable event matched once; pending deliveries recorded
 //! - `server`: bind, serve, shut down in order
 //! - `store`: the sled database, its trees, durability
+//! - `transform`: input transformation (Input, InputPath, InputTransformer) and JSON paths
 
 pub mod api;
 pub mod bus;
@@ -36,3 +37,4 @@ pub mod pending;
 pub mod router;
 pub mod server;
 pub mod store;
+pub mod transform;

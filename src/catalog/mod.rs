@@ -399,7 +399,7 @@ fn new_uid() -> u64 {
 mod tests {
     use super::*;
     use crate::config::Config;
-    use crate::delivery::transform::InputSpec;
+    use crate::transform::InputSpec;
 
     fn target(id: &str) -> TargetRecord {
         TargetRecord {

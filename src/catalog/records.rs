@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::delivery::transform::InputSpec;
+use crate::transform::InputSpec;
 
 /// AWS's defaults and bounds for a target's `RetryPolicy`.
 pub const DEFAULT_MAX_RETRY_ATTEMPTS: u32 = 185;

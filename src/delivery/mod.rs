@@ -12,11 +12,9 @@ mod attempt;
 mod auth;
 mod clock;
 mod failure;
-mod jsonpath;
 mod request;
 mod retry;
 mod status;
-pub mod transform;
 mod worker;
 
 use std::collections::HashMap;

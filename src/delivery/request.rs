@@ -6,7 +6,7 @@
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 
 use super::failure::{Failure, Reason};
-use super::transform::{self, Context};
+use crate::transform::{self, Context};
 use std::collections::HashMap;
 use std::sync::Arc;
 

@@ -18,7 +18,7 @@ use crate::catalog::{
     ArnError, DEFAULT_QUEUE, HttpParameters, MAX_EVENT_AGE_SECS, MAX_RETRY_ATTEMPTS,
     MIN_EVENT_AGE_SECS, RetryPolicy, TargetRecord,
 };
-use crate::delivery::transform::{InputSpec, validate_parameter};
+use crate::transform::{InputSpec, validate_parameter};
 
 const MAX_HTTP_PARAMETER: usize = 512;
 const MAX_QUEUE_NAME: usize = 80;

@@ -3,8 +3,8 @@
 use super::*;
 use crate::catalog::{HttpParameters, ParameterSet, RetryPolicy, TargetRecord};
 use crate::config::AwsConfig;
-use crate::delivery::transform::InputSpec;
 use crate::event::{EventId, NewEvent, Seq};
+use crate::transform::InputSpec;
 
 fn arns() -> Arns {
     Arns::new(&AwsConfig {

@@ -20,10 +20,11 @@ use serde::de::IgnoredAny;
 use serde_json::Value;
 use serde_json::value::RawValue;
 
-pub use super::jsonpath::PathError;
-use super::jsonpath::{JsonPath, Notation, Selection};
+pub use jsonpath::PathError;
+use jsonpath::{JsonPath, Notation, Selection};
 use template::Segment;
 
+mod jsonpath;
 mod template;
 
 /// PutTargets limits (EventBridge API reference: `TargetInput`,
