@@ -84,7 +84,7 @@ impl Cli {
             Command::Put(args) => put::run(args).map(|()| ExitCode::SUCCESS),
             Command::Dlq(args) => dlq::run(args),
             Command::Status(args) => status::run(args),
-            Command::TestPattern(args) => test_pattern::run(args),
+            Command::TestPattern(args) => Ok(test_pattern::run(args)),
         }
     }
 }
