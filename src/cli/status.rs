@@ -12,7 +12,7 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use super::ClientArgs;
-use super::client::{OperatorClient, block_on};
+use super::client::{Client, block_on};
 use super::output::{Align, Table, print, println, truncate};
 
 /// Longest "code: message" shown for a target's last error (its age follows).
@@ -59,7 +59,7 @@ struct LastError {
 
 pub fn run(args: StatusArgs) -> anyhow::Result<ExitCode> {
     block_on(async {
-        let client = OperatorClient::new(&args.client.endpoint)?;
+        let client = Client::new(&args.client.endpoint)?;
         let Targets { targets } = client.get("/v1/targets", &[]).await?;
         if args.client.json {
             println(&serde_json::to_string(&targets)?)?;
