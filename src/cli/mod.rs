@@ -78,14 +78,23 @@ pub struct ClientArgs {
 }
 
 impl Cli {
-    pub fn run(self) -> anyhow::Result<ExitCode> {
-        match self.command {
+    /// Runs the command. An error is printed as its chain of causes on one
+    /// line (`error: cannot reach …: …: Connection refused`), never with a
+    /// backtrace (`main` returning an error would print one under
+    /// `RUST_BACKTRACE=1`), and exits 1; commands that exit otherwise return
+    /// their code.
+    pub fn run(self) -> ExitCode {
+        let outcome = match self.command {
             Command::Serve(args) => serve(args).map(|()| ExitCode::SUCCESS),
-            Command::Put(args) => put::run(args).map(|()| ExitCode::SUCCESS),
+            Command::Put(args) => put::run(args),
             Command::Dlq(args) => dlq::run(args),
             Command::Status(args) => status::run(args),
-            Command::TestPattern(args) => test_pattern::run(args),
-        }
+            Command::TestPattern(args) => Ok(test_pattern::run(args)),
+        };
+        outcome.unwrap_or_else(|error| {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        })
     }
 }
 

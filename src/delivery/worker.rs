@@ -19,9 +19,9 @@ use tokio_util::sync::CancellationToken;
 
 use super::attempt::{self, Attempted, Failure, Outcome};
 use super::pending::{self, PendingDelivery};
-use super::{Inner, LastError, TargetStats};
+use super::{Inner, RecordedError, TargetStats};
 use crate::dead_letter::DeadLetter;
-use crate::event::{Event, Seq, format_time};
+use crate::event::{Event, Seq};
 
 /// Most scheduled retries a worker holds in memory before it stops reading
 /// further pending deliveries.
@@ -286,8 +286,8 @@ impl Worker {
                 record.attempts = record.attempts.saturating_add(1);
                 record.last_status = failure.status;
                 record.last_error = Some(failure.message.clone());
-                self.stats.set_last_error(LastError {
-                    at: format_time(now),
+                self.stats.set_last_error(RecordedError {
+                    at_ms: now,
                     code: failure.code.into(),
                     message: failure.message.clone(),
                     status: failure.status,
