@@ -3,7 +3,7 @@
 
 use reqwest::StatusCode;
 
-use crate::support::server::serve_expecting_exit;
+use crate::support::server::{serve_command, serve_expecting_exit};
 use crate::support::{TestServer, body_of_len};
 
 /// Runs `serve --config FILE` with `toml` in FILE; it must refuse to start.
@@ -163,3 +163,49 @@ async fn log_format_json_writes_one_json_object_per_stderr_line() {
     assert!(logs.contains("stowage listening"), "{logs}");
 }
 
+/// What starts a terminal colour sequence.
+const ANSI_ESCAPE: &str = "\x1b[";
+
+#[tokio::test]
+async fn logs_into_a_file_have_no_colour_codes() {
+    let mut server = TestServer::start().await;
+    assert_eq!(server.healthz().await, reqwest::StatusCode::OK);
+    assert!(server.terminate().await.success());
+    let logs = server.logs();
+    assert!(logs.contains("stowage listening"), "{logs}");
+    assert!(!logs.contains(ANSI_ESCAPE), "{logs:?}");
+}
+
+#[tokio::test]
+async fn logs_into_a_pipe_have_no_colour_codes() {
+    use tokio::io::AsyncBufReadExt;
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut command = serve_command(&dir.path().join("data"));
+    command
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = command.spawn().expect("run stowage serve");
+    let stdout = child.stdout.take().expect("stdout is piped");
+    let mut first = String::new();
+    tokio::time::timeout(
+        std::time::Duration::from_secs(30),
+        tokio::io::BufReader::new(stdout).read_line(&mut first),
+    )
+    .await
+    .expect("the server announces its address")
+    .expect("read stdout");
+    assert!(first.starts_with("stowage listening on"), "{first:?}");
+    let pid = rustix::process::Pid::from_raw(
+        i32::try_from(child.id().expect("running")).expect("pids fit in i32"),
+    )
+    .expect("a pid");
+    rustix::process::kill_process(pid, rustix::process::Signal::TERM).expect("SIGTERM");
+    let output = tokio::time::timeout(std::time::Duration::from_secs(30), child.wait_with_output())
+        .await
+        .expect("exits after SIGTERM")
+        .expect("wait");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("stowage listening"), "{stderr}");
+    assert!(!stderr.contains(ANSI_ESCAPE), "{stderr:?}");
+}
