@@ -101,6 +101,10 @@ fn parse_endpoint(text: &str) -> Result<String, String> {
 }
 
 fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    // Everything `serve` creates is in the data dir, which holds connection
+    // secrets: owner-only, including the files sled creates later (blobs,
+    // snapshots). Set before any thread starts, as the umask is per process.
+    rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o077));
     let flags = Flags {
         listen: args.listen,
         data_dir: args.data_dir,

@@ -145,6 +145,12 @@ impl TestServer {
         &self.data_dir
     }
 
+    /// The server process's id.
+    pub fn pid(&self) -> u32 {
+        let pid = self.running.as_ref().expect("running").pid.as_raw_nonzero();
+        u32::try_from(pid.get()).expect("pids are positive")
+    }
+
     /// The temp dir holding the data dir, the config file and the server's logs.
     pub fn root(&self) -> &Path {
         self.root.path()
