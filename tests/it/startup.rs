@@ -7,7 +7,9 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 use crate::support::TestServer;
-use crate::support::server::{output_of_refused, serve_command, serve_expecting_exit};
+use crate::support::server::{
+    output_of_refused, serve_command, serve_command_of, serve_expecting_exit,
+};
 
 /// The user the permission test runs the server as when the tests run as root
 /// (root ignores permission bits).
@@ -113,8 +115,18 @@ async fn data_dir_this_user_may_not_write_says_permission_denied() {
         std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).expect("chmod");
     }
     let as_nobody = rustix::process::geteuid().is_root();
+    // The build's own binary may sit under a directory nobody cannot enter
+    // (a checkout in /root): nobody runs a copy inside the test's directory.
+    let bin = if as_nobody {
+        let copy = root.path().join("stowage");
+        std::fs::copy(crate::support::server::BIN, &copy).expect("copy the binary");
+        std::fs::set_permissions(&copy, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        copy
+    } else {
+        Path::new(crate::support::server::BIN).to_path_buf()
+    };
     let run = |data_dir: &Path| {
-        let mut command = serve_command(data_dir);
+        let mut command = serve_command_of(&bin, data_dir);
         if as_nobody {
             command.uid(NOBODY).gid(NOBODY);
         }

@@ -389,7 +389,12 @@ pub async fn serve_expecting_exit(dir: &Path, args: &[&str], env: &[(&str, &str)
 /// `stowage serve` on port 0 over `data_dir`, with none of the runner's
 /// `STOWAGE_*`/`RUST_LOG` variables; add args and env, then run it.
 pub fn serve_command(data_dir: &Path) -> tokio::process::Command {
-    let mut command = tokio::process::Command::new(BIN);
+    serve_command_of(Path::new(BIN), data_dir)
+}
+
+/// `serve_command` running the binary at `bin` (a copy another user may run).
+pub fn serve_command_of(bin: &Path, data_dir: &Path) -> tokio::process::Command {
+    let mut command = tokio::process::Command::new(bin);
     command
         .arg("serve")
         .args(["--listen", "127.0.0.1:0", "--data-dir"])
