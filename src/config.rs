@@ -7,20 +7,17 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
+use figment::{Figment, Provider};
 use serde::{Deserialize, Serialize};
+
+mod error;
+mod suggest;
+
+pub use error::{ConfigError, Hint, Place};
 
 /// The largest event the gateway can be configured to accept.
 pub const MAX_EVENT_BYTES_LIMIT: usize = 1024 * 1024;
-
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    #[error(transparent)]
-    Load(#[from] Box<figment::Error>),
-    #[error("invalid config field `{field}`: {reason}")]
-    Invalid { field: &'static str, reason: String },
-}
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -219,11 +216,11 @@ impl Config {
         }
         // Only `SECTION__FIELD` variables are config; other STOWAGE_* ones (the CLI's
         // `STOWAGE_ENDPOINT`) are not.
-        figment = figment.merge(
-            Env::prefixed("STOWAGE_")
-                .filter(|k| k.as_str().contains("__"))
-                .split("__"),
-        );
+        let env = Env::prefixed(error::ENV_PREFIX)
+            .filter(|k| k.as_str().contains("__"))
+            .split("__");
+        let env_name = env.metadata().name.into_owned();
+        figment = figment.merge(env);
         if let Some(listen) = flags.listen {
             figment = figment.merge(Serialized::default("server.listen", listen));
         }
@@ -233,9 +230,13 @@ impl Config {
         if let Some(format) = flags.log_format {
             figment = figment.merge(Serialized::default("log.format", format));
         }
-        let config: Config = figment.extract().map_err(Box::new)?;
-        config.validate()?;
-        Ok(config)
+        let config: Config = figment
+            .extract()
+            .map_err(|e| ConfigError::from_figment(e, &env_name))?;
+        match config.check() {
+            Ok(()) => Ok(config),
+            Err((field, reason)) => Err(ConfigError::invalid(&figment, field, reason, &env_name)),
+        }
     }
 
     /// A config for tests: port 0, `dir` for data, a small cache.
@@ -248,13 +249,18 @@ impl Config {
         config
     }
 
+    /// Checks every field's range; the error names the field as `section.field`.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        let invalid = |field, reason: &str| {
-            Err(ConfigError::Invalid {
-                field,
-                reason: reason.into(),
+        self.check()
+            .map_err(|(field, reason)| ConfigError::Invalid {
+                place: Place::Key(field.split('.').map(str::to_owned).collect()),
+                reason,
             })
-        };
+    }
+
+    /// The first field out of range, as `section.field`, and why.
+    fn check(&self) -> Result<(), (&'static str, &'static str)> {
+        let invalid = |field, reason| Err((field, reason));
         let ingest = &self.ingest;
         if ingest.max_event_bytes < 1024 || ingest.max_event_bytes > MAX_EVENT_BYTES_LIMIT {
             return invalid("ingest.max_event_bytes", "must be between 1024 and 1048576");
@@ -342,21 +348,70 @@ mod tests {
         assert_eq!(config.server.listen.port(), 9100);
     }
 
-    #[test]
-    fn unknown_field_is_named() {
+    /// Loads `toml` as the config file.
+    fn load_toml(toml: &str) -> (tempfile::TempDir, Result<Config, ConfigError>) {
         let dir = tempfile::tempdir().expect("tempdir");
         let file = dir.path().join("stowage.toml");
-        std::fs::write(&file, "[ingest]\nmax_event_byte = 2048\n").expect("write config");
-        let err = Config::load(Some(&file), &Flags::default()).expect_err("typo is refused");
-        assert!(err.to_string().contains("max_event_byte"), "{err}");
+        std::fs::write(&file, toml).expect("write config");
+        let loaded = Config::load(Some(&file), &Flags::default());
+        (dir, loaded)
     }
 
     #[test]
-    fn out_of_range_value_names_the_field() {
-        let dir = tempfile::tempdir().expect("tempdir");
+    fn unknown_field_is_named_with_its_section_and_the_closest_field() {
+        let (dir, loaded) = load_toml("[ingest]\nmax_event_byte = 2048\n");
+        let err = loaded.expect_err("typo is refused").to_string();
         let file = dir.path().join("stowage.toml");
-        std::fs::write(&file, "[ingest]\nmax_event_bytes = 4194304\n").expect("write config");
-        let err = Config::load(Some(&file), &Flags::default()).expect_err("too large");
-        assert!(err.to_string().contains("ingest.max_event_bytes"), "{err}");
+        assert_eq!(
+            err,
+            format!(
+                "unknown config field [ingest] max_event_byte in {}: did you mean max_event_bytes?",
+                file.display()
+            )
+        );
+    }
+
+    #[test]
+    fn unknown_section_is_named_with_the_closest_section() {
+        let (_dir, loaded) = load_toml("[ingestion]\nmax_event_bytes = 2048\n");
+        let err = loaded.expect_err("typo is refused").to_string();
+        assert!(
+            err.starts_with("unknown config section [ingestion] in "),
+            "{err}"
+        );
+        assert!(err.ends_with(": did you mean [ingest]?"), "{err}");
+    }
+
+    #[test]
+    fn unknown_field_far_from_any_lists_the_known_ones() {
+        let (_dir, loaded) = load_toml("[aws]\ncolour = \"blue\"\n");
+        let err = loaded.expect_err("typo is refused").to_string();
+        assert!(err.ends_with(": expected one of region, account"), "{err}");
+    }
+
+    #[test]
+    fn value_of_the_wrong_type_names_the_field_and_both_types() {
+        let (_dir, loaded) = load_toml("[ingest]\nmax_event_bytes = \"big\"\n");
+        let err = loaded.expect_err("a string is refused").to_string();
+        assert!(
+            err.starts_with("invalid value for [ingest] max_event_bytes in "),
+            "{err}"
+        );
+        assert!(
+            err.ends_with(": expected a whole number (0 or more), found the string \"big\""),
+            "{err}"
+        );
+        assert!(!err.contains('`'), "{err}");
+    }
+
+    #[test]
+    fn out_of_range_value_names_the_field_where_it_was_set() {
+        let (_dir, loaded) = load_toml("[ingest]\nmax_event_bytes = 4194304\n");
+        let err = loaded.expect_err("too large").to_string();
+        assert!(
+            err.starts_with("invalid value for [ingest] max_event_bytes in "),
+            "{err}"
+        );
+        assert!(err.ends_with(": must be between 1024 and 1048576"), "{err}");
     }
 }

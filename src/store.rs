@@ -7,12 +7,22 @@
 //! every blob file written since the last sync (sled writes values too large for
 //! its segments to `blobs/` without syncing them), then of `blobs/` itself.
 //! An acknowledgement may be sent only after `sync` returned `Ok`.
+//!
+//! The directory itself (private modes, the sentence for one that cannot be
+//! used, who holds it) is `data_dir` and `pid_file`.
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use crate::config::StorageConfig;
+
+mod data_dir;
+mod pid_file;
+
+pub use data_dir::DataDirError;
+use data_dir::Prepared;
+use pid_file::PidFile;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -22,12 +32,8 @@ pub enum StoreError {
         #[source]
         source: sled::Error,
     },
-    #[error("cannot create the data directory {path}")]
-    CreateDir {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    DataDir(#[from] DataDirError),
     #[error("the log has used every sequence number an event id can carry")]
     SequenceExhausted,
     #[error("sled failed")]
@@ -74,16 +80,15 @@ pub struct Store {
     db_file: File,
     /// Highest blob id already fdatasynced; blob ids grow monotonically.
     synced_blobs: Mutex<u64>,
+    /// Names this process to a second server; `None` if it could not be written.
+    _pid_file: Option<PidFile>,
 }
 
 impl Store {
     /// Opens (creating if needed) the database under `config.data_dir`.
     pub fn open(config: &StorageConfig) -> Result<Store, StoreError> {
         let dir = config.data_dir.clone();
-        std::fs::create_dir_all(&dir).map_err(|source| StoreError::CreateDir {
-            path: dir.clone(),
-            source,
-        })?;
+        let prepared = data_dir::prepare(&dir)?;
         let db = sled::Config::new()
             .path(&dir)
             .cache_capacity(config.cache_capacity_bytes)
@@ -93,10 +98,12 @@ impl Store {
             // stay below that, or every split costs a file create and an fdatasync.
             .segment_size(SEGMENT_BYTES)
             .open()
-            .map_err(|source| StoreError::Open {
-                path: dir.clone(),
-                source,
-            })?;
+            .map_err(|source| open_error(&dir, source))?;
+        // sled's lock is held from here on: the pid in the file is ours.
+        let pid_file = PidFile::write(&dir)
+            .inspect_err(|error| tracing::warn!(%error, "cannot write {}", pid_file::NAME))
+            .ok();
+        keep_private(&dir, prepared);
         let db_path = dir.join("db");
         let db_file = File::open(&db_path).map_err(|source| StoreError::Sync {
             path: db_path.clone(),
@@ -109,6 +116,7 @@ impl Store {
             dir,
             db_file,
             synced_blobs: Mutex::new(0),
+            _pid_file: pid_file,
         };
         Ok(store)
     }
@@ -173,6 +181,45 @@ impl Store {
             *synced = newest;
         }
         Ok(())
+    }
+}
+
+/// sled's error in the user's terms when the data directory is the cause.
+fn open_error(dir: &Path, source: sled::Error) -> StoreError {
+    if let Some(in_use) = data_dir::in_use(dir) {
+        return in_use.into();
+    }
+    let source = match source {
+        sled::Error::Io(io) => match data_dir::unusable(dir, io) {
+            Ok(unusable) => return unusable.into(),
+            Err(io) => sled::Error::Io(io),
+        },
+        other => other,
+    };
+    StoreError::Open {
+        path: dir.to_path_buf(),
+        source,
+    }
+}
+
+/// Closes the directory and sled's files to other users (they hold connection
+/// secrets); says so when a directory from before was open, or still is.
+fn keep_private(dir: &Path, prepared: Prepared) {
+    let dir_shown = dir.display();
+    match prepared {
+        Prepared::Private => {}
+        Prepared::MadePrivate { was } => tracing::warn!(
+            "data directory {dir_shown} was open to other users (mode {was:o}); \
+             made it 0700 and its files 0600"
+        ),
+        Prepared::StillOpen { mode, error } => tracing::warn!(
+            %error,
+            "data directory {dir_shown} is open to other users (mode {mode:o}) and cannot \
+             be changed; make it 0700 or move the data to a private directory"
+        ),
+    }
+    if let Err(error) = data_dir::make_private(dir) {
+        tracing::warn!(%error, "cannot make the files in {dir_shown} private");
     }
 }
 

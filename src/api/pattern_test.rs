@@ -1,8 +1,7 @@
-//! Testing a pattern against an event, shared by the AWS `TestEventPattern`
-//! operation and the native `POST /v1/test-event-pattern`.
-//!
-//! AWS requires the event to carry `id`, `account`, `source`, `time`, `region`,
-//! `resources` and `detail-type`; both interfaces apply that rule.
+//! `POST /v1/test-event-pattern`: the HTTP side of testing a pattern against
+//! an event. The evaluation, AWS's required event fields included, is
+//! `pattern::test_event_pattern`, shared with the AWS `TestEventPattern`
+//! operation and `stowage test-pattern`.
 
 use axum::Json;
 use axum::extract::State;
@@ -12,54 +11,7 @@ use serde_json::{Value, json};
 
 use super::AppState;
 use super::error::ApiError;
-use crate::pattern::{self, Limits, TestPatternError};
-
-/// Fields AWS requires of an event given to TestEventPattern.
-const REQUIRED_EVENT_FIELDS: [&str; 7] = [
-    "id",
-    "account",
-    "source",
-    "time",
-    "region",
-    "resources",
-    "detail-type",
-];
-
-#[derive(Debug, thiserror::Error)]
-pub enum PatternTestError {
-    #[error("{0}")]
-    Pattern(pattern::PatternError),
-    #[error("{0}")]
-    Event(String),
-    #[error("the event lacks required field(s): {0}")]
-    MissingFields(String),
-}
-
-/// Whether `event_json` matches `pattern_json`.
-pub fn evaluate(
-    pattern_json: &str,
-    event_json: &str,
-    limits: &Limits,
-) -> Result<bool, PatternTestError> {
-    let event: Value = serde_json::from_str(event_json)
-        .map_err(|e| PatternTestError::Event(format!("not valid JSON: {e}")))?;
-    let Some(object) = event.as_object() else {
-        return Err(PatternTestError::Event(
-            "the event must be a JSON object".into(),
-        ));
-    };
-    let missing: Vec<&str> = REQUIRED_EVENT_FIELDS
-        .into_iter()
-        .filter(|f| !object.contains_key(*f))
-        .collect();
-    if !missing.is_empty() {
-        return Err(PatternTestError::MissingFields(missing.join(", ")));
-    }
-    pattern::test_event_pattern(pattern_json, event_json, limits).map_err(|e| match e {
-        TestPatternError::Pattern(e) => PatternTestError::Pattern(e),
-        TestPatternError::Event(e) => PatternTestError::Event(e.to_string()),
-    })
-}
+use crate::pattern::{self, TestPatternError};
 
 /// The pattern and event each as JSON text or as a JSON object.
 #[derive(Deserialize)]
@@ -89,11 +41,16 @@ pub async fn native(
     let event = request
         .event
         .ok_or_else(|| ApiError::bad_request("missing_field", "event is required"))?;
-    match evaluate(&as_text(pattern), &as_text(event), &state.patterns) {
+    match pattern::test_event_pattern(&as_text(pattern), &as_text(event), &state.patterns) {
         Ok(result) => Ok(Json(json!({ "result": result })).into_response()),
-        Err(e @ PatternTestError::Pattern(_)) => {
+        Err(TestPatternError::Pattern(e)) => {
             Err(ApiError::bad_request("invalid_pattern", e.to_string()))
         }
-        Err(e) => Err(ApiError::bad_request("invalid_event", e.to_string())),
+        Err(TestPatternError::Event(e)) => {
+            Err(ApiError::bad_request("invalid_event", e.to_string()))
+        }
+        Err(TestPatternError::MissingFields(e)) => {
+            Err(ApiError::bad_request("invalid_event", e.to_string()))
+        }
     }
 }

@@ -1,9 +1,14 @@
-//! The client side of the native operator API (`/v1/…`) for the `dlq` and
-//! `status` commands: JSON in and out, and a `RequestError` that keeps apart
-//! "the server said no" (its `{"error":{"code","message"}}`) from "there was
-//! no usable answer".
+//! The client side of a running server, for every client command (`put`,
+//! `dlq`, `status`): JSON in and out over the native API (`/events`, `/v1/…`)
+//! and the AWS API (`POST /` with `X-Amz-Target`), and a `RequestError` that
+//! keeps apart "the server said no" (its `{"error":{"code","message"}}` or
+//! AWS's `{"__type","message"}`) from "there was no usable answer".
 //!
-//! It does not print and does not decide exit codes; the commands do.
+//! Every request goes through [`Client::execute`], so a transport failure is
+//! always a `RequestError` whose sources are reqwest's own chain, down to the
+//! operating system's reason (`Connection refused`); printed with `{:#}` (as
+//! `Cli::run` does) the whole chain shows. It does not print and does not
+//! decide exit codes; the commands do.
 
 use std::future::Future;
 use std::time::Duration;
@@ -32,6 +37,13 @@ pub enum RequestError {
     Server {
         status: StatusCode,
         code: String,
+        message: String,
+    },
+    /// The AWS API answered with its JSON error (`__type` is the kind).
+    #[error("{kind}: {message} ({status})")]
+    Aws {
+        status: StatusCode,
+        kind: String,
         message: String,
     },
     /// A failure status without Stowage's error body (a proxy, another server).
@@ -78,19 +90,28 @@ struct ErrorDetail {
     message: String,
 }
 
-pub struct OperatorClient {
+/// `{"__type","message"}`, as `api::aws` sends it.
+#[derive(Deserialize)]
+struct AwsErrorBody {
+    #[serde(rename = "__type")]
+    kind: String,
+    #[serde(default)]
+    message: String,
+}
+
+pub struct Client {
     http: reqwest::Client,
     /// Without a trailing slash.
     endpoint: String,
 }
 
-impl OperatorClient {
-    pub fn new(endpoint: &str) -> anyhow::Result<OperatorClient> {
+impl Client {
+    pub fn new(endpoint: &str) -> anyhow::Result<Client> {
         let http = reqwest::Client::builder()
             .connect_timeout(CONNECT_TIMEOUT)
             .user_agent(concat!("stowage-cli/", env!("CARGO_PKG_VERSION")))
             .build()?;
-        Ok(OperatorClient {
+        Ok(Client {
             http,
             endpoint: endpoint.trim_end_matches('/').to_owned(),
         })
@@ -116,6 +137,41 @@ impl OperatorClient {
     ) -> Result<T, RequestError> {
         let url = self.url(path);
         let request = self.http.post(&url).json(body);
+        let (status, body) = self.execute(&url, request).await?;
+        decode(&url, status, &body)
+    }
+
+    /// `POST path` with JSON text sent as given (a line of `put --file`), the
+    /// answer decoded as `T`.
+    pub async fn post_text<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: String,
+    ) -> Result<T, RequestError> {
+        let url = self.url(path);
+        let request = self
+            .http
+            .post(&url)
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(body);
+        let (status, body) = self.execute(&url, request).await?;
+        decode(&url, status, &body)
+    }
+
+    /// The AWS operation `operation` (`PutEvents`) with its JSON request, the
+    /// answer decoded as `T`.
+    pub async fn aws<T: DeserializeOwned>(
+        &self,
+        operation: &str,
+        body: &serde_json::Value,
+    ) -> Result<T, RequestError> {
+        let url = self.url("/");
+        let request = self
+            .http
+            .post(&url)
+            .header("x-amz-target", format!("AWSEvents.{operation}"))
+            .header(reqwest::header::CONTENT_TYPE, "application/x-amz-json-1.1")
+            .body(body.to_string());
         let (status, body) = self.execute(&url, request).await?;
         decode(&url, status, &body)
     }
@@ -155,11 +211,18 @@ impl OperatorClient {
         if status.is_success() {
             return Ok((status, body));
         }
-        Err(match serde_json::from_slice::<ErrorBody>(&body) {
-            Ok(ErrorBody { error }) => RequestError::Server {
+        if let Ok(ErrorBody { error }) = serde_json::from_slice(&body) {
+            return Err(RequestError::Server {
                 status,
                 code: error.code,
                 message: error.message,
+            });
+        }
+        Err(match serde_json::from_slice::<AwsErrorBody>(&body) {
+            Ok(AwsErrorBody { kind, message }) => RequestError::Aws {
+                status,
+                kind,
+                message,
             },
             Err(_) => RequestError::Status {
                 url: url.to_owned(),

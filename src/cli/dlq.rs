@@ -20,7 +20,7 @@ use serde_json::value::RawValue;
 use serde_json::{Value, json};
 
 use super::ClientArgs;
-use super::client::{OperatorClient, RequestError, block_on};
+use super::client::{Client, RequestError, block_on};
 use super::output::{Align, Table, indent_json, print, println};
 use crate::api::dead_letters::LetterView;
 
@@ -112,6 +112,24 @@ struct Filter {
 }
 
 impl Filter {
+    /// " in queue Q for rule R and target T" (empty without a filter), for
+    /// messages.
+    fn described(&self) -> String {
+        let mut text = String::new();
+        if let Some(queue) = &self.queue {
+            text.push_str(&format!(" in queue {queue}"));
+        }
+        match (&self.rule, &self.target) {
+            (Some(rule), Some(target)) => {
+                text.push_str(&format!(" for rule {rule} and target {target}"));
+            }
+            (Some(rule), None) => text.push_str(&format!(" for rule {rule}")),
+            (None, Some(target)) => text.push_str(&format!(" for target {target}")),
+            (None, None) => {}
+        }
+        text
+    }
+
     fn query(&self) -> Vec<(&'static str, String)> {
         [
             ("queue", &self.queue),
@@ -179,7 +197,7 @@ pub fn run(args: DlqArgs) -> anyhow::Result<ExitCode> {
 /// The matching letters, a page of `limit` or (`all`) every page; and whether
 /// more match than were fetched.
 async fn fetch<T: DeserializeOwned>(
-    client: &OperatorClient,
+    client: &Client,
     filter: &Filter,
     limit: Option<u16>,
     all: bool,
@@ -207,7 +225,7 @@ fn parse_letter(raw: &RawValue) -> anyhow::Result<LetterView> {
 }
 
 async fn list(args: ListArgs) -> anyhow::Result<ExitCode> {
-    let client = OperatorClient::new(&args.client.endpoint)?;
+    let client = Client::new(&args.client.endpoint)?;
     let filter = Filter {
         queue: args.queue,
         rule: args.rule,
@@ -216,6 +234,9 @@ async fn list(args: ListArgs) -> anyhow::Result<ExitCode> {
     let (items, more) = fetch::<Box<RawValue>>(&client, &filter, args.limit, args.all).await?;
     if args.client.json {
         println(&serde_json::to_string(&items)?)?;
+    } else if items.is_empty() {
+        // A lone header row reads like a failed command; say what was found.
+        println(&format!("no dead letters{}", filter.described()))?;
     } else {
         let mut table = Table::new(&[
             ("ID", Align::Right),
@@ -253,7 +274,7 @@ async fn list(args: ListArgs) -> anyhow::Result<ExitCode> {
 }
 
 async fn show(args: ShowArgs) -> anyhow::Result<ExitCode> {
-    let client = OperatorClient::new(&args.client.endpoint)?;
+    let client = Client::new(&args.client.endpoint)?;
     let raw: Box<RawValue> = client
         .get(&format!("/v1/dead-letters/{}", args.id), &[])
         .await?;
@@ -309,7 +330,7 @@ fn describe(letter: &LetterView) -> String {
 }
 
 async fn redrive(args: RedriveArgs) -> anyhow::Result<ExitCode> {
-    let client = OperatorClient::new(&args.client.endpoint)?;
+    let client = Client::new(&args.client.endpoint)?;
     let chosen = args.selection.chosen();
     let body = match &chosen {
         Chosen::Ids(ids) => json!({ "ids": ids }),
@@ -363,6 +384,22 @@ mod tests {
     fn letter(text: &str) -> LetterView {
         let raw: Box<RawValue> = serde_json::from_str(text).expect("valid JSON");
         parse_letter(&raw).expect("a readable letter")
+    }
+
+    #[test]
+    fn a_filter_reads_as_a_phrase() {
+        let filter = |queue: Option<&str>, rule: Option<&str>, target: Option<&str>| Filter {
+            queue: queue.map(str::to_owned),
+            rule: rule.map(str::to_owned),
+            target: target.map(str::to_owned),
+        };
+        assert_eq!(filter(None, None, None).described(), "");
+        assert_eq!(filter(Some("q"), None, None).described(), " in queue q");
+        assert_eq!(
+            filter(Some("q"), Some("r"), Some("t")).described(),
+            " in queue q for rule r and target t"
+        );
+        assert_eq!(filter(None, None, Some("t")).described(), " for target t");
     }
 
     #[test]

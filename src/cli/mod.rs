@@ -11,6 +11,7 @@ mod put;
 mod status;
 mod test_pattern;
 
+use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -78,14 +79,23 @@ pub struct ClientArgs {
 }
 
 impl Cli {
-    pub fn run(self) -> anyhow::Result<ExitCode> {
-        match self.command {
+    /// Runs the command. An error is printed as its chain of causes on one
+    /// line (`error: cannot reach …: …: Connection refused`), never with a
+    /// backtrace (`main` returning an error would print one under
+    /// `RUST_BACKTRACE=1`), and exits 1; commands that exit otherwise return
+    /// their code.
+    pub fn run(self) -> ExitCode {
+        let outcome = match self.command {
             Command::Serve(args) => serve(args).map(|()| ExitCode::SUCCESS),
-            Command::Put(args) => put::run(args).map(|()| ExitCode::SUCCESS),
+            Command::Put(args) => put::run(args),
             Command::Dlq(args) => dlq::run(args),
             Command::Status(args) => status::run(args),
-            Command::TestPattern(args) => test_pattern::run(args),
-        }
+            Command::TestPattern(args) => Ok(test_pattern::run(args)),
+        };
+        outcome.unwrap_or_else(|error| {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        })
     }
 }
 
@@ -100,6 +110,10 @@ fn parse_endpoint(text: &str) -> Result<String, String> {
 }
 
 fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    // Everything `serve` creates is in the data dir, which holds connection
+    // secrets: owner-only, including the files sled creates later (blobs,
+    // snapshots). Set before any thread starts, as the umask is per process.
+    rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o077));
     let flags = Flags {
         listen: args.listen,
         data_dir: args.data_dir,
@@ -125,13 +139,24 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
 fn init_tracing(config: &Config) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&config.log.level));
+    let colour = wants_colour(
+        std::io::stderr().is_terminal(),
+        std::env::var_os("NO_COLOR").as_deref(),
+    );
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(colour)
         .with_writer(std::io::stderr);
     match config.log.format {
         LogFormat::Human => builder.init(),
         LogFormat::Json => builder.json().init(),
     }
+}
+
+/// Colour only for a person watching a terminal: never into a file or a pipe,
+/// and never when `NO_COLOR` is set to anything but the empty string (no-color.org).
+fn wants_colour(stderr_is_terminal: bool, no_color: Option<&std::ffi::OsStr>) -> bool {
+    stderr_is_terminal && no_color.is_none_or(|value| value.is_empty())
 }
 
 /// Resolves on SIGINT or SIGTERM. The handlers are installed when this is called,
@@ -147,4 +172,20 @@ fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
             _ = terminate.recv() => tracing::info!("SIGTERM received"),
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::ffi::OsStr;
+
+    use super::wants_colour;
+
+    #[test]
+    fn colour_only_on_a_terminal_without_no_color() {
+        assert!(wants_colour(true, None));
+        assert!(wants_colour(true, Some(OsStr::new(""))));
+        assert!(!wants_colour(true, Some(OsStr::new("1"))));
+        assert!(!wants_colour(false, None));
+        assert!(!wants_colour(false, Some(OsStr::new(""))));
+    }
 }

@@ -1,7 +1,7 @@
 //! How the client commands put text on a terminal: aligned plain-text tables,
-//! truncated cells, JSON indented in its own key order, and stdout writes that
-//! end quietly when the reader (`head`) goes away. Hints and progress go to
-//! stderr; stdout carries only the result.
+//! truncated cells, JSON indented in its own key order, progress bars with a
+//! rounded rate, and stdout writes that end quietly when the reader (`head`)
+//! goes away. Hints and progress go to stderr; stdout carries only the result.
 //!
 //! Widths count `char`s, which is exact for the ASCII that names, ids, codes
 //! and times are made of; wide characters in a message may shift a column.
@@ -164,6 +164,46 @@ fn new_line(out: &mut String, depth: usize) {
     out.extend(std::iter::repeat_n("  ", depth));
 }
 
+/// A progress bar (on stderr) over `len` items, counting them as `what`
+/// (`events`, `deleted`), with their rate and the time left.
+pub fn progress_bar(len: usize, what: &str) -> indicatif::ProgressBar {
+    let bar = indicatif::ProgressBar::new(u64::try_from(len).unwrap_or(u64::MAX));
+    let template = format!("{{bar:40}} {{pos}}/{{len}} {what} {{rate}} eta {{eta}}");
+    let style = indicatif::ProgressStyle::with_template(&template)
+        .expect("the template is valid")
+        .with_key(
+            "rate",
+            |state: &indicatif::ProgressState, out: &mut dyn fmt::Write| {
+                // A failed write to the bar's buffer only loses the rate.
+                let _ = out.write_str(&rate(state.per_sec()));
+            },
+        );
+    bar.set_style(style);
+    bar
+}
+
+/// Items per second as people read them: `2,185/s`, or `3.5/s` below ten,
+/// where a whole number would hide the difference between one and two.
+fn rate(per_sec: f64) -> String {
+    // Also NaN and infinity, before the first item is done.
+    if !(0.05..f64::INFINITY).contains(&per_sec) {
+        return "0/s".to_owned();
+    }
+    if per_sec < 9.95 {
+        return format!("{per_sec:.1}/s");
+    }
+    // `{:.0}` rounds; its digits are grouped by thousands as indicatif does.
+    let digits = format!("{per_sec:.0}");
+    let mut grouped = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, digit) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            grouped.push(',');
+        }
+        grouped.push(digit);
+    }
+    format!("{grouped}/s")
+}
+
 /// Writes `text` to stdout. A closed pipe is not an error: the reader had
 /// enough (`stowage dlq list --all | head`).
 pub fn print(text: &str) -> std::io::Result<()> {
@@ -216,6 +256,33 @@ mod tests {
         let mut table = Table::new(&[("A", Align::Left)]);
         table.row(vec!["two\nlines\t!".into()]);
         assert_eq!(table.to_string(), "A\ntwo lines !\n");
+    }
+
+    #[test]
+    fn a_rate_is_rounded_and_grouped_by_thousands() {
+        assert_eq!(rate(2185.2765), "2,185/s");
+        assert_eq!(rate(1_234_567.5), "1,234,568/s");
+        assert_eq!(rate(999.5), "1,000/s");
+        assert_eq!(rate(42.49), "42/s");
+        assert_eq!(rate(9.96), "10/s");
+        assert_eq!(rate(3.46), "3.5/s");
+        assert_eq!(rate(0.06), "0.1/s");
+        assert_eq!(rate(0.04), "0/s");
+    }
+
+    #[test]
+    fn a_rate_not_yet_known_reads_as_zero() {
+        assert_eq!(rate(0.0), "0/s");
+        assert_eq!(rate(f64::NAN), "0/s");
+        assert_eq!(rate(f64::INFINITY), "0/s");
+        assert_eq!(rate(-1.0), "0/s");
+    }
+
+    #[test]
+    fn the_progress_template_is_valid() {
+        let bar = progress_bar(10, "events");
+        bar.inc(3);
+        assert_eq!(bar.position(), 3);
     }
 
     #[test]

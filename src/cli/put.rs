@@ -5,14 +5,18 @@
 //! `POST /events`) or an EventBridge-shaped event (`{"source","detail-type",
 //! "detail", "resources"?, "time"?}`, sent with PutEvents).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::{Context, bail};
+use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::task::JoinSet;
 
 use super::ClientArgs;
+use super::client::{Client, block_on};
+use super::output::progress_bar;
 
 /// Lines published at once from a file.
 const IN_FLIGHT: usize = 16;
@@ -38,29 +42,25 @@ pub struct PutArgs {
     file: Option<PathBuf>,
 }
 
-pub fn run(args: PutArgs) -> anyhow::Result<()> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
-    runtime.block_on(async {
-        let client = reqwest::Client::new();
+pub fn run(args: PutArgs) -> anyhow::Result<ExitCode> {
+    block_on(async {
+        let client = Arc::new(Client::new(&args.client.endpoint)?);
         match &args.file {
-            Some(file) => put_file(&client, &args, file).await,
-            None => put_one(&client, &args).await,
+            Some(file) => put_file(&client, &args, file).await?,
+            None => put_one(&client, &args).await?,
         }
+        Ok(ExitCode::SUCCESS)
     })
 }
 
-async fn put_one(client: &reqwest::Client, args: &PutArgs) -> anyhow::Result<()> {
+async fn put_one(client: &Client, args: &PutArgs) -> anyhow::Result<()> {
     let entry = json!({
         "Source": args.source,
         "DetailType": args.detail_type,
         "Detail": args.detail,
         "EventBusName": args.bus,
     });
-    let id = put_events(client, &args.client.endpoint, entry)
-        .await
-        .map_err(anyhow::Error::msg)?;
+    let id = put_events(client, entry).await?;
     if args.client.json {
         println!("{}", json!({ "eventId": id }));
     } else {
@@ -69,96 +69,66 @@ async fn put_one(client: &reqwest::Client, args: &PutArgs) -> anyhow::Result<()>
     Ok(())
 }
 
-/// Sends a request; returns the status and the JSON body, or a readable error.
-async fn send(
-    request: reqwest::RequestBuilder,
-    endpoint: &str,
-) -> Result<(reqwest::StatusCode, Value), String> {
-    let response = request
-        .send()
-        .await
-        .map_err(|e| format!("cannot reach {endpoint}: {e}"))?;
-    let status = response.status();
-    let body = response
-        .json()
-        .await
-        .map_err(|e| format!("unreadable response ({status}): {e}"))?;
-    Ok((status, body))
+/// What PutEvents answers (one entry sent, one entry back).
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct PutEventsOutput {
+    entries: Vec<PutEventsEntry>,
 }
 
-/// Sends one PutEvents entry; returns its event id or a readable error.
-async fn put_events(
-    client: &reqwest::Client,
-    endpoint: &str,
-    entry: Value,
-) -> Result<String, String> {
-    let request = client
-        .post(format!("{}/", endpoint.trim_end_matches('/')))
-        .header("x-amz-target", "AWSEvents.PutEvents")
-        .header("content-type", "application/x-amz-json-1.1")
-        .body(json!({ "Entries": [entry] }).to_string());
-    let (status, body) = send(request, endpoint).await?;
-    if !status.is_success() {
-        return Err(format!(
-            "{status}: {} {}",
-            body["__type"].as_str().unwrap_or(""),
-            body["message"].as_str().unwrap_or("")
-        ));
-    }
-    let result = &body["Entries"][0];
-    match result["EventId"].as_str() {
-        Some(id) => Ok(id.to_string()),
-        None => Err(format!(
-            "{}: {}",
-            result["ErrorCode"].as_str().unwrap_or("error"),
-            result["ErrorMessage"].as_str().unwrap_or("")
-        )),
-    }
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct PutEventsEntry {
+    event_id: Option<String>,
+    error_code: Option<String>,
+    error_message: Option<String>,
 }
 
-async fn put_gateway(
-    client: &reqwest::Client,
-    endpoint: &str,
-    bus: &str,
-    line: String,
-) -> Result<String, String> {
-    let url = if bus == "default" {
-        format!("{}/events", endpoint.trim_end_matches('/'))
-    } else {
-        format!("{}/buses/{bus}/events", endpoint.trim_end_matches('/'))
+/// Sends one PutEvents entry; returns its event id.
+async fn put_events(client: &Client, entry: Value) -> anyhow::Result<String> {
+    let output: PutEventsOutput = client
+        .aws("PutEvents", &json!({ "Entries": [entry] }))
+        .await?;
+    let Some(result) = output.entries.into_iter().next() else {
+        bail!("the server answered PutEvents without an entry");
     };
-    let request = client
-        .post(url)
-        .header("content-type", "application/json")
-        .body(line);
-    let (status, body) = send(request, endpoint).await?;
-    match body["eventId"].as_str() {
-        Some(id) if status.is_success() => Ok(id.to_string()),
-        _ => Err(format!(
-            "{status}: {}",
-            body["error"]["message"].as_str().unwrap_or("")
-        )),
+    match result.event_id {
+        Some(id) => Ok(id),
+        None => bail!(
+            "{}: {}",
+            result.error_code.as_deref().unwrap_or("error"),
+            result.error_message.as_deref().unwrap_or("")
+        ),
     }
+}
+
+/// What the gateway answers an accepted event.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Accepted {
+    event_id: String,
+}
+
+async fn put_gateway(client: &Client, bus: &str, line: String) -> anyhow::Result<String> {
+    let path = if bus == "default" {
+        "/events".to_owned()
+    } else {
+        format!("/buses/{bus}/events")
+    };
+    let accepted: Accepted = client.post_text(&path, line).await?;
+    Ok(accepted.event_id)
 }
 
 /// Publishes one line of a file.
-async fn put_line(
-    client: &reqwest::Client,
-    endpoint: &str,
-    bus: &str,
-    line: String,
-) -> Result<String, String> {
-    let value: Value = serde_json::from_str(&line).map_err(|e| format!("not JSON: {e}"))?;
+async fn put_line(client: &Client, bus: &str, line: String) -> anyhow::Result<String> {
+    let value: Value = serde_json::from_str(&line).context("not JSON")?;
     if value.get("metadata").is_some() {
-        return put_gateway(client, endpoint, bus, line).await;
+        return put_gateway(client, bus, line).await;
     }
     let (Some(source), Some(detail_type)) =
         (value["source"].as_str(), value["detail-type"].as_str())
     else {
-        return Err(
-            "a line needs either `metadata` (gateway envelope) or `source` and `detail-type`"
-                .into(),
-        );
+        bail!("a line needs either `metadata` (gateway envelope) or `source` and `detail-type`");
     };
     let detail = match &value["detail"] {
         Value::Null => "{}".to_string(),
@@ -172,10 +142,10 @@ async fn put_line(
     if let Some(time) = value.get("time") {
         entry["Time"] = time.clone();
     }
-    put_events(client, endpoint, entry).await
+    put_events(client, entry).await
 }
 
-async fn put_file(client: &reqwest::Client, args: &PutArgs, file: &PathBuf) -> anyhow::Result<()> {
+async fn put_file(client: &Arc<Client>, args: &PutArgs, file: &Path) -> anyhow::Result<()> {
     let text =
         std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
     let lines: Vec<(usize, String)> = text
@@ -184,12 +154,7 @@ async fn put_file(client: &reqwest::Client, args: &PutArgs, file: &PathBuf) -> a
         .filter(|(_, l)| !l.trim().is_empty())
         .map(|(i, l)| (i + 1, l.to_string()))
         .collect();
-    let bar = indicatif::ProgressBar::new(lines.len() as u64);
-    bar.set_style(
-        indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} events {per_sec} eta {eta}")
-            .expect("the template is valid"),
-    );
-    let endpoint: Arc<str> = args.client.endpoint.clone().into();
+    let bar = progress_bar(lines.len(), "events");
     let bus: Arc<str> = args.bus.clone().into();
     let mut pending = lines.into_iter();
     let mut running = JoinSet::new();
@@ -199,8 +164,8 @@ async fn put_file(client: &reqwest::Client, args: &PutArgs, file: &PathBuf) -> a
             let Some((number, line)) = pending.next() else {
                 break;
             };
-            let (client, endpoint, bus) = (client.clone(), endpoint.clone(), bus.clone());
-            running.spawn(async move { (number, put_line(&client, &endpoint, &bus, line).await) });
+            let (client, bus) = (client.clone(), bus.clone());
+            running.spawn(async move { (number, put_line(&client, &bus, line).await) });
         }
         let Some(done) = running.join_next().await else {
             break;
@@ -209,7 +174,8 @@ async fn put_file(client: &reqwest::Client, args: &PutArgs, file: &PathBuf) -> a
         bar.inc(1);
         match result {
             Ok(_) => accepted += 1,
-            Err(error) => failed.push((number, error)),
+            // The whole chain: "cannot reach …: …: Connection refused".
+            Err(error) => failed.push((number, format!("{error:#}"))),
         }
     }
     bar.finish_and_clear();

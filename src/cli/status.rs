@@ -12,10 +12,10 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use super::ClientArgs;
-use super::client::{OperatorClient, block_on};
+use super::client::{Client, block_on};
 use super::output::{Align, Table, print, println, truncate};
 
-/// Longest "code: message" shown for a target's last error.
+/// Longest "code: message" shown for a target's last error (its age follows).
 const LAST_ERROR_CHARS: usize = 60;
 
 #[derive(clap::Args)]
@@ -48,15 +48,18 @@ struct Target {
 }
 
 #[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
 struct LastError {
     code: String,
     message: String,
     status: Option<u16>,
+    /// Absent from servers older than this client.
+    age_secs: Option<f64>,
 }
 
 pub fn run(args: StatusArgs) -> anyhow::Result<ExitCode> {
     block_on(async {
-        let client = OperatorClient::new(&args.client.endpoint)?;
+        let client = Client::new(&args.client.endpoint)?;
         let Targets { targets } = client.get("/v1/targets", &[]).await?;
         if args.client.json {
             println(&serde_json::to_string(&targets)?)?;
@@ -92,12 +95,17 @@ fn table(targets: &[Box<RawValue>]) -> anyhow::Result<Table> {
         let last_error = target.last_error.map_or_else(
             || "-".to_owned(),
             |e| {
-                // The status goes first: the message may be cut.
+                // The status goes first and the age last: the message may be cut.
                 let status = e.status.map(|s| format!(" {s}")).unwrap_or_default();
-                truncate(
+                let when = e
+                    .age_secs
+                    .map(|secs| format!(" ({} ago)", age(secs)))
+                    .unwrap_or_default();
+                let text = truncate(
                     &format!("{}{status}: {}", e.code, e.message),
                     LAST_ERROR_CHARS,
-                )
+                );
+                format!("{text}{when}")
             },
         );
         table.row(vec![
@@ -164,7 +172,7 @@ mod tests {
             r#"{"bus":"orders","rule":"to-erp","targetId":"erp","arn":"https://erp.example/hook",
                 "enabled":false,"pending":12,"oldestPendingAgeSecs":192.5,"inFlight":2,
                 "delivered":340,"retried":17,"deadLettered":3,"endpointGone":true,
-                "lastError":{"at":"2025-01-01T00:00:00Z","code":"SERVER_ERROR",
+                "lastError":{"at":"2025-01-01T00:00:00Z","ageSecs":250.2,"code":"SERVER_ERROR",
                 "message":"https://erp.example/hook answered 503 Service Unavailable, and then some more words","status":503}}"#,
         )
         .expect("valid JSON");
@@ -194,7 +202,24 @@ mod tests {
             cells[10].starts_with("SERVER_ERROR 503: https://erp.example"),
             "{row}"
         );
-        assert_eq!(cells[10].chars().count(), LAST_ERROR_CHARS, "{row}");
-        assert!(cells[10].ends_with('…'), "{row}");
+        let (message, when) = cells[10]
+            .rsplit_once(" (")
+            .expect("the age follows the message");
+        assert_eq!(message.chars().count(), LAST_ERROR_CHARS, "{row}");
+        assert!(message.ends_with('…'), "{row}");
+        assert_eq!(when, "4m10s ago)", "{row}");
+    }
+
+    #[test]
+    fn a_last_error_without_an_age_is_shown_without_one() {
+        let raw: Box<RawValue> = serde_json::from_str(
+            r#"{"bus":"b","rule":"r","targetId":"t","enabled":true,"pending":0,
+                "oldestPendingAgeSecs":null,"inFlight":0,"delivered":1,"retried":1,
+                "deadLettered":0,"endpointGone":false,
+                "lastError":{"at":"2025-01-01T00:00:00Z","code":"TIMEOUT","message":"no answer","status":null}}"#,
+        )
+        .expect("valid JSON");
+        let text = table(&[raw]).expect("a readable target").to_string();
+        assert!(text.ends_with("TIMEOUT: no answer\n"), "{text}");
     }
 }

@@ -30,7 +30,7 @@ use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
 pub use clock::Clock;
-pub use status::{LastError, TargetStats, TargetStatus};
+pub use status::{LastError, RecordedError, TargetStats, TargetStatus};
 
 use crate::catalog::{Catalog, Snapshot};
 use crate::config::DeliveryConfig;
@@ -287,7 +287,7 @@ impl Delivery {
                     .oldest_gauge(&self.inner.metrics)
                     .set(age_ms.map_or(0, |ms| ms / 1000));
                 let age = age_ms.map(|ms| ms as f64 / 1000.0);
-                Some(w.stats.status(route, age))
+                Some(w.stats.status(route, age, now))
             })
             .collect();
         out.sort_by(|a, b| (&a.bus, &a.rule, &a.target_id).cmp(&(&b.bus, &b.rule, &b.target_id)));

@@ -1,4 +1,6 @@
-//! A target's live counters and its status as operators see it.
+//! A target's live counters and its status as operators see it, with its
+//! latest failure and how long ago that was (a failure stays after later
+//! successes; its age tells an old one from a current one).
 
 use std::sync::Mutex;
 use std::sync::atomic::AtomicBool;
@@ -7,6 +9,7 @@ use prometheus::{IntCounter, IntGauge};
 use serde::Serialize;
 
 use crate::catalog::TargetRoute;
+use crate::event::format_time;
 use crate::metrics::DeliveryMetrics;
 
 /// A target's live counters (the same handles back the Prometheus series).
@@ -20,18 +23,46 @@ pub struct TargetStats {
     pub(super) delivered: IntCounter,
     pub(super) retried: IntCounter,
     pub(super) dead_lettered: IntCounter,
-    last_error: Mutex<Option<LastError>>,
+    last_error: Mutex<Option<RecordedError>>,
     /// Set when the endpoint answered 410 Gone; cleared by a later success.
     pub(super) gone: AtomicBool,
 }
 
-#[derive(Clone, Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct LastError {
-    pub at: String,
+/// A target's latest failure as the worker records it.
+#[derive(Clone, Debug)]
+pub struct RecordedError {
+    /// When, in delivery's clock (ms since the Unix epoch).
+    pub at_ms: i64,
     pub code: String,
     pub message: String,
     pub status: Option<u16>,
+}
+
+/// A target's latest failure, as `GET /v1/targets` shows it.
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LastError {
+    /// RFC 3339, to the second.
+    pub at: String,
+    /// Seconds from `at` to when the status was read, by the server's clock
+    /// (so a client's clock cannot skew it).
+    pub age_secs: f64,
+    pub code: String,
+    pub message: String,
+    pub status: Option<u16>,
+}
+
+impl LastError {
+    fn new(recorded: &RecordedError, now_ms: i64) -> LastError {
+        let age_ms = now_ms.saturating_sub(recorded.at_ms).max(0);
+        LastError {
+            at: format_time(recorded.at_ms),
+            age_secs: age_ms as f64 / 1000.0,
+            code: recorded.code.clone(),
+            message: recorded.message.clone(),
+            status: recorded.status,
+        }
+    }
 }
 
 /// One target's status, as `GET /v1/targets` shows it.
@@ -99,11 +130,17 @@ impl TargetStats {
         }
     }
 
-    pub(super) fn set_last_error(&self, error: LastError) {
+    pub(super) fn set_last_error(&self, error: RecordedError) {
         *self.last_error.lock().unwrap_or_else(|p| p.into_inner()) = Some(error);
     }
 
-    pub(super) fn status(&self, route: &TargetRoute, oldest_age_secs: Option<f64>) -> TargetStatus {
+    /// The status as read at `now_ms` (delivery's clock).
+    pub(super) fn status(
+        &self,
+        route: &TargetRoute,
+        oldest_age_secs: Option<f64>,
+        now_ms: i64,
+    ) -> TargetStatus {
         TargetStatus {
             bus: self.bus.clone(),
             rule: self.rule.clone(),
@@ -121,7 +158,40 @@ impl TargetStats {
                 .last_error
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
-                .clone(),
+                .as_ref()
+                .map(|recorded| LastError::new(recorded, now_ms)),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_last_error_shows_its_time_and_its_age_at_reading() {
+        let recorded = RecordedError {
+            at_ms: 1_735_689_600_000,
+            code: "SERVER_ERROR".into(),
+            message: "answered 503".into(),
+            status: Some(503),
+        };
+        let shown = LastError::new(&recorded, recorded.at_ms + 240_500);
+        assert_eq!(shown.at, "2025-01-01T00:00:00Z");
+        assert_eq!(shown.age_secs, 240.5);
+        let json = serde_json::to_value(&shown).expect("serializes");
+        assert_eq!(json["ageSecs"], 240.5);
+        assert_eq!(json["status"], 503);
+    }
+
+    #[test]
+    fn a_last_error_from_the_future_is_zero_seconds_old() {
+        let recorded = RecordedError {
+            at_ms: 10_000,
+            code: "TIMEOUT".into(),
+            message: String::new(),
+            status: None,
+        };
+        assert_eq!(LastError::new(&recorded, 9_000).age_secs, 0.0);
     }
 }

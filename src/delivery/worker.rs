@@ -21,9 +21,9 @@ use tracing::Instrument;
 use super::attempt::{self, Attempted, Outcome};
 use super::failure::{Failure, Reason};
 use super::retry::{Backoff, Failed, Jitter, Verdict};
-use super::{Inner, LastError, TargetStats};
+use super::{Inner, RecordedError, TargetStats};
 use crate::dead_letter::DeadLetter;
-use crate::event::{Event, Seq, format_time};
+use crate::event::{Event, Seq};
 use crate::pending::PendingDelivery;
 use crate::store::StoreError;
 
@@ -304,8 +304,8 @@ impl Worker {
                 record.attempts = record.attempts.saturating_add(1);
                 record.last_status = failure.status;
                 record.last_error = Some(failure.message.clone());
-                self.stats.set_last_error(LastError {
-                    at: format_time(now),
+                self.stats.set_last_error(RecordedError {
+                    at_ms: now,
                     code: failure.code().into(),
                     message: failure.message.clone(),
                     status: failure.status,

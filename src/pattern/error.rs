@@ -1,7 +1,8 @@
 //! Errors of the pattern module: a pattern that cannot be accepted
 //! ([`PatternError`], naming the JSON path of the offending part), an event
-//! that cannot be read ([`EventError`]), and their union for the
-//! test-a-pattern convenience ([`TestPatternError`]).
+//! that cannot be read ([`EventError`]), and their union for
+//! TestEventPattern ([`TestPatternError`]), which also requires envelope
+//! fields ([`MissingFields`]).
 
 use super::wildcard::WildcardError;
 
@@ -128,4 +129,12 @@ pub enum TestPatternError {
     Pattern(#[from] PatternError),
     #[error("invalid event: {0}")]
     Event(#[from] EventError),
+    #[error("invalid event: {0}")]
+    MissingFields(#[from] MissingFields),
 }
+
+/// The envelope fields TestEventPattern requires that an event lacks, in
+/// AWS's order (`REQUIRED_EVENT_FIELDS`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("the event lacks required field(s): {}", .0.join(", "))]
+pub struct MissingFields(pub Vec<&'static str>);

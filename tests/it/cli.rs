@@ -12,6 +12,11 @@ use crate::support::{TestServer, api::uuid_like};
 
 /// Runs `stowage <args>` (bounded), with no `STOWAGE_*` from the test environment.
 pub(crate) async fn stowage(args: &[&str]) -> Output {
+    stowage_with_env(args, &[]).await
+}
+
+/// [`stowage`] with these variables set in the child's environment.
+pub(crate) async fn stowage_with_env(args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut command = tokio::process::Command::new(BIN);
     command.args(args).kill_on_drop(true);
     for (key, _) in std::env::vars_os() {
@@ -19,6 +24,7 @@ pub(crate) async fn stowage(args: &[&str]) -> Output {
             command.env_remove(key);
         }
     }
+    command.envs(env.iter().copied());
     tokio::time::timeout(Duration::from_secs(60), command.output())
         .await
         .unwrap_or_else(|_| panic!("stowage {args:?} did not finish in 60 s"))
@@ -192,5 +198,57 @@ async fn put_file_with_only_good_lines_exits_zero() {
     assert!(
         stdout(&output).contains("accepted 40, failed 0"),
         "{output:?}"
+    );
+}
+
+/// A base URL where nothing listens: a port that was just free.
+pub(crate) fn closed_endpoint() -> String {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("bind a free port")
+        .port();
+    format!("http://127.0.0.1:{port}")
+}
+
+#[tokio::test]
+async fn put_against_a_stopped_server_prints_the_whole_cause_chain() {
+    let endpoint = closed_endpoint();
+    let output = stowage(&[
+        "put",
+        "--endpoint",
+        &endpoint,
+        "--source",
+        "s",
+        "--detail-type",
+        "t",
+    ])
+    .await;
+    assert_eq!(output.status.code(), Some(1), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.starts_with(&format!("error: cannot reach {endpoint}: ")),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("Connection refused"),
+        "the OS's reason: {stderr}"
+    );
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("one.jsonl");
+    std::fs::write(&file, "{\"source\":\"s\",\"detail-type\":\"t\"}\n").expect("write");
+    let output = stowage(&[
+        "put",
+        "--endpoint",
+        &endpoint,
+        "--file",
+        file.to_str().expect("a UTF-8 path"),
+    ])
+    .await;
+    assert_eq!(output.status.code(), Some(1), "{output:?}");
+    let text = stdout(&output);
+    assert!(
+        text.contains("line 1: cannot reach") && text.contains("Connection refused"),
+        "the failed line says why: {text}"
     );
 }

@@ -10,7 +10,7 @@ use std::process::Output;
 
 use serde_json::{Value, json};
 
-use crate::cli::{stdout, stowage};
+use crate::cli::{closed_endpoint, stdout, stowage, stowage_with_env};
 use crate::support::TestServer;
 
 fn stderr(output: &Output) -> String {
@@ -24,32 +24,32 @@ fn printed_json(output: &Output) -> Value {
 }
 
 #[tokio::test]
-async fn dlq_list_with_no_dead_letters_prints_the_header_or_an_empty_array() {
+async fn dlq_list_with_no_dead_letters_says_so_or_prints_an_empty_array() {
     let server = TestServer::start().await;
     let endpoint = server.base_url();
 
     let output = stowage(&["dlq", "list", "--endpoint", &endpoint]).await;
     assert_eq!(output.status.code(), Some(0), "{output:?}");
-    let text = stdout(&output);
-    let lines: Vec<&str> = text.lines().collect();
-    assert_eq!(lines.len(), 1, "only the header: {text}");
-    for column in [
-        "ID",
-        "QUEUE",
-        "RULE",
-        "TARGET",
-        "ATTEMPTS",
-        "ERROR",
-        "STATUS",
-        "DEAD-LETTERED AT",
-        "EVENT ID",
-    ] {
-        assert!(lines[0].contains(column), "{column} in the header: {text}");
-    }
+    assert_eq!(stdout(&output), "no dead letters\n");
     assert!(
         !stderr(&output).contains("more dead letters"),
         "no hint when nothing more matches: {output:?}"
     );
+
+    // The filters given are echoed.
+    let output = stowage(&[
+        "dlq",
+        "list",
+        "--endpoint",
+        &endpoint,
+        "--queue",
+        "q",
+        "--target",
+        "t",
+    ])
+    .await;
+    assert_eq!(output.status.code(), Some(0), "{output:?}");
+    assert_eq!(stdout(&output), "no dead letters in queue q for target t\n");
 
     let output = stowage(&["dlq", "list", "--endpoint", &endpoint, "--json"]).await;
     assert_eq!(output.status.code(), Some(0), "{output:?}");
@@ -91,6 +91,31 @@ async fn dlq_show_of_a_missing_id_exits_1_with_the_servers_code_and_message() {
         );
         assert_eq!(stdout(&output), "", "nothing on stdout");
     }
+}
+
+#[tokio::test]
+async fn an_error_prints_its_cause_chain_on_one_line_and_never_a_backtrace() {
+    let server = TestServer::start().await;
+    let endpoint = server.base_url();
+    let env = [("RUST_BACKTRACE", "1"), ("RUST_LIB_BACKTRACE", "1")];
+    let output = stowage_with_env(&["dlq", "show", "42", "--endpoint", &endpoint], &env).await;
+    assert_eq!(output.status.code(), Some(1), "{output:?}");
+    assert_eq!(
+        stderr(&output),
+        "error: dead_letter_not_found: no dead letter 42 (404 Not Found)\n"
+    );
+
+    let endpoint = closed_endpoint();
+    let output = stowage_with_env(&["status", "--endpoint", &endpoint], &env).await;
+    assert_eq!(output.status.code(), Some(1), "{output:?}");
+    let stderr = stderr(&output);
+    assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
+    assert!(
+        stderr.starts_with(&format!(
+            "error: cannot reach {endpoint}: error sending request"
+        )) && stderr.contains("Connection refused"),
+        "the causes follow the error: {stderr}"
+    );
 }
 
 #[tokio::test]
@@ -224,12 +249,7 @@ async fn status_without_targets_prints_the_header_or_an_empty_array() {
 
 #[tokio::test]
 async fn an_unreachable_endpoint_fails_as_put_does_and_names_the_endpoint() {
-    // A port that was just free: nothing listens there.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("bind a free port")
-        .port();
-    let endpoint = format!("http://127.0.0.1:{port}");
+    let endpoint = closed_endpoint();
     let put = stowage(&[
         "put",
         "--endpoint",
@@ -246,6 +266,7 @@ async fn an_unreachable_endpoint_fails_as_put_does_and_names_the_endpoint() {
         &["dlq", "show", "1"],
         &["dlq", "redrive", "--queue", "default"],
         &["dlq", "purge", "--id", "1"],
+        &["dlq", "purge", "--queue", "default", "--yes"],
         &["status", "--json"],
     ] {
         let mut args = args.to_vec();
@@ -260,6 +281,10 @@ async fn an_unreachable_endpoint_fails_as_put_does_and_names_the_endpoint() {
         assert!(
             stderr.contains(&format!("cannot reach {endpoint}")),
             "{args:?} names the endpoint: {stderr}"
+        );
+        assert!(
+            stderr.contains("Connection refused"),
+            "{args:?} gives the cause: {stderr}"
         );
     }
 }
@@ -348,4 +373,48 @@ async fn an_operator_lists_shows_redrives_and_purges_real_dead_letters() {
         "{table}"
     );
     assert!(server.dead_letters("").await.is_empty());
+}
+
+#[tokio::test]
+async fn status_shows_how_long_ago_the_last_error_happened() {
+    use crate::support::routes::fast_retries;
+    use crate::support::sink::{Behaviour, Sink};
+    use std::time::Duration;
+
+    let sink = Sink::start().await;
+    sink.set(Behaviour::FailTimes { n: 1, status: 503 });
+    let server = fast_retries().start().await;
+    let endpoint = server.base_url();
+    server
+        .route_source_to("orders", "shop", "hook", &sink.url("/hook"), json!({}))
+        .await;
+    server.publish_from("shop", json!({ "n": 1 })).await;
+    sink.wait_for(2, Duration::from_secs(15)).await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    while server.targets().await[0]["delivered"] != 1 {
+        assert!(std::time::Instant::now() < deadline, "never delivered");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    // The error stays after the success that followed; its age tells them apart.
+    server.advance_clock(4 * 60).await;
+
+    let status = printed_json(&stowage(&["status", "--endpoint", &endpoint, "--json"]).await);
+    let target = &status.as_array().expect("targets")[0];
+    assert_eq!(target["delivered"], 1, "{target}");
+    let last_error = &target["lastError"];
+    assert_eq!(last_error["status"], 503, "{target}");
+    assert!(
+        chrono::DateTime::parse_from_rfc3339(last_error["at"].as_str().expect("at")).is_ok(),
+        "at is RFC 3339: {target}"
+    );
+    let age = last_error["ageSecs"].as_f64().expect("ageSecs");
+    assert!((240.0..300.0).contains(&age), "{target}");
+
+    let table = stdout(&stowage(&["status", "--endpoint", &endpoint]).await);
+    let row = table.lines().nth(1).expect("a row");
+    assert!(row.contains("SERVER_ERROR 503: "), "{table}");
+    assert!(
+        row.ends_with(" (4m0s ago)") || row.ends_with(" (4m1s ago)"),
+        "the error's age ends the row: {table}"
+    );
 }

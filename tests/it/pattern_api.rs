@@ -214,3 +214,104 @@ async fn cli_test_pattern_exits_like_grep() {
     let (code, _) = test_pattern(r#"{"source":["shop"]}"#, &format!("@{}", file.display())).await;
     assert_eq!(code, Some(0), "@FILE reads the event from a file");
 }
+
+/// The README's example: an event as a publisher writes it, without the
+/// envelope fields that EventBridge adds.
+const NATURAL_EVENT: &str =
+    r#"{"source":"shop","detail-type":"OrderPlaced","detail":{"price":12.5}}"#;
+
+#[tokio::test]
+async fn cli_test_pattern_completes_a_natural_event_with_envelope_defaults() {
+    for (pattern, expected) in [
+        (r#"{"detail":{"price":[{"numeric":[">",10]}]}}"#, 0),
+        (r#"{"detail":{"price":[{"numeric":["<",10]}]}}"#, 1),
+        (
+            r#"{"account":["000000000000"],"region":["us-east-1"],"version":["0"]}"#,
+            0,
+        ),
+        (r#"{"time":[{"prefix":"20"}],"id":[{"exists":true}]}"#, 0),
+    ] {
+        let (code, text) = test_pattern(pattern, NATURAL_EVENT).await;
+        assert_eq!(code, Some(expected), "{pattern}: {text}");
+    }
+    // Given fields are kept; source and detail-type are still required.
+    let (code, text) = test_pattern(
+        r#"{"account":["111122223333"]}"#,
+        r#"{"source":"shop","detail-type":"t","account":"111122223333"}"#,
+    )
+    .await;
+    assert_eq!(code, Some(0), "{text}");
+    let (code, text) = test_pattern(r#"{"source":["shop"]}"#, r#"{"detail":{}}"#).await;
+    assert_eq!(code, Some(2), "{text}");
+    assert!(
+        text.contains("invalid event") && text.contains("source") && text.contains("detail-type"),
+        "{text}"
+    );
+    assert!(!text.contains("account"), "account has a default: {text}");
+}
+
+#[tokio::test]
+async fn a_bad_pattern_is_reported_before_a_bad_event() {
+    let bad_pattern = r#"{"detail":{"price":[{"numeric":[">","ten"]}]}}"#;
+    for event in ["{not json", "{}", "[1]"] {
+        let (code, text) = test_pattern(bad_pattern, event).await;
+        assert_eq!(code, Some(2), "{event}: {text}");
+        assert!(
+            text.starts_with("invalid pattern: detail.price"),
+            "{event}: {text}"
+        );
+    }
+
+    let server = TestServer::start().await;
+    let reply = server
+        .aws(
+            "TestEventPattern",
+            &json!({"EventPattern": bad_pattern, "Event": r#"{"source":"a"}"#}).to_string(),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{reply:?}");
+    assert_eq!(reply.json()["__type"], "InvalidEventPatternException");
+    let reply = server
+        .post(
+            "/v1/test-event-pattern",
+            Some("application/json"),
+            json!({"pattern": bad_pattern, "event": {"source": "a"}}).to_string(),
+        )
+        .await;
+    assert_eq!(reply.error_code(), "invalid_pattern", "{reply:?}");
+
+    // The server keeps AWS's strictness: no envelope defaults there.
+    let reply = server
+        .aws(
+            "TestEventPattern",
+            &json!({"EventPattern": r#"{"source":["shop"]}"#, "Event": NATURAL_EVENT}).to_string(),
+        )
+        .await;
+    assert_eq!(reply.json()["__type"], "ValidationException", "{reply:?}");
+    let reply = server
+        .post(
+            "/v1/test-event-pattern",
+            Some("application/json"),
+            json!({"pattern": {"source": ["shop"]}, "event": NATURAL_EVENT}).to_string(),
+        )
+        .await;
+    assert_eq!(reply.error_code(), "invalid_event", "{reply:?}");
+}
+
+#[tokio::test]
+async fn cli_test_pattern_with_a_missing_file_is_a_usage_error_naming_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let missing = dir.path().join("order.json");
+    let missing = missing.to_str().expect("a UTF-8 path");
+    for (pattern, event) in [
+        (format!("@{missing}"), NATURAL_EVENT.to_owned()),
+        (r#"{"source":["shop"]}"#.to_owned(), format!("@{missing}")),
+    ] {
+        let (code, text) = test_pattern(&pattern, &event).await;
+        assert_eq!(code, Some(2), "not a \"no match\": {text}");
+        assert!(
+            text.contains(missing) && text.contains("No such file or directory"),
+            "names the file and the cause: {text}"
+        );
+    }
+}

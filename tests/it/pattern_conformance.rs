@@ -520,8 +520,10 @@ fn events_that_are_not_json_objects_are_errors() {
     assert!(test_event_pattern(r#"{"source": ["x"]}"#, "[1, 2]", &limits).is_err());
     assert!(test_event_pattern(r#"{"source": ["x"]}"#, r#"{"source": "x""#, &limits).is_err());
     assert!(test_event_pattern(r#"{"source": ["x"]}"#, "not json", &limits).is_err());
+    // A whole object is read: TestEventPattern's envelope fields are required.
+    assert!(test_event_pattern(r#"{"source": ["x"]}"#, r#"{"source": "x"}"#, &limits).is_err());
     assert_eq!(
-        test_event_pattern(r#"{"source": ["x"]}"#, r#"{"source": "x"}"#, &limits),
+        test_event_pattern(r#"{"source": ["aws.ec2"]}"#, &envelope("{}"), &limits),
         Ok(true)
     );
 }

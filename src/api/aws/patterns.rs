@@ -6,7 +6,7 @@ use serde_json::json;
 
 use super::{AwsError, ok};
 use crate::api::AppState;
-use crate::api::pattern_test::{self, PatternTestError};
+use crate::pattern::{self, TestPatternError};
 
 #[derive(Deserialize)]
 #[serde(rename_all = "PascalCase")]
@@ -25,13 +25,16 @@ pub fn test_event_pattern(
     let event = request
         .event
         .ok_or_else(|| AwsError::validation("Event is required."))?;
-    match pattern_test::evaluate(&pattern, &event, &state.patterns) {
+    match pattern::test_event_pattern(&pattern, &event, &state.patterns) {
         Ok(result) => ok(&json!({ "Result": result })),
-        Err(PatternTestError::Pattern(e)) => Err(AwsError::invalid_pattern(format!(
+        Err(TestPatternError::Pattern(e)) => Err(AwsError::invalid_pattern(format!(
             "Event pattern is not valid. Reason: {e}"
         ))),
-        Err(e @ (PatternTestError::Event(_) | PatternTestError::MissingFields(_))) => Err(
-            AwsError::validation(format!("Parameter Event is not valid. Reason: {e}")),
-        ),
+        Err(TestPatternError::Event(e)) => Err(AwsError::validation(format!(
+            "Parameter Event is not valid. Reason: {e}"
+        ))),
+        Err(TestPatternError::MissingFields(e)) => Err(AwsError::validation(format!(
+            "Parameter Event is not valid. Reason: {e}"
+        ))),
     }
 }

@@ -13,10 +13,10 @@ use anyhow::Context;
 use serde_json::json;
 use tokio::task::JoinSet;
 
-use super::{Chosen, Filter, NOT_FOUND, Selection, fetch};
+use super::{Chosen, NOT_FOUND, Selection, fetch};
 use crate::cli::ClientArgs;
-use crate::cli::client::OperatorClient;
-use crate::cli::output::println;
+use crate::cli::client::Client;
+use crate::cli::output::{println, progress_bar};
 
 /// Deletes in flight during a queue purge.
 const IN_FLIGHT: usize = 8;
@@ -40,7 +40,7 @@ struct LetterId {
 }
 
 pub async fn run(args: PurgeArgs) -> anyhow::Result<ExitCode> {
-    let client = Arc::new(OperatorClient::new(&args.client.endpoint)?);
+    let client = Arc::new(Client::new(&args.client.endpoint)?);
     let json = args.client.json;
     match args.selection.chosen() {
         Chosen::Ids(ids) => {
@@ -72,7 +72,7 @@ pub async fn run(args: PurgeArgs) -> anyhow::Result<ExitCode> {
                     "refusing to purge without --yes: {} dead letters{} would be deleted; \
                      add --yes to delete them",
                     ids.len(),
-                    describe(&filter)
+                    filter.described()
                 );
                 return Ok(ExitCode::from(2));
             }
@@ -83,34 +83,13 @@ pub async fn run(args: PurgeArgs) -> anyhow::Result<ExitCode> {
     }
 }
 
-/// " in queue Q for rule R and target T", for messages.
-fn describe(filter: &Filter) -> String {
-    let mut text = String::new();
-    if let Some(queue) = &filter.queue {
-        text.push_str(&format!(" in queue {queue}"));
-    }
-    match (&filter.rule, &filter.target) {
-        (Some(rule), Some(target)) => {
-            text.push_str(&format!(" for rule {rule} and target {target}"));
-        }
-        (Some(rule), None) => text.push_str(&format!(" for rule {rule}")),
-        (None, Some(target)) => text.push_str(&format!(" for target {target}")),
-        (None, None) => {}
-    }
-    text
-}
-
 /// Deletes `ids`, a few at a time, with a progress bar; how many were deleted
 /// and which were gone already.
 async fn delete_all(
-    client: &Arc<OperatorClient>,
+    client: &Arc<Client>,
     ids: Vec<String>,
 ) -> anyhow::Result<(usize, Vec<String>)> {
-    let bar = indicatif::ProgressBar::new(u64::try_from(ids.len()).unwrap_or(u64::MAX));
-    bar.set_style(
-        indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} deleted {per_sec} eta {eta}")
-            .expect("the template is valid"),
-    );
+    let bar = progress_bar(ids.len(), "deleted");
     let (mut deleted, mut gone) = (0usize, Vec::new());
     let mut pending = ids.into_iter();
     let mut running = JoinSet::new();

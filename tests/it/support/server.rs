@@ -145,6 +145,12 @@ impl TestServer {
         &self.data_dir
     }
 
+    /// The server process's id.
+    pub fn pid(&self) -> u32 {
+        let pid = self.running.as_ref().expect("running").pid.as_raw_nonzero();
+        u32::try_from(pid.get()).expect("pids are positive")
+    }
+
     /// The temp dir holding the data dir, the config file and the server's logs.
     pub fn root(&self) -> &Path {
         self.root.path()
@@ -375,12 +381,24 @@ fn child_of(parent: Pid) -> Option<Pid> {
 /// Runs `stowage serve` on port 0 over `dir/data` with extra `args` and `env`,
 /// expecting it to refuse to start: it must exit by itself within 30 s.
 pub async fn serve_expecting_exit(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut command = tokio::process::Command::new(BIN);
+    let mut command = serve_command(&dir.join("data"));
+    command.args(args).envs(env.iter().copied());
+    output_of_refused(command).await
+}
+
+/// `stowage serve` on port 0 over `data_dir`, with none of the runner's
+/// `STOWAGE_*`/`RUST_LOG` variables; add args and env, then run it.
+pub fn serve_command(data_dir: &Path) -> tokio::process::Command {
+    serve_command_of(Path::new(BIN), data_dir)
+}
+
+/// `serve_command` running the binary at `bin` (a copy another user may run).
+pub fn serve_command_of(bin: &Path, data_dir: &Path) -> tokio::process::Command {
+    let mut command = tokio::process::Command::new(bin);
     command
         .arg("serve")
         .args(["--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(dir.join("data"))
-        .args(args)
+        .arg(data_dir)
         .stdin(Stdio::null())
         .kill_on_drop(true);
     for (key, _) in std::env::vars_os() {
@@ -389,10 +407,15 @@ pub async fn serve_expecting_exit(dir: &Path, args: &[&str], env: &[(&str, &str)
             command.env_remove(key.as_ref());
         }
     }
-    command.envs(env.iter().copied());
+    command
+}
+
+/// Runs a `serve` `command` expected to refuse to start: it must exit by itself
+/// within 30 s.
+pub async fn output_of_refused(mut command: tokio::process::Command) -> Output {
     tokio::time::timeout(Duration::from_secs(30), command.output())
         .await
-        .unwrap_or_else(|_| panic!("serve {args:?} {env:?} kept running; expected it to refuse"))
+        .unwrap_or_else(|_| panic!("{command:?} kept running; expected it to refuse"))
         .expect("run stowage serve")
 }
 
