@@ -96,7 +96,8 @@ impl Pattern {
 
 struct Parser {
     limit: usize,
-    /// Field names from the root to the current object.
+    /// Path segments from the root to the current object: the keys, each
+    /// split at its dots.
     field: Path,
     /// The same, with `$or[i]` steps, for error messages.
     shown: Vec<String>,
@@ -124,7 +125,10 @@ impl Parser {
                     name: key.clone(),
                 });
             }
-            self.field.push(key.clone());
+            // EventBridge names a field by its keys joined with dots, so a key
+            // `a.b` and a key `a` holding `b` are one path: store it split.
+            let depth = self.field.len();
+            self.field.extend(key.split('.').map(str::to_owned));
             self.shown.push(key.clone());
             let sub = match value {
                 Json::Object(inner) => self.object(inner, in_or)?,
@@ -132,7 +136,7 @@ impl Parser {
                 _ => return Err(PatternError::NotObjectOrArray { path: self.path() }),
             };
             dnf = self.cross(dnf, sub)?;
-            self.field.pop();
+            self.field.truncate(depth);
             self.shown.pop();
         }
         Ok(dnf)
