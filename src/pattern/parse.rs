@@ -13,7 +13,7 @@ use super::number::{numeric_value, order_key};
 use super::predicate::{
     AnythingBut, Bound, Branch, Condition, Literal, NumericRange, Path, Predicate,
 };
-use super::wildcard::Wildcard;
+use super::wildcard::{MAX_COMPLEXITY, Wildcard, complexity};
 
 /// Limits applied when parsing a pattern (EventBridge's defaults).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -222,7 +222,34 @@ impl Parser {
         }
         condition.predicates.sort();
         condition.predicates.dedup();
+        self.check_wildcard_complexity(&condition)?;
         Ok(condition)
+    }
+
+    /// EventBridge refuses a field whose wildcards (plain and `anything-but`)
+    /// can together keep more than [`MAX_COMPLEXITY`] positions open on one
+    /// value (aws/event-ruler's `MachineComplexityEvaluator` measure).
+    fn check_wildcard_complexity(&self, condition: &Condition) -> Result<(), PatternError> {
+        let wildcards: Vec<&Wildcard> = condition
+            .predicates
+            .iter()
+            .flat_map(|p| match p {
+                Predicate::Wildcard(w) => std::slice::from_ref(w),
+                Predicate::AnythingBut(AnythingBut::Wildcards(list)) => list.as_slice(),
+                _ => &[],
+            })
+            .collect();
+        if wildcards.is_empty() {
+            return Ok(());
+        }
+        let complexity = complexity(&wildcards, MAX_COMPLEXITY);
+        if complexity > MAX_COMPLEXITY {
+            return Err(PatternError::TooComplex {
+                path: self.path(),
+                limit: MAX_COMPLEXITY,
+            });
+        }
+        Ok(())
     }
 
     fn operand_error(&self, operator: &'static str, expected: &'static str) -> PatternError {
