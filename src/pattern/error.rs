@@ -47,6 +47,11 @@ pub enum PatternError {
         #[source]
         source: WildcardError,
     },
+    #[error(
+        "{}: rule is too complex - try using fewer wildcard characters or fewer repeating character sequences after a wildcard character (a value could keep more than {limit} wildcard positions open at once)",
+        shown(path)
+    )]
+    TooComplex { path: String, limit: usize },
     #[error("{}: number {literal} is outside -5e9..=5e9", shown(path))]
     NumberOutOfRange { path: String, literal: String },
     #[error(
@@ -91,6 +96,7 @@ impl PatternError {
             | PatternError::OperatorArity { path }
             | PatternError::InvalidOperand { path, .. }
             | PatternError::InvalidWildcard { path, .. }
+            | PatternError::TooComplex { path, .. }
             | PatternError::NumberOutOfRange { path, .. }
             | PatternError::EmptyRange { path }
             | PatternError::InvalidCidr { path, .. }

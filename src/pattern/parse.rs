@@ -13,7 +13,7 @@ use super::number::{numeric_value, order_key};
 use super::predicate::{
     AnythingBut, Bound, Branch, Condition, Literal, NumericRange, Path, Predicate,
 };
-use super::wildcard::Wildcard;
+use super::wildcard::{MAX_COMPLEXITY, Wildcard, complexity};
 
 /// Limits applied when parsing a pattern (EventBridge's defaults).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -96,7 +96,8 @@ impl Pattern {
 
 struct Parser {
     limit: usize,
-    /// Field names from the root to the current object.
+    /// Path segments from the root to the current object: the keys, each
+    /// split at its dots.
     field: Path,
     /// The same, with `$or[i]` steps, for error messages.
     shown: Vec<String>,
@@ -124,7 +125,10 @@ impl Parser {
                     name: key.clone(),
                 });
             }
-            self.field.push(key.clone());
+            // EventBridge names a field by its keys joined with dots, so a key
+            // `a.b` and a key `a` holding `b` are one path: store it split.
+            let depth = self.field.len();
+            self.field.extend(key.split('.').map(str::to_owned));
             self.shown.push(key.clone());
             let sub = match value {
                 Json::Object(inner) => self.object(inner, in_or)?,
@@ -132,7 +136,7 @@ impl Parser {
                 _ => return Err(PatternError::NotObjectOrArray { path: self.path() }),
             };
             dnf = self.cross(dnf, sub)?;
-            self.field.pop();
+            self.field.truncate(depth);
             self.shown.pop();
         }
         Ok(dnf)
@@ -218,7 +222,34 @@ impl Parser {
         }
         condition.predicates.sort();
         condition.predicates.dedup();
+        self.check_wildcard_complexity(&condition)?;
         Ok(condition)
+    }
+
+    /// EventBridge refuses a field whose wildcards (plain and `anything-but`)
+    /// can together keep more than [`MAX_COMPLEXITY`] positions open on one
+    /// value (aws/event-ruler's `MachineComplexityEvaluator` measure).
+    fn check_wildcard_complexity(&self, condition: &Condition) -> Result<(), PatternError> {
+        let wildcards: Vec<&Wildcard> = condition
+            .predicates
+            .iter()
+            .flat_map(|p| match p {
+                Predicate::Wildcard(w) => std::slice::from_ref(w),
+                Predicate::AnythingBut(AnythingBut::Wildcards(list)) => list.as_slice(),
+                _ => &[],
+            })
+            .collect();
+        if wildcards.is_empty() {
+            return Ok(());
+        }
+        let complexity = complexity(&wildcards, MAX_COMPLEXITY);
+        if complexity > MAX_COMPLEXITY {
+            return Err(PatternError::TooComplex {
+                path: self.path(),
+                limit: MAX_COMPLEXITY,
+            });
+        }
+        Ok(())
     }
 
     fn operand_error(&self, operator: &'static str, expected: &'static str) -> PatternError {

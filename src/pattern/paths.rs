@@ -1,7 +1,9 @@
-//! The field paths the rules name, as a trie of object keys: the scanner
+//! The field paths the rules name, as a trie of path segments: the scanner
 //! follows it to decide which members of an event to read. A node may be a
-//! field (a leaf path of some pattern) and also have children. It knows nothing
-//! about values or rules.
+//! field (a leaf path of some pattern) and also have children. Segments never
+//! contain a dot: a field's name is its keys joined with dots, so an event key
+//! `a.b` walks two segments ([`PathTrie::dotted`]). It knows nothing about
+//! values or rules.
 
 use super::index::{bytes_eq, tail_word};
 
@@ -17,6 +19,9 @@ struct TrieNode {
     children: Vec<Child>,
     field: Option<u32>,
     parent: u32,
+    /// Some child has children of its own, so a dotted key can reach below
+    /// this node's children.
+    grandchildren: bool,
 }
 
 /// A child key with its length and first eight bytes as one word: most keys
@@ -66,6 +71,10 @@ impl PathTrie {
                         parent: u32::try_from(node).expect("fewer than 2^32 path nodes"),
                         ..TrieNode::default()
                     });
+                    if node != 0 {
+                        let parent = self.nodes[node].parent as usize;
+                        self.nodes[parent].grandchildren = true;
+                    }
                     self.nodes[node].children.push(Child {
                         len: key.len(),
                         head: head_word(key.as_bytes()),
@@ -103,6 +112,26 @@ impl PathTrie {
             }
         }
         None
+    }
+
+    /// The node that a key containing dots leads to from `node`, one child per
+    /// dot-separated segment (`a.b` is `a` then `b`), if the rules name it.
+    /// Only a node with grandchildren can have such a descendant.
+    #[inline]
+    pub(crate) fn dotted(&self, node: u32, key: &[u8]) -> Option<u32> {
+        if !self.nodes.get(node as usize)?.grandchildren || !key.contains(&b'.') {
+            return None;
+        }
+        key.split(|&b| b == b'.')
+            .try_fold(node, |at, segment| self.child(at, segment).map(|(_, c)| c))
+    }
+
+    /// Whether a dotted key can lead below the children of `node`: then
+    /// having seen every child key does not mean the rest of the object
+    /// names nothing.
+    #[inline]
+    pub(crate) fn has_grandchildren(&self, node: u32) -> bool {
+        self.nodes[node as usize].grandchildren
     }
 
     /// The field id of `node`, if some pattern names exactly this path.

@@ -9,7 +9,9 @@
 use super::cidr::CidrBlock;
 use super::wildcard::Wildcard;
 
-/// A field path: the object keys from the event root to a leaf.
+/// A field path from the event root to a leaf, as its dot-joined name split
+/// at every dot: `{"a": {"b.c": …}}` and `{"a.b": {"c": …}}` are both
+/// `[a, b, c]` (EventBridge and aws/event-ruler name fields by joined keys).
 pub(crate) type Path = Vec<String>;
 
 /// One `$or` combination: every condition must hold. Sorted by path, one

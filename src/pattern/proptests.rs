@@ -8,10 +8,15 @@ use serde_json::{Value, json};
 use super::reference;
 use super::{Limits, MatcherBuilder, Pattern};
 
-const KEYS: [&str; 3] = ["a", "b", "c"];
+/// `a.b` is the same path as `a` holding `b`, in patterns and in events.
+const KEYS: [&str; 4] = ["a", "b", "c", "a.b"];
 
 fn key() -> impl Strategy<Value = String> {
-    prop::sample::select(&KEYS[..]).prop_map(str::to_owned)
+    prop_oneof![
+        6 => prop::sample::select(&KEYS[..3]),
+        1 => prop::sample::select(&KEYS[3..]),
+    ]
+    .prop_map(str::to_owned)
 }
 
 fn text() -> impl Strategy<Value = Value> {

@@ -58,9 +58,16 @@ fn collect<'a>(
             value,
             arrays: arrays.clone(),
         }),
-        (Some((key, rest)), Value::Object(map)) => {
-            if let Some(child) = map.get(key) {
-                collect(child, rest, arrays, out);
+        // A key is the path of its dot-separated segments, so every key that
+        // spells a leading part of the remaining path is followed.
+        (Some(_), Value::Object(map)) => {
+            for (key, child) in map {
+                let segments: Vec<&str> = key.split('.').collect();
+                let leads = segments.len() <= path.len()
+                    && segments.iter().zip(path).all(|(s, p)| *s == p.as_str());
+                if leads {
+                    collect(child, &path[segments.len()..], arrays, out);
+                }
             }
         }
         (Some(_), _) => {}

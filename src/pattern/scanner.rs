@@ -312,9 +312,10 @@ impl Scanner<'_, '_> {
         head.1 = index;
     }
 
-    /// Reads the object whose `{` is at `pos`, at trie `node`. Once every
-    /// child key of the node has been seen, the rest of the object cannot name
-    /// a field: it is skipped, or, when nothing named can follow it
+    /// Reads the object whose `{` is at `pos`, at trie `node`. A key with dots
+    /// is the path of its segments (`"a.b"` is `a` then `b`). Once every
+    /// child key of a node whose children are all leaves has been seen, the
+    /// rest of the object cannot name a field: it is skipped, or, when nothing named can follow it
     /// (`completes`; always so at the root), the scan ends there (the early
     /// stop, as in quamina's flattener). Members no rule names are skipped
     /// right here, without a call per member.
@@ -330,7 +331,13 @@ impl Scanner<'_, '_> {
         if input.get(pos) == Some(&b'}') {
             return Ok(pos + 1);
         }
-        let wanted = self.trie.child_count(node);
+        // A later dotted key (`a.b` after `a`) can still name a path below a
+        // child, so only a node whose children are all leaves stops early.
+        let wanted = if self.trie.has_grandchildren(node) {
+            0
+        } else {
+            self.trie.child_count(node)
+        };
         // Distinct children seen so far (a repeated key must not count twice);
         // nodes with more than 64 children simply never stop early.
         let mut seen: u64 = 0;
@@ -345,13 +352,20 @@ impl Scanner<'_, '_> {
             }
             let key_start = pos + 1;
             let key_end = plain_string_end(input, key_start);
+            // A dotted key leads to a node below the children; its index is
+            // past the `seen` bits (it only occurs when `all` is 0).
+            let trie = self.trie;
+            let lookup = |key: &[u8]| {
+                trie.child(node, key)
+                    .or_else(|| trie.dotted(node, key).map(|deeper| (usize::MAX, deeper)))
+            };
             let child = if input.get(key_end) == Some(&b'"') {
                 pos = key_end + 1;
-                self.trie.child(node, &input[key_start..key_end])
+                lookup(&input[key_start..key_end])
             } else {
                 let (from, to, after) = self.escaped_string(key_start, key_end, true)?;
                 pos = after;
-                self.trie.child(node, &self.out.key[from..to])
+                lookup(&self.out.key[from..to])
             };
             pos = ws(input, pos);
             if input.get(pos) != Some(&b':') {
@@ -687,17 +701,21 @@ mod tests {
 
     #[test]
     fn stops_once_every_named_key_is_read() {
-        let t = trie(&[&["a", "b"], &["c"]]);
-        // After `a` (all of whose children are read) and `c`, the root is done:
-        // what follows is not read, so even a broken tail is not an error.
-        let got = leaves(
-            r#"{"a": {"b": 1, "z": {"q": [2, "}"]}}, "c": "x", "d": [1, 2, oops"#,
-            &t,
-        );
-        assert_eq!(got.len(), 2);
+        let t = trie(&[&["a"], &["c"]]);
+        // After `a` and `c` the root is done: what follows is not read, so
+        // even a broken tail is not an error.
+        let got = leaves(r#"{"a": {"z": [2, "}"]}, "c": "x", "d": [1, 2, oops"#, &t);
+        assert_eq!(got.len(), 1);
         // The last named key inside nested objects ends the scan at once.
+        let t2 = trie(&[&["x", "y"], &["x", "z"]]);
+        let nested = r#"{"x": {"y": {"q": 1}, "z": 1, "w": [broken"#;
+        let mut out = Flattened::default();
+        // Not here: `x` has a grandchild, which a later `"x.y.q"` could name.
+        assert!(flatten(nested.as_bytes(), &t2, 2, &mut out).is_err());
         let t2 = trie(&[&["x", "y"]]);
-        assert_eq!(leaves(r#"{"x": {"y": 1, "z": [broken"#, &t2).len(), 1);
+        // Not at the root, where a later `"x.y"` key could still name a value.
+        assert!(flatten(br#"{"x": {"y": 1}, "w": [broken"#, &t2, 1, &mut out).is_err());
+        assert_eq!(leaves(r#"{"x": {"y": 1, "z": [1]}, "w": 0}"#, &t2).len(), 1);
         // Not inside an array: later elements may hold more values.
         assert_eq!(
             leaves(r#"{"x": [{"y": 1, "z": 0}, {"y": 2}]}"#, &t2).len(),
@@ -707,6 +725,25 @@ mod tests {
         let t = trie(&[&["a", "b"], &["a", "e"], &["c"]]);
         let got = leaves(r#"{"a": {"b": 1, "b": 2, "e": 3}, "c": true}"#, &t);
         assert_eq!(got.len(), 4);
+    }
+
+    #[test]
+    fn dotted_keys_walk_one_segment_per_dot() {
+        let t = trie(&[&["a", "b"], &["a", "b", "c"], &["d"]]);
+        let got = leaves(
+            r#"{"a.b": 1, "a": {"b": 2, "b.c": 3}, "a.b.c": [4], "a.x": 5, "d.": 6, "d": 7}"#,
+            &t,
+        );
+        let values: Vec<(u32, &str)> = got.iter().map(|l| (l.0, l.2.as_str())).collect();
+        assert_eq!(
+            values,
+            vec![(0, "1"), (0, "2"), (1, "3"), (1, "4"), (2, "7")]
+        );
+        // An escaped dot is a dot: the key is compared unescaped.
+        assert_eq!(leaves(r#"{"a\u002eb": 8}"#, &t).len(), 1);
+        // A dotted key after its first segment has been read is still read.
+        let t = trie(&[&["a", "b"], &["c"]]);
+        assert_eq!(leaves(r#"{"a": {"x": 0}, "c": 1, "a.b": 2}"#, &t).len(), 2);
     }
 
     #[test]

@@ -172,6 +172,17 @@ pub fn resolve_parameter(value: &str, event: &Value) -> Option<String> {
     }
 }
 
+/// The first placeholder of `template` that is neither a key of `paths_map`
+/// nor a predefined variable, if any. AWS refuses the whole PutTargets request
+/// for it, so the API checks it before the entries one by one.
+pub fn undefined_placeholder<'t>(
+    paths_map: &BTreeMap<String, String>,
+    template: &'t str,
+) -> Option<&'t str> {
+    template::names(template)
+        .find(|name| !paths_map.contains_key(*name) && !PREDEFINED.contains(name))
+}
+
 /// Validates one HttpParameters value as PutTargets would: a value starting
 /// with `$.` must be a supported path. `field` names it in the message
 /// (`HttpParameters.HeaderParameters.x-id`).

@@ -79,6 +79,26 @@ fn placeholder_len(rest: &[u8]) -> Option<usize> {
     (len > 0 && rest.get(len) == Some(&b'>')).then_some(len)
 }
 
+/// The placeholder names of a template, in order, found as [`parse`] finds
+/// them.
+pub(super) fn names(template: &str) -> impl Iterator<Item = &str> {
+    let bytes = template.as_bytes();
+    let mut i = 0;
+    std::iter::from_fn(move || {
+        while i < bytes.len() {
+            if bytes[i] == b'<'
+                && let Some(len) = placeholder_len(&bytes[i + 1..])
+            {
+                let name = &template[i + 1..i + 1 + len];
+                i += len + 2;
+                return Some(name);
+            }
+            i += 1;
+        }
+        None
+    })
+}
+
 /// Splits a template into text and placeholders; every `<name>` must be
 /// `defined`. A template surrounded by curly braces must be a JSON object.
 pub(super) fn parse<'t>(

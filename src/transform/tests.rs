@@ -200,6 +200,20 @@ fn reproduces_recorded_aws_deliveries() {
 }
 
 #[test]
+fn finds_the_first_undefined_placeholder() {
+    let paths: BTreeMap<String, String> = [("id".to_owned(), "$.id".to_owned())].into();
+    let found = |template| undefined_placeholder(&paths, template);
+    assert_eq!(found(r#"{"a": <id>, "b": "<aws.events.rule-name>"}"#), None);
+    assert_eq!(found("<id> <nope> <other>"), Some("nope"));
+    assert_eq!(
+        found(r#""<aws.events.event.json> <aws.custom>""#),
+        Some("aws.custom")
+    );
+    // `<` without a name closed by `>` is text, as when rendering.
+    assert_eq!(found("a < b > c <id"), None);
+}
+
+#[test]
 fn refuses_an_undefined_placeholder_as_aws_does() {
     // [recorded] "InputTemplate for target … contains invalid placeholder notdefinedkey."
     let spec = transformer(

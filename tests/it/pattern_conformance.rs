@@ -12,6 +12,17 @@
 //! - [ruler-arrays]: aws/event-ruler README, "JSON Array Matching" (array consistency)
 //! - [SNS-numeric]: Amazon SNS "Numeric value matching" (same engine, numeric examples)
 //! - [bench]: shared/bench-data README (all three engines agree on these counts)
+//! - [LS-wildcard]: localstack `event_pattern_templates/content_wildcard_complex_EXC`,
+//!   `content_wildcard_simplified`, `content_wildcard_repeating`, answers recorded
+//!   against AWS ("Rule is too complex - try using fewer wildcard characters or fewer
+//!   repeating character sequences after a wildcard character")
+//! - [deployed-wildcards]: a public Terraform configuration whose four `*.ext`
+//!   wildcards on one field deploy, while four `*/datasync/*.ext` are refused as too
+//!   complex and two each deploy (docs/patterns.md)
+//! - [ruler-dots]: aws/event-ruler README, "Caveat: Compiled rules and JSON keys
+//!   with dots" (`Path.java` joins keys with `.`, for rules and events alike)
+//! - [LS-dots]: localstack `tests/aws/services/events/event_pattern_templates/`
+//!   `dot_joining_{event,pattern}{,_NEG}.json5`, answers recorded against AWS
 //!
 //! Every case runs twice: alone through `test_event_pattern`, and as one rule of
 //! a single matcher compiled from every case's pattern (so the shared automaton
@@ -304,6 +315,35 @@ const CASES: &[Case] = &[
     (r#"{"detail": {"items": {"sku": [{"anything-but": "A"}]}}}"#, r#"{"items": [{"sku": "A"}, {"sku": "A"}]}"#, false),
     (r#"{"source": ["aws.ec2"], "detail": {"items": {"sku": ["A"], "qty": [{"numeric": [">", 1]}]}}}"#, r#"{"items": [{"sku": "A", "qty": 1}, {"sku": "A", "qty": 3}]}"#, true),
     (r#"{"detail": {"geometry": {"coordinates": {"x": [{"numeric": ["<", -122.4]}]}}}}"#, r#"{"geometry": {"coordinates": [[{"x": -122.3, "y": 37.7}, {"x": -122.5, "y": 37.7}]]}}"#, true),
+    // --- wildcard complexity: accepted by EventBridge [LS-wildcard], [deployed-wildcards]
+    (r#"{"detail": {"EventBusArn": [{"wildcard": "arn:aws:events:us-east-1:*:event-bus/*"}]}}"#, r#"{"EventBusArn": "arn:aws:events:us-east-1:123456789012:event-bus/myEventBus"}"#, true),
+    (r#"{"detail": {"FileName": [{"wildcard": "/Users/*/dir/dir/dir/dir/dir/doc.txt"}]}}"#, r#"{"FileName": "/Users/ls_user/dir/dir/dir/dir/dir/doc.txt"}"#, true),
+    (r#"{"detail": {"key": [{"wildcard": "*.bif"}, {"wildcard": "*.tiff"}, {"wildcard": "*.tif"}, {"wildcard": "*.svs"}]}}"#, r#"{"key": "a/b.tif"}"#, true),
+    (r#"{"detail": {"key": [{"wildcard": "*/datasync/*.bif"}, {"wildcard": "*/datasync/*.tif"}]}}"#, r#"{"key": "x/datasync/a.bif"}"#, true),
+    // --- a field's name is its keys joined with dots, in patterns and in events:
+    //     `a.b` and `a` holding `b` are one path [ruler-dots], [LS-dots]
+    (r#"{"detail": {"state.status": ["running"]}}"#, r#"{"state": {"status": "running"}}"#, true),
+    (r#"{"detail": {"state": {"status": ["running"]}}}"#, r#"{"state.status": "running"}"#, true),
+    (r#"{"detail": {"state.status": ["running"]}}"#, r#"{"state.status": "running"}"#, true),
+    (r#"{"detail": {"state": {"status": ["running"]}}}"#, r#"{"state.status": {"status": "running"}}"#, false),
+    (r#"{"detail": {"state.status": {"status": ["running"]}}}"#, r#"{"state": {"status": "running"}}"#, false),
+    (r#"{"detail.state": ["running"]}"#, r#"{"state": "running"}"#, true),
+    (r#"{"detail": {"a": {"b.c": ["x"]}}}"#, r#"{"a.b": {"c": "x"}}"#, true),
+    (r#"{"detail": {"a": {"b": ["2"]}}}"#, r#"{"a": {"b": "1"}, "a.b": "2"}"#, true),
+    (r#"{"detail": {"a.b": ["x"]}}"#, r#"{"a": {"c": "x"}, "a.c": "x"}"#, false),
+    (r#"{"source": ["aws.ec2"], "detail": {"a": {"b": ["x"]}}}"#, r#"{"a": {"c": 1}, "z": 2, "a.b": "x"}"#, true),
+    (r#"{"detail": {"state.status": [{"exists": false}]}}"#, r#"{"state": {"other": 1}}"#, true),
+    (r#"{"detail": {"state.status": [{"exists": false}]}}"#, r#"{"state": {"status": "x"}}"#, false),
+    (r#"{"detail": {"state": {"status": [{"exists": false}]}}}"#, r#"{"state.status": "x"}"#, false),
+    (r#"{"detail": {"state": {"status": [{"exists": true}]}}}"#, r#"{"state.status": null}"#, true),
+    (r#"{"detail": {"state": {"status": [{"anything-but": "running"}]}}}"#, r#"{"state.status": "running"}"#, false),
+    (r#"{"detail": {"state": {"status": [{"anything-but": "running"}]}}}"#, r#"{"state.status": "running", "state": {"status": "stopped"}}"#, true),
+    (r#"{"detail": {"$or": [{"a.b": ["x"]}, {"c": ["y"]}]}}"#, r#"{"a": {"b": "x"}}"#, true),
+    (r#"{"detail": {"$or": [{"a": {"b": ["x"]}}, {"c": ["y"]}]}}"#, r#"{"a.b": "x"}"#, true),
+    (r#"{"detail": {"items.sku": ["A"]}}"#, r#"{"items": [{"sku": "B"}, {"sku": "A"}]}"#, true),
+    (r#"{"detail": {"items": {"sku": ["A"]}}}"#, r#"{"items.sku": ["B", "A"]}"#, true),
+    (r#"{"detail": {"items.sku": ["A"], "items": {"qty": [2]}}}"#, r#"{"items": [{"sku": "A", "qty": 1}, {"sku": "B", "qty": 2}]}"#, false),
+    (r#"{"detail": {"items.sku": ["A"], "items": {"qty": [2]}}}"#, r#"{"items": [{"sku": "A", "qty": 2}]}"#, true),
     // --- duplicate keys in a pattern: the last one wins (issue 3)
     (r#"{"source": ["aws.s3"], "source": ["aws.ec2"]}"#, "{}", true),
     (r#"{"source": ["aws.ec2"], "source": ["aws.s3"]}"#, "{}", false),
@@ -403,6 +443,11 @@ const INVALID: &[InvalidCase] = &[
     (r#"{"detail": {"f": [{"wildcard": "a**b"}]}}"#, "detail.f", |e| matches!(e, PatternError::InvalidWildcard { .. })),
     (r#"{"detail": {"f": [{"wildcard": "a\\b"}]}}"#, "detail.f", |e| matches!(e, PatternError::InvalidWildcard { .. })),
     (r#"{"detail": {"f": [{"anything-but": {"wildcard": "**"}}]}}"#, "detail.f", |e| matches!(e, PatternError::InvalidWildcard { .. })),
+    // wildcard complexity: refused by EventBridge [LS-wildcard], [deployed-wildcards]
+    (r#"{"EventBusArn": [{"wildcard": "*:*:*:*:*:event-bus/*"}]}"#, "EventBusArn", |e| matches!(e, PatternError::TooComplex { .. })),
+    (r#"{"detail": {"key": [{"wildcard": "*/datasync/*.bif"}, {"wildcard": "*/datasync/*.tif"}, {"wildcard": "*/datasync/*.tiff"}, {"wildcard": "*/datasync/*.svs"}]}}"#, "detail.key", |e| matches!(e, PatternError::TooComplex { .. })),
+    (r#"{"detail": {"f": [{"anything-but": {"wildcard": "*aaaaaaaaaa"}}]}}"#, "detail.f", |e| matches!(e, PatternError::TooComplex { .. })),
+    (r#"{"$or": [{"a": ["x"]}, {"f": [{"wildcard": "*:*:*:*:*:*"}]}]}"#, "$or[1].f", |e| matches!(e, PatternError::TooComplex { .. })),
     // numeric [ruler-compiler], range limit [EB-operators]
     (r#"{"detail": {"price": [{"numeric": [">", "x"]}]}}"#, "detail.price", |e| matches!(e, PatternError::InvalidOperand { operator: "numeric", .. })),
     (r#"{"detail": {"price": [{"numeric": ["=", 6e9]}]}}"#, "detail.price", |e| matches!(e, PatternError::NumberOutOfRange { .. })),
@@ -440,6 +485,7 @@ const INVALID: &[InvalidCase] = &[
     (r#"{"$or": [{"a": ["x"]}, {}]}"#, "$or[1]", |e| matches!(e, PatternError::EmptyObject { .. })),
     (r#"{"$or": [{"prefix": ["x"]}, {"b": ["y"]}]}"#, "$or[0]", |e| matches!(e, PatternError::ReservedFieldInOr { .. })),
     (r#"{"a": ["x"], "$or": [{"a": ["y"]}, {"b": ["z"]}]}"#, "a", |e| matches!(e, PatternError::DuplicateField { .. })),
+    (r#"{"detail": {"a.b": ["x"], "a": {"b": ["y"]}}}"#, "detail.a.b", |e| matches!(e, PatternError::DuplicateField { .. })),
     (r#"{"detail": {"$or": [{"a": ["x"]}, {"b": [{"numeric": ["<"]}]}]}}"#, "detail.$or[1].b", |e| matches!(e, PatternError::InvalidOperand { .. })),
 ];
 
@@ -462,6 +508,32 @@ fn invalid_patterns_are_rejected_naming_the_path() {
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn wildcard_errors_use_eventbridge_wording() {
+    let too_complex = Pattern::parse(
+        r#"{"EventBusArn": [{"wildcard": "*:*:*:*:*:event-bus/*"}]}"#,
+        &Limits::default(),
+    )
+    .expect_err("too complex");
+    assert!(
+        too_complex.to_string().contains(
+            "rule is too complex - try using fewer wildcard characters or fewer repeating character sequences after a wildcard character"
+        ),
+        "{too_complex}"
+    );
+    let consecutive = Pattern::parse(
+        r#"{"EventBusArn": [{"wildcard": "arn:aws:events:us-east-1:**:event-bus/*"}]}"#,
+        &Limits::default(),
+    )
+    .expect_err("consecutive stars");
+    assert!(
+        consecutive
+            .to_string()
+            .contains("consecutive wildcard characters at pos 26"),
+        "{consecutive}"
+    );
 }
 
 #[test]

@@ -18,7 +18,7 @@ use crate::catalog::{
     ArnError, DEFAULT_QUEUE, HttpParameters, MAX_EVENT_AGE_SECS, MAX_RETRY_ATTEMPTS,
     MIN_EVENT_AGE_SECS, RetryPolicy, TargetRecord,
 };
-use crate::transform::{InputSpec, validate_parameter};
+use crate::transform::{InputSpec, undefined_placeholder, validate_parameter};
 
 const MAX_HTTP_PARAMETER: usize = 512;
 const MAX_QUEUE_NAME: usize = 80;
@@ -161,19 +161,35 @@ fn check_arn(state: &AppState, arn: &str) -> Result<(), Refusal> {
     )))
 }
 
-/// `Input`, `InputPath` or `InputTransformer` (at most one) as an [`InputSpec`],
-/// validated as the delivery side will render it.
-fn input_spec(target: &mut TargetShape) -> Result<InputSpec, Refusal> {
+/// What AWS refuses for the whole PutTargets request (HTTP 400), not as one of
+/// its `FailedEntries`: more than one of `Input`, `InputPath` and
+/// `InputTransformer`, and an `InputTemplate` placeholder that is neither an
+/// `InputPathsMap` key nor predefined. The messages are AWS's (localstack's
+/// `test_events_inputs.snapshot.json`, recorded against AWS).
+pub(super) fn request_error(target: &TargetShape) -> Option<String> {
+    let id = target.id.as_deref().unwrap_or_default();
     let given = [
         target.input.is_some(),
         target.input_path.is_some(),
         target.input_transformer.is_some(),
     ];
     if given.into_iter().filter(|g| *g).count() > 1 {
-        return Err(invalid(
-            "Only one of Input, InputPath and InputTransformer may be set on a target.",
+        return Some(format!(
+            "Only one of Input, InputPath, or InputTransformer must be provided for target {id}."
         ));
     }
+    let transformer = target.input_transformer.as_ref()?;
+    let template = transformer.input_template.as_deref()?;
+    let no_paths = BTreeMap::new();
+    let paths_map = transformer.input_paths_map.as_ref().unwrap_or(&no_paths);
+    undefined_placeholder(paths_map, template)
+        .map(|name| format!("InputTemplate for target {id} contains invalid placeholder {name}."))
+}
+
+/// `Input`, `InputPath` or `InputTransformer` as an [`InputSpec`], validated
+/// as the delivery side will render it. [`request_error`] has already refused
+/// a target with more than one of them.
+fn input_spec(target: &mut TargetShape) -> Result<InputSpec, Refusal> {
     let spec = if let Some(input) = target.input.take() {
         InputSpec::Constant(input)
     } else if let Some(path) = target.input_path.take() {

@@ -1,15 +1,17 @@
 //! PutTargets, ListTargetsByRule, RemoveTargets.
 //!
 //! PutTargets checks each entry on its own (`target_shape.rs`), reports the bad
-//! ones in `FailedEntries` and stores the rest; the catalog refuses the whole
-//! request when the rule would end up with more than five targets.
+//! ones in `FailedEntries` and stores the rest. The whole request is refused,
+//! as AWS does, when an entry gives more than one input or its template names
+//! an undefined placeholder, and by the catalog when the rule would end up with
+//! more than five targets.
 
 use axum::response::Response;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::rules::{check_name, existing_bus, paging, required_name, rule_not_found};
-use super::target_shape::{TargetShape, target_record, view};
+use super::target_shape::{TargetShape, request_error, target_record, view};
 use super::{AwsError, ok};
 use crate::api::AppState;
 
@@ -64,6 +66,9 @@ pub fn put(state: &AppState, request: PutTargetsRequest) -> Result<Response, Aws
             "1 validation error detected: Value at 'targets' failed to satisfy constraint: Member must have length between 1 and {MAX_TARGETS_PER_REQUEST} (got {})",
             targets.len()
         )));
+    }
+    if let Some(message) = targets.iter().find_map(request_error) {
+        return Err(AwsError::validation(message));
     }
     let bus = existing_bus(state, request.event_bus_name)?;
     if state.catalog.rule(&bus, &rule).is_none() {

@@ -133,9 +133,6 @@ async fn put_targets_reports_bad_entries_one_by_one_and_stores_the_good_ones() {
             "arn:aws:events:us-east-1:000000000000:api-destination/nope/0f0f",
         ),
         builder("bad id", "https://example.com/"),
-        builder("two-inputs", "https://example.com/")
-            .input("{}")
-            .input_path("$.detail"),
         builder("bad-json", "https://example.com/").input("{nope"),
         builder("sqs-params", "https://example.com/")
             .sqs_parameters(SqsParameters::builder().message_group_id("g").build()),
@@ -160,7 +157,7 @@ async fn put_targets_reports_bad_entries_one_by_one_and_stores_the_good_ones() {
         .send()
         .await
         .expect("per-entry failures are not a request failure");
-    assert_eq!(put.failed_entry_count(), 9, "{put:?}");
+    assert_eq!(put.failed_entry_count(), 8, "{put:?}");
     let failures: HashMap<&str, (&str, &str)> = put
         .failed_entries()
         .iter()
@@ -188,7 +185,6 @@ async fn put_targets_reports_bad_entries_one_by_one_and_stores_the_good_ones() {
     expect("lambda", "ValidationException", "only to API destinations");
     expect("no-dest", "ResourceNotFoundException", "does not exist");
     expect("bad id", "ValidationException", "regular expression");
-    expect("two-inputs", "ValidationException", "Only one of Input");
     expect(
         "bad-json",
         "ValidationException",
@@ -201,23 +197,97 @@ async fn put_targets_reports_bad_entries_one_by_one_and_stores_the_good_ones() {
     assert_eq!(target_ids(&client, "r", None).await, ["good"]);
 
     // Templates are checked as delivery will render them.
-    let undefined = InputTransformer::builder()
-        .input_template(r#"{"a": <nope>}"#)
+    let as_key = InputTransformer::builder()
+        .input_paths_map("k", "$.detail.k")
+        .input_template(r#"{<k>: 1}"#)
         .build();
-    let undefined = builder("template", "https://example.com/")
-        .input_transformer(undefined.expect("template is set"))
+    let as_key = builder("template", "https://example.com/")
+        .input_transformer(as_key.expect("template is set"))
         .build()
         .expect("id and arn");
-    let put = client
-        .put_targets()
-        .rule("r")
-        .targets(undefined)
-        .send()
-        .await;
+    let put = client.put_targets().rule("r").targets(as_key).send().await;
     let put = put.expect("per-entry failure");
     assert_eq!(put.failed_entry_count(), 1, "{put:?}");
     let message = put.failed_entries()[0].error_message().unwrap_or("");
-    assert!(message.contains("<nope>"), "{message}");
+    assert!(message.contains("<k>"), "{message}");
+}
+
+/// The whole request fails with AWS's messages (localstack
+/// `test_events_inputs.snapshot.json`, recorded against AWS): HTTP 400, and
+/// not even the valid entries beside the bad one are stored.
+#[tokio::test]
+async fn conflicting_inputs_or_an_undefined_placeholder_fail_the_whole_request() {
+    let server = TestServer::start().await;
+    let client = sdk(&server);
+    put_rule(&client, "default", "r").await;
+    let good = url_target("good", "https://example.com/hook");
+    let two_inputs = Target::builder()
+        .id("two-inputs")
+        .arn("https://example.com/")
+        .input_path("$.detail")
+        .input_transformer(
+            InputTransformer::builder()
+                .input_paths_map("command", "$.detail.command")
+                .input_template("<command>")
+                .build()
+                .expect("template is set"),
+        )
+        .build()
+        .expect("id and arn");
+    let undefined = Target::builder()
+        .id("undefined")
+        .arn("https://example.com/")
+        .input_transformer(
+            InputTransformer::builder()
+                .input_paths_map("detail-type", "$.detail-type")
+                .input_template(
+                    r#""Event of <detail-type> at <aws.events.event.ingestion-time>, with not defined key <notdefinedkey>""#,
+                )
+                .build()
+                .expect("template is set"),
+        )
+        .build()
+        .expect("id and arn");
+    for (bad, message) in [
+        (
+            two_inputs,
+            "Only one of Input, InputPath, or InputTransformer must be provided for target two-inputs.",
+        ),
+        (
+            undefined,
+            "InputTemplate for target undefined contains invalid placeholder notdefinedkey.",
+        ),
+    ] {
+        let error = client
+            .put_targets()
+            .rule("r")
+            .targets(good.clone())
+            .targets(bad)
+            .send()
+            .await
+            .expect_err("a request-level ValidationException");
+        assert_eq!(error.raw_response().map(|r| r.status().as_u16()), Some(400));
+        assert_eq!(error.code(), Some("ValidationException"), "{error:?}");
+        assert_eq!(error.message(), Some(message), "{error:?}");
+        assert!(
+            target_ids(&client, "r", None).await.is_empty(),
+            "nothing stored"
+        );
+    }
+
+    // The same over the wire, and Input with InputPath is refused alike.
+    let body = serde_json::json!({
+        "Rule": "r",
+        "Targets": [{"Id": "t", "Arn": "https://example.com/", "Input": "{}", "InputPath": "$.detail"}],
+    });
+    let reply = server.aws("PutTargets", &body.to_string()).await;
+    assert_eq!(reply.status, reqwest::StatusCode::BAD_REQUEST, "{reply:?}");
+    assert_eq!(reply.aws_type(), "ValidationException", "{reply:?}");
+    assert_eq!(
+        reply.json()["message"],
+        "Only one of Input, InputPath, or InputTransformer must be provided for target t.",
+        "{reply:?}"
+    );
 }
 
 #[tokio::test]
