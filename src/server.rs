@@ -48,6 +48,8 @@ pub enum ServerError {
 }
 
 pub struct Server {
+    /// Cancelled when shutdown begins; every subsystem's token is a child.
+    root: CancellationToken,
     listener: TcpListener,
     state: AppState,
     writer: WriterHandle,
@@ -64,6 +66,7 @@ impl Server {
         let buses = Buses::open(store.clone(), &config.aws)?;
         let catalog = Catalog::open(store.clone(), &config.aws, config.patterns.limits())?;
         let dead_letters = DeadLetters::open(store.clone())?;
+        let root = CancellationToken::new();
         let delivery_runtime =
             delivery::Runtime::new(config.delivery.threads).map_err(ServerError::Runtime)?;
         let delivery = Delivery::new(
@@ -76,7 +79,7 @@ impl Server {
             delivery_runtime
                 .handle()
                 .ok_or_else(|| ServerError::Runtime(std::io::Error::other("no runtime")))?,
-            CancellationToken::new(),
+            root.child_token(),
         )?;
         let addr = config.server.listen;
         let listener = TcpListener::bind(addr)
@@ -96,6 +99,7 @@ impl Server {
             patterns: Arc::new(config.patterns.limits()),
         });
         Ok(Server {
+            root,
             listener,
             state,
             writer,
@@ -116,6 +120,7 @@ impl Server {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), ServerError> {
         let Server {
+            root,
             listener,
             state,
             writer,
@@ -123,7 +128,6 @@ impl Server {
             delivery_runtime,
         } = self;
         let store = state.store.clone();
-        let root = CancellationToken::new();
         let tasks = TaskTracker::new();
         tasks.spawn(sweep_idempotency_keys(
             state.log.clone(),

@@ -14,7 +14,9 @@ mod clock;
 mod failure;
 mod request;
 mod retry;
+mod runtime;
 mod status;
+mod supervisor;
 mod worker;
 
 use std::collections::HashMap;
@@ -27,12 +29,12 @@ use serde::Serialize;
 use tokio::sync::{Notify, mpsc};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-use tracing::Instrument;
 
 pub use clock::Clock;
+pub use runtime::Runtime;
 pub use status::{LastError, RecordedError, TargetStats, TargetStatus};
 
-use crate::catalog::{Catalog, Snapshot};
+use crate::catalog::Catalog;
 use crate::config::DeliveryConfig;
 use crate::dead_letter::{DeadLetter, DeadLetters};
 use crate::event::Seq;
@@ -69,36 +71,6 @@ pub(crate) struct Inner {
     handle: tokio::runtime::Handle,
     tasks: TaskTracker,
     stop: CancellationToken,
-}
-
-/// The runtime delivery and routing run on, apart from the one serving
-/// publishers: tokio schedules tasks fairly, so thousands of delivery attempts
-/// on the serving runtime starve ingestion (measured: 100 targets cut acked
-/// events/s to 2.5%). On their own threads, the operating system shares the
-/// cores between the two. Shut down without blocking when dropped.
-pub struct Runtime(Option<tokio::runtime::Runtime>);
-
-impl Runtime {
-    pub fn new(threads: usize) -> std::io::Result<Runtime> {
-        tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(threads.max(1))
-            .thread_name("delivery")
-            .enable_all()
-            .build()
-            .map(|rt| Runtime(Some(rt)))
-    }
-
-    pub fn handle(&self) -> Option<tokio::runtime::Handle> {
-        self.0.as_ref().map(|rt| rt.handle().clone())
-    }
-}
-
-impl Drop for Runtime {
-    fn drop(&mut self) {
-        if let Some(rt) = self.0.take() {
-            rt.shutdown_background();
-        }
-    }
 }
 
 struct WorkerHandle {
@@ -173,34 +145,7 @@ impl Delivery {
 
     /// Starts the supervisor: workers follow the catalog from now on.
     pub fn start(&self) {
-        let inner = self.inner.clone();
-        let mut snapshots = inner.catalog.subscribe();
-        let first = snapshots.borrow_and_update().clone();
-        if inner.catalog.has_damaged_records() {
-            // A target of an unreadable rule looks like an orphan: keep its
-            // deliveries until the rule is readable again.
-            tracing::error!(
-                "damaged control-plane records: pending deliveries of unknown targets are kept"
-            );
-        } else {
-            purge_orphans(&inner, &first);
-        }
-        reconcile(&inner, &first);
-        let tasks = inner.tasks.clone();
-        let handle = inner.handle.clone();
-        tasks.spawn_on(
-            async move {
-                loop {
-                    tokio::select! {
-                        () = inner.stop.cancelled() => break,
-                        changed = snapshots.changed() => if changed.is_err() { break },
-                    }
-                    let snapshot = snapshots.borrow_and_update().clone();
-                    reconcile(&inner, &snapshot);
-                }
-            },
-            &handle,
-        );
+        supervisor::start(&self.inner);
     }
 
     /// Runs `future` on delivery's runtime, tracked for shutdown.
@@ -346,94 +291,5 @@ impl Inner {
         let limiter = Arc::new(RateLimiter::direct(quota));
         limiters.insert(name.to_owned(), (rate, limiter.clone()));
         limiter
-    }
-}
-
-/// Starts workers for new targets; stops those of removed targets and drops
-/// their pending deliveries.
-fn reconcile(inner: &Arc<Inner>, snapshot: &Snapshot) {
-    let mut workers = inner.workers();
-    let removed: Vec<u64> = workers
-        .keys()
-        .filter(|uid| !snapshot.targets.contains_key(uid))
-        .copied()
-        .collect();
-    for uid in removed {
-        if let Some(worker) = workers.remove(&uid) {
-            worker.stop.cancel();
-            worker.stats.forget_series(&inner.metrics);
-            let pending = inner.pending.clone();
-            inner
-                .tasks
-                .spawn_blocking_on(move || purge(&pending, uid), &inner.handle);
-        }
-    }
-    for (uid, route) in &snapshot.targets {
-        if workers.contains_key(uid) {
-            continue;
-        }
-        let stats = Arc::new(TargetStats::new(route, &inner.metrics));
-        let wake = Arc::new(Notify::new());
-        let (inbox, inbox_rx) = mpsc::unbounded_channel();
-        let stop = inner.stop.child_token();
-        let worker = worker::Worker::new(
-            *uid,
-            inner.clone(),
-            stats.clone(),
-            wake.clone(),
-            inbox_rx,
-            stop.clone(),
-        );
-        let span = tracing::info_span!(
-            "worker",
-            bus = %route.bus,
-            rule = %route.rule,
-            target = %route.target.id,
-            uid
-        );
-        inner
-            .tasks
-            .spawn_on(worker.run().instrument(span), &inner.handle);
-        workers.insert(
-            *uid,
-            WorkerHandle {
-                wake,
-                inbox,
-                stats,
-                stop,
-            },
-        );
-    }
-}
-
-/// Drops the pending deliveries of a removed target.
-fn purge(pending: &PendingDeliveries, uid: u64) {
-    match pending.purge_target(uid) {
-        Ok(0) => {}
-        Ok(removed) => tracing::info!(
-            uid,
-            removed,
-            "target removed; its pending deliveries were dropped"
-        ),
-        Err(error) => {
-            tracing::error!(uid, %error, "cannot drop a removed target's pending deliveries")
-        }
-    }
-}
-
-/// Drops pending deliveries of targets that no longer exist (removed while
-/// the server was down, or between a routing step and the removal).
-fn purge_orphans(inner: &Inner, snapshot: &Snapshot) {
-    let owed = match inner.pending.owed_targets() {
-        Ok(owed) => owed,
-        Err(error) => {
-            tracing::error!(%error, "cannot list the targets with pending deliveries");
-            return;
-        }
-    };
-    for (uid, _) in owed {
-        if !snapshot.targets.contains_key(&uid) {
-            purge(&inner.pending, uid);
-        }
     }
 }
