@@ -116,6 +116,10 @@ pub struct DeliveryConfig {
     pub backoff_cap_ms: u64,
     /// Events the router reads and matches per step. Default 1024.
     pub router_batch: usize,
+    /// Memory for routed events kept rendered for their targets' workers, so
+    /// that an event is decoded and rendered once (a miss reads the log).
+    /// Default 32 MiB; 0 turns it off.
+    pub event_cache_bytes: usize,
     /// Testing only: serve `POST /v1/test/clock` to move delivery's clock
     /// forward, so that retry age limits can be tested. Default false.
     pub test_clock: bool,
@@ -130,6 +134,7 @@ impl Default for DeliveryConfig {
             backoff_base_ms: 1_000,
             backoff_cap_ms: 300_000,
             router_batch: 1024,
+            event_cache_bytes: 32 * 1024 * 1024,
             test_clock: false,
         }
     }

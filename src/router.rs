@@ -10,11 +10,13 @@
 //! its writes, so a later delivery's removal is never kept without its batch).
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use tokio_util::sync::CancellationToken;
 
 use crate::catalog::Catalog;
 use crate::delivery::Delivery;
+use crate::delivery::cache::RenderedEvent;
 use crate::event::Seq;
 use crate::log::Log;
 use crate::metrics::DeliveryMetrics;
@@ -62,9 +64,12 @@ impl Router {
                 let catalog = self.catalog.clone();
                 let pending = self.pending.clone();
                 let metrics = self.metrics.clone();
+                let delivery = self.delivery.clone();
                 let batch = self.batch;
                 tokio::task::spawn_blocking(move || {
-                    route_step(&log, &catalog, &pending, &metrics, at, until, batch)
+                    route_step(
+                        &log, &catalog, &pending, &delivery, &metrics, at, until, batch,
+                    )
                 })
                 .await
             };
@@ -93,10 +98,12 @@ impl Router {
 
 /// Routes events from `at` up to `until` (at most `max`); returns the new
 /// position and how many deliveries each target got.
+#[allow(clippy::too_many_arguments)]
 fn route_step(
     log: &Log,
     catalog: &Catalog,
     pending: &PendingDeliveries,
+    delivery: &Delivery,
     metrics: &DeliveryMetrics,
     at: Seq,
     until: Seq,
@@ -106,6 +113,7 @@ fn route_step(
     let snapshot = catalog.snapshot();
     let mut routed = Routed::default();
     let mut touched = HashMap::new();
+    let mut rendered = Vec::new();
     // With nothing readable left before `until` (a torn tail), skip to it.
     let mut next = if events.is_empty() { until } else { at };
     for (seq, event) in events {
@@ -131,12 +139,19 @@ fn route_step(
         if uids.is_empty() {
             continue;
         }
-        let delivery = PendingDelivery::new(event.fields.ingested_ms);
-        for uid in uids {
-            routed.owe(uid, seq, &delivery);
-            *touched.entry(uid).or_insert(0) += 1;
+        let owed = PendingDelivery::new(event.fields.ingested_ms);
+        for uid in &uids {
+            routed.owe(*uid, seq, &owed);
+            *touched.entry(*uid).or_insert(0) += 1;
         }
+        rendered.push((
+            seq,
+            Arc::new(RenderedEvent::new(event, envelope)),
+            uids.len(),
+        ));
     }
+    // Before the deliveries exist, so that their workers find the events.
+    delivery.remember_routed(rendered);
     pending.record_routed(routed, next)?;
     Ok((next, touched))
 }

@@ -7,10 +7,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::Inner;
+use super::cache::RenderedEvent;
 use super::failure::{Failure, Reason};
 use super::request::{self, Auth, Directory};
 use crate::catalog::TargetRoute;
-use crate::event::{Event, Seq};
+use crate::event::Seq;
 use crate::pending::PendingDelivery;
 
 /// How much of a failed response's body a dead letter keeps.
@@ -21,7 +22,7 @@ pub(super) enum Outcome {
         ingested_ms: i64,
     },
     Failed {
-        event: Box<Event>,
+        event: Arc<RenderedEvent>,
         route: Arc<TargetRoute>,
         failure: Failure,
     },
@@ -44,7 +45,7 @@ pub(super) async fn run(
     uid: u64,
     seq: Seq,
     record: PendingDelivery,
-    event: Option<Event>,
+    event: Option<Arc<RenderedEvent>>,
 ) -> Attempted {
     let outcome = attempt(&inner, uid, seq, event).await;
     Attempted {
@@ -54,20 +55,28 @@ pub(super) async fn run(
     }
 }
 
-/// `event` is the event at `seq` if the worker already read it.
-async fn attempt(inner: &Inner, uid: u64, seq: Seq, event: Option<Event>) -> Outcome {
+/// `event` is the event at `seq` as the router or the worker already rendered it.
+async fn attempt(inner: &Inner, uid: u64, seq: Seq, event: Option<Arc<RenderedEvent>>) -> Outcome {
     let snapshot = inner.catalog.snapshot();
     let Some(route) = snapshot.targets.get(&uid).cloned() else {
         return Outcome::TargetGone;
     };
-    let event = match event.map_or_else(|| inner.log.get(seq), |e| Ok(Some(e))) {
+    let event = match event.map_or_else(
+        || {
+            inner
+                .log
+                .get(seq)
+                .map(|e| e.map(|e| Arc::new(RenderedEvent::render(e))))
+        },
+        |e| Ok(Some(e)),
+    ) {
         Ok(Some(event)) => event,
         Ok(None) => return Outcome::Unreadable(format!("event {seq} is not in the log")),
         // sled itself failed (I/O): the event may well be fine; try again.
         Err(crate::log::ReadError::Sled(error)) => return Outcome::Transient(error.to_string()),
         Err(error) => return Outcome::Unreadable(error.to_string()),
     };
-    tracing::Span::current().record("event_id", tracing::field::display(&event.id));
+    tracing::Span::current().record("event_id", tracing::field::display(&event.event.id));
     match send(
         inner,
         &Directory::new(inner.catalog.arns(), &snapshot),
@@ -77,10 +86,10 @@ async fn attempt(inner: &Inner, uid: u64, seq: Seq, event: Option<Event>) -> Out
     .await
     {
         Ok(()) => Outcome::Delivered {
-            ingested_ms: event.fields.ingested_ms,
+            ingested_ms: event.event.fields.ingested_ms,
         },
         Err(failure) => Outcome::Failed {
-            event: Box::new(event),
+            event,
             route,
             failure,
         },
@@ -91,10 +100,11 @@ async fn send(
     inner: &Inner,
     directory: &Directory<'_>,
     route: &TargetRoute,
-    event: &Event,
+    event: &RenderedEvent,
 ) -> Result<(), Failure> {
-    let envelope = event.to_envelope_json();
-    let outgoing = request::build(directory, route, event, &envelope)?;
+    let outgoing = request::build(directory, route, event)?;
+    // Shared by the request and its one OAuth retry, not copied.
+    let body = outgoing.body.map(bytes::Bytes::from);
     let parsed = inner.parse_url(&outgoing.url)?;
     if let Some((name, rate)) = outgoing.rate_limit {
         inner.limiter(name, rate).until_ready().await;
@@ -109,7 +119,7 @@ async fn send(
         if !outgoing.query.is_empty() {
             request = request.query(&outgoing.query);
         }
-        if let Some(body) = &outgoing.body {
+        if let Some(body) = &body {
             request = request.body(body.clone());
         }
         match &outgoing.auth {

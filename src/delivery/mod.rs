@@ -10,6 +10,7 @@
 
 mod attempt;
 mod auth;
+pub mod cache;
 mod clock;
 mod failure;
 mod request;
@@ -54,6 +55,8 @@ pub struct Delivery {
 
 pub(crate) struct Inner {
     pending: PendingDeliveries,
+    /// Events as the router rendered them, for the workers of their targets.
+    cache: cache::EventCache,
     log: Log,
     catalog: Catalog,
     dead_letters: DeadLetters,
@@ -117,6 +120,7 @@ impl Delivery {
         Ok(Delivery {
             inner: Arc::new(Inner {
                 pending,
+                cache: cache::EventCache::new(config.event_cache_bytes),
                 log,
                 catalog,
                 dead_letters,
@@ -162,6 +166,13 @@ impl Delivery {
         self.inner.stop.cancel();
         self.inner.tasks.close();
         self.inner.tasks.wait().await;
+    }
+
+    /// Keeps routed events, rendered, for the workers of the targets they
+    /// matched: (seq, event, how many targets). Call it before the pending
+    /// deliveries are recorded, so that a worker finds them here.
+    pub fn remember_routed(&self, routed: Vec<(Seq, Arc<cache::RenderedEvent>, usize)>) {
+        self.inner.cache.insert_all(routed);
     }
 
     /// The router recorded `added` new deliveries for target `uid`.

@@ -10,11 +10,12 @@ use crate::transform::{self, Context};
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use super::cache::RenderedEvent;
 use crate::catalog::{
     ApiDestinationRecord, Arns, ConnectionAuth, ConnectionRecord, ConnectionState, Parameter,
     Snapshot, TargetRoute,
 };
-use crate::event::{Event, format_time};
+use crate::event::format_time;
 
 /// Auth the sender still applies: Basic is added by the HTTP client, an OAuth
 /// bearer token has to be fetched first.
@@ -115,14 +116,13 @@ fn resolve<'a>(
     })
 }
 
-/// Builds the request delivering `event` (whose envelope JSON is `envelope`)
-/// to `route`'s target.
+/// Builds the request delivering `rendered` to `route`'s target.
 pub fn build<'a>(
     directory: &Directory<'a>,
     route: &'a TargetRoute,
-    event: &Event,
-    envelope: &str,
+    rendered: &RenderedEvent,
 ) -> Result<Outgoing<'a>, Failure> {
+    let (event, envelope) = (&rendered.event, rendered.envelope.as_str());
     let destination = resolve(directory, route)?;
     let ingestion_time = format_time(event.fields.ingested_ms);
     let mut body = route
@@ -136,21 +136,16 @@ pub fn build<'a>(
         })
         .map_err(|e| Failure::new(Reason::InputTransformation, e.to_string()))?;
 
-    // Dynamic parameters (`$.detail…`) read the event; parse it only if needed.
+    // Dynamic parameters (`$.detail…`) read the event, parsed once for all
+    // the targets that need it; a literal never parses it.
     let http = &route.target.http;
-    let dynamic = http
-        .path_values
-        .iter()
-        .chain(http.headers.values())
-        .chain(http.query.keys())
-        .chain(http.query.values())
-        .any(|v| v.starts_with("$."));
-    let event_value: serde_json::Value = if dynamic {
-        serde_json::from_str(envelope).unwrap_or(serde_json::Value::Null)
-    } else {
-        serde_json::Value::Null
+    let resolve_param = |v: &String| {
+        if v.starts_with("$.") {
+            transform::resolve_parameter(v, rendered.value())
+        } else {
+            Some(v.clone())
+        }
     };
-    let resolve_param = |v: &String| transform::resolve_parameter(v, &event_value);
 
     // A path parameter that selects nothing would send to another URL: refuse.
     let path_values = http

@@ -19,6 +19,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use super::attempt::{self, Attempted, Outcome};
+use super::cache::RenderedEvent;
 use super::failure::{Failure, Reason};
 use super::retry::{Backoff, Failed, Jitter, Verdict};
 use super::{Inner, RecordedError, TargetStats};
@@ -127,7 +128,7 @@ impl Worker {
         self.stats.in_flight.set(0);
     }
 
-    fn launch(&mut self, seq: Seq, record: PendingDelivery, event: Option<Event>) {
+    fn launch(&mut self, seq: Seq, record: PendingDelivery, event: Option<Arc<RenderedEvent>>) {
         self.scheduled.insert(seq);
         self.stats.in_flight.inc();
         // A child of the worker's span; the event id is recorded once known.
@@ -212,7 +213,19 @@ impl Worker {
                     due.push((seq, record));
                 }
             }
-            let mut events = self.read_events(&due);
+            // What the router rendered for this target; the rest from the log.
+            let mut events: HashMap<Seq, Arc<RenderedEvent>> = due
+                .iter()
+                .filter_map(|(seq, _)| Some((*seq, self.inner.cache.take(*seq)?)))
+                .collect();
+            let missing: Vec<Seq> = due
+                .iter()
+                .map(|(seq, _)| *seq)
+                .filter(|seq| !events.contains_key(seq))
+                .collect();
+            for (seq, event) in self.read_events(&missing) {
+                events.insert(seq, Arc::new(RenderedEvent::render(event)));
+            }
             for (seq, record) in due {
                 let event = events.remove(&seq);
                 self.launch(seq, record, event);
@@ -227,15 +240,15 @@ impl Worker {
     /// The events of `due` in one pass over the log when they lie close
     /// together (the usual case: a target's new deliveries are consecutive
     /// events); otherwise each attempt reads its own.
-    fn read_events(&self, due: &[(Seq, PendingDelivery)]) -> HashMap<Seq, Event> {
-        let (Some((first, _)), Some((last, _))) = (due.first(), due.last()) else {
+    fn read_events(&self, due: &[Seq]) -> HashMap<Seq, Event> {
+        let (Some(first), Some(last)) = (due.first(), due.last()) else {
             return HashMap::new();
         };
         let span = last.0 - first.0 + 1;
         if due.len() < 2 || span > 4 * due.len() as u64 {
             return HashMap::new();
         }
-        let wanted: HashSet<Seq> = due.iter().map(|(seq, _)| *seq).collect();
+        let wanted: HashSet<Seq> = due.iter().copied().collect();
         let Ok(items) = self.inner.log.read_range(
             *first,
             Seq(last.0 + 1),
@@ -335,7 +348,7 @@ impl Worker {
                 let letter = DeadLetter {
                     id: 0,
                     queue: route.target.queue.clone(),
-                    event: *event,
+                    event: event.event.clone(),
                     seq,
                     rule: route.rule.clone(),
                     rule_arn: route.rule_arn.clone(),

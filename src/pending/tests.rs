@@ -80,13 +80,24 @@ struct Subject {
 
 impl Subject {
     fn open(&mut self) {
-        let store = Arc::new(
-            Store::open(&StorageConfig {
-                data_dir: self.dir.path().to_path_buf(),
-                cache_capacity_bytes: 1 << 20,
-            })
-            .unwrap(),
-        );
+        let config = StorageConfig {
+            data_dir: self.dir.path().to_path_buf(),
+            cache_capacity_bytes: 1 << 20,
+        };
+        // sled's flusher thread lets go of the dropped database (and its file
+        // lock) a moment after the last handle: retry for a bounded while.
+        let mut tries = 0;
+        let store = loop {
+            match Store::open(&config) {
+                Ok(store) => break Arc::new(store),
+                Err(error) if tries < 250 => {
+                    tries += 1;
+                    let _ = error;
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+                Err(error) => panic!("reopen the store: {error:?}"),
+            }
+        };
         self.pending = Some(PendingDeliveries::open(store.clone()).unwrap());
         self.letters = Some(DeadLetters::open(store).unwrap());
     }

@@ -3,7 +3,7 @@
 use super::*;
 use crate::catalog::{HttpParameters, ParameterSet, RetryPolicy, TargetRecord};
 use crate::config::AwsConfig;
-use crate::event::{EventId, NewEvent, Seq};
+use crate::event::{Event, EventId, NewEvent, Seq};
 use crate::transform::InputSpec;
 
 fn arns() -> Arns {
@@ -13,7 +13,11 @@ fn arns() -> Arns {
     })
 }
 
-fn event() -> Event {
+fn event() -> RenderedEvent {
+    RenderedEvent::render(plain_event())
+}
+
+fn plain_event() -> Event {
     NewEvent {
         bus: "default".into(),
         source: "shop".into(),
@@ -117,8 +121,8 @@ fn header<'a>(outgoing: &'a Outgoing<'_>, name: &str) -> Option<&'a str> {
 
 #[test]
 fn a_plain_url_target_posts_the_envelope_with_identifying_headers() {
-    let event = event();
-    let envelope = event.to_envelope_json();
+    let rendered = event();
+    let (event, envelope) = (&rendered.event, &rendered.envelope);
     let route = route("http://127.0.0.1:9/in", HttpParameters::default());
     let empty = HashMap::new();
     let no_connections = HashMap::new();
@@ -128,7 +132,7 @@ fn a_plain_url_target_posts_the_envelope_with_identifying_headers() {
         destinations: &empty,
         connections: &no_connections,
     };
-    let outgoing = build(&directory, &route, &event, &envelope).expect("built");
+    let outgoing = build(&directory, &route, &rendered).expect("built");
     assert_eq!(outgoing.method, reqwest::Method::POST);
     assert_eq!(outgoing.url, "http://127.0.0.1:9/in");
     assert_eq!(outgoing.body.as_deref(), Some(envelope.as_bytes()));
@@ -178,8 +182,7 @@ fn an_api_key_connection_wins_over_parameters_and_joins_its_own() {
     };
     let route = route(&world.arn(), http);
     let event = event();
-    let envelope = event.to_envelope_json();
-    let outgoing = build(&world.directory(), &route, &event, &envelope).expect("built");
+    let outgoing = build(&world.directory(), &route, &event).expect("built");
     assert_eq!(outgoing.method, reqwest::Method::PUT);
     // A dynamic path parameter is read from the event and escaped.
     assert_eq!(outgoing.url, "https://example.test/orders/a%2Fb");
@@ -224,7 +227,7 @@ fn basic_and_oauth_connections_leave_the_authorization_header_to_the_sender() {
         };
         let route = route(&world.arn(), http);
         let event = event();
-        let outgoing = build(&world.directory(), &route, &event, "{}").expect("built");
+        let outgoing = build(&world.directory(), &route, &event).expect("built");
         assert!(outgoing.headers.get("authorization").is_none());
         assert!(outgoing.body.is_none(), "GET sends no body");
         assert!(matches!(
@@ -250,7 +253,7 @@ fn configuration_faults_are_typed_and_not_retried() {
     let world = World::new("POST", "http://127.0.0.1:9/*", deauthorized);
     let event = event();
     let reason = |route: &TargetRoute| {
-        build(&world.directory(), route, &event, "{}")
+        build(&world.directory(), route, &event)
             .err()
             .map(|f| (f.reason, f.retryable()))
     };

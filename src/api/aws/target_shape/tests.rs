@@ -80,12 +80,17 @@ fn http_parameters_follow_the_aws_patterns() {
 
 #[test]
 fn at_most_one_input_and_input_must_be_json() {
-    let mut both = TargetShape {
+    let both = TargetShape {
+        id: Some("t".into()),
         input: Some("{}".into()),
         input_path: Some("$.detail".into()),
         ..TargetShape::default()
     };
-    assert!(input_spec(&mut both).is_err());
+    // More than one is refused for the whole request, before input_spec runs.
+    assert_eq!(
+        request_error(&both).as_deref(),
+        Some("Only one of Input, InputPath, or InputTransformer must be provided for target t.")
+    );
     let mut bad_json = TargetShape {
         input: Some("{nope".into()),
         ..TargetShape::default()
