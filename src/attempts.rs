@@ -65,6 +65,26 @@ pub struct BuriedIn {
 }
 
 impl AttemptRecord {
+    /// A failed attempt; the message is cut to `MAX_ERROR_CHARS`.
+    pub fn failed(
+        at_ms: i64,
+        latency_ms: Option<u32>,
+        code: &str,
+        status: Option<u16>,
+        message: &str,
+        ingested_ms: i64,
+    ) -> AttemptRecord {
+        AttemptRecord {
+            at_ms,
+            latency_ms,
+            code: Some(code.to_owned()),
+            status,
+            error: Some(bounded(message)),
+            ingested_ms,
+            dead_letter: None,
+        }
+    }
+
     pub fn delivered(&self) -> bool {
         self.code.is_none()
     }
@@ -175,7 +195,11 @@ impl AttemptHistory {
     }
 
     fn last_number(&self, seq: Seq, uid: u64) -> Result<u32, StoreError> {
-        match self.attempts.scan_prefix(group_prefix(seq, uid)).next_back() {
+        match self
+            .attempts
+            .scan_prefix(group_prefix(seq, uid))
+            .next_back()
+        {
             Some(item) => Ok(parse_key(&item?.0).map_or(0, |(_, _, n)| n)),
             None => Ok(0),
         }
@@ -191,7 +215,9 @@ impl AttemptHistory {
             };
             match codec::decode::<AttemptRecord>(&value) {
                 Ok(record) => out.entry(uid).or_default().push((number, record)),
-                Err(error) => tracing::warn!(%seq, uid, number, %error, "damaged attempt record skipped"),
+                Err(error) => {
+                    tracing::warn!(%seq, uid, number, %error, "damaged attempt record skipped")
+                }
             }
         }
         Ok(out)

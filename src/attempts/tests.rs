@@ -83,13 +83,21 @@ fn two_attempts_of_one_delivery_in_one_round_get_consecutive_numbers() {
 fn keys_sort_by_event_then_target_then_attempt() {
     assert!(key(Seq(1), u64::MAX, u32::MAX) < key(Seq(2), 0, 1));
     assert!(key(Seq(2), 1, u32::MAX) < key(Seq(2), 2, 1));
-    assert!(key(Seq(2), 2, 9) < key(Seq(2), 2, 10), "numbers compare as numbers");
+    assert!(
+        key(Seq(2), 2, 9) < key(Seq(2), 2, 10),
+        "numbers compare as numbers"
+    );
     assert_eq!(parse_key(&key(Seq(5), 6, 7)), Some((Seq(5), 6, 7)));
 
     // One event's scan sees every target's attempts and no neighbour's,
     // whatever the uids (the highest included).
     let s = subject(10, 3600);
-    for (uid, seq) in [(u64::MAX, Seq(1)), (0, Seq(2)), (u64::MAX, Seq(2)), (0, Seq(3))] {
+    for (uid, seq) in [
+        (u64::MAX, Seq(1)),
+        (0, Seq(2)),
+        (u64::MAX, Seq(2)),
+        (0, Seq(3)),
+    ] {
         record_one(&s.history, uid, seq, failed(1, 0));
     }
     let found = s.history.of_event(Seq(2)).unwrap();

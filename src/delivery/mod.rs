@@ -32,6 +32,7 @@ use tracing::Instrument;
 pub use clock::Clock;
 pub use status::{LastError, RecordedError, TargetStats, TargetStatus};
 
+use crate::attempts::AttemptHistory;
 use crate::catalog::{Catalog, Snapshot};
 use crate::config::DeliveryConfig;
 use crate::dead_letter::{DeadLetter, DeadLetters};
@@ -52,6 +53,7 @@ pub struct Delivery {
 
 pub(crate) struct Inner {
     pending: PendingDeliveries,
+    history: AttemptHistory,
     log: Log,
     catalog: Catalog,
     dead_letters: DeadLetters,
@@ -128,6 +130,7 @@ impl Delivery {
     #[allow(clippy::too_many_arguments)]
     pub fn new(
         pending: PendingDeliveries,
+        history: AttemptHistory,
         log: Log,
         catalog: Catalog,
         dead_letters: DeadLetters,
@@ -145,6 +148,7 @@ impl Delivery {
         Ok(Delivery {
             inner: Arc::new(Inner {
                 pending,
+                history,
                 log,
                 catalog,
                 dead_letters,
@@ -169,6 +173,10 @@ impl Delivery {
 
     pub fn clock(&self) -> &Clock {
         &self.inner.clock
+    }
+
+    pub fn history(&self) -> &AttemptHistory {
+        &self.inner.history
     }
 
     /// Starts the supervisor: workers follow the catalog from now on.

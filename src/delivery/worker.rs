@@ -22,6 +22,7 @@ use super::attempt::{self, Attempted, Outcome};
 use super::failure::{Failure, Reason};
 use super::retry::{Backoff, Failed, Jitter, Verdict};
 use super::{Inner, RecordedError, TargetStats};
+use crate::attempts::{AttemptRecord, BuriedIn, Round};
 use crate::dead_letter::DeadLetter;
 use crate::event::{Event, Seq};
 use crate::pending::PendingDelivery;
@@ -51,6 +52,8 @@ pub(super) struct Worker {
     flight_ids: HashMap<tokio::task::Id, (Seq, PendingDelivery)>,
     /// Settled as delivered, not yet removed from the pending tree.
     delivered: Vec<(u64, Seq)>,
+    /// Attempts settled, not yet written to the history.
+    history: Round,
 }
 
 impl Worker {
@@ -76,6 +79,7 @@ impl Worker {
             flights: JoinSet::new(),
             flight_ids: HashMap::new(),
             delivered: Vec::new(),
+            history: Round::default(),
         }
     }
 
@@ -119,6 +123,7 @@ impl Worker {
                         self.finish(done);
                     }
                     self.complete_delivered();
+                    self.write_history();
                 }
                 () = tokio::time::sleep(sleep), if next_due.is_some() => {}
             }
@@ -160,6 +165,21 @@ impl Worker {
         self.delivered.clear();
     }
 
+    /// Writes the attempts settled since the last call, in one batch. History
+    /// is diagnostic: a failed write is logged and delivery goes on.
+    fn write_history(&mut self) {
+        if let Err(error) = self.inner.history.record(&mut self.history) {
+            tracing::warn!(uid = self.uid, %error, "cannot record delivery attempts; their history is incomplete");
+        }
+    }
+
+    /// Keeps `record` for the next history write.
+    fn note(&mut self, seq: Seq, record: AttemptRecord) {
+        if self.inner.history.is_enabled() {
+            self.history.add(self.uid, seq, record);
+        }
+    }
+
     /// An attempt's task panicked: its delivery is retried later, never
     /// stranded.
     fn recover(&mut self, error: tokio::task::JoinError) {
@@ -174,7 +194,10 @@ impl Worker {
             Reason::Internal,
             "the delivery attempt failed unexpectedly".into(),
         );
-        self.retry_later(seq, record, &failure, self.inner.clock.now_ms());
+        let now = self.inner.clock.now_ms();
+        let attempt = AttemptRecord::failed(now, None, failure.code(), None, &failure.message, 0);
+        self.note(seq, attempt);
+        self.retry_later(seq, record, &failure, now);
     }
 
     fn launch_due(&mut self, now: i64, max: usize) {
@@ -270,12 +293,30 @@ impl Worker {
             seq,
             mut record,
             outcome,
+            started_ms,
+            latency,
         } = attempted;
         self.stats.in_flight.dec();
         self.scheduled.remove(&seq);
         let now = self.inner.clock.now_ms();
+        let latency_ms = latency.map(|d| u32::try_from(d.as_millis()).unwrap_or(u32::MAX));
         match outcome {
-            Outcome::Delivered { ingested_ms } => {
+            Outcome::Delivered {
+                ingested_ms,
+                status,
+            } => {
+                self.note(
+                    seq,
+                    AttemptRecord {
+                        at_ms: started_ms,
+                        latency_ms,
+                        code: None,
+                        status: Some(status),
+                        error: None,
+                        ingested_ms,
+                        dead_letter: None,
+                    },
+                );
                 self.delivered.push((self.uid, seq));
                 self.stats.pending.dec();
                 self.stats.delivered.inc();
@@ -289,6 +330,15 @@ impl Worker {
             Outcome::Transient(reason) => {
                 tracing::warn!(uid = self.uid, %seq, %reason, "reading the event failed; retrying later");
                 let failure = Failure::new(Reason::LogRead, reason);
+                let attempt = AttemptRecord::failed(
+                    started_ms,
+                    None,
+                    failure.code(),
+                    None,
+                    &failure.message,
+                    0,
+                );
+                self.note(seq, attempt);
                 self.retry_later(seq, record, &failure, now);
             }
             Outcome::Unreadable(reason) => {
@@ -304,6 +354,14 @@ impl Worker {
                 record.attempts = record.attempts.saturating_add(1);
                 record.last_status = failure.status;
                 record.last_error = Some(failure.message.clone());
+                let mut attempt = AttemptRecord::failed(
+                    started_ms,
+                    latency_ms,
+                    failure.code(),
+                    failure.status,
+                    &failure.message,
+                    event.fields.ingested_ms,
+                );
                 self.stats.set_last_error(RecordedError {
                     at_ms: now,
                     code: failure.code().into(),
@@ -327,6 +385,7 @@ impl Worker {
                     Jitter::random(),
                 ) {
                     Verdict::RetryAt { due_ms } => {
+                        self.note(seq, attempt);
                         self.reschedule(seq, record, due_ms);
                         return;
                     }
@@ -351,8 +410,11 @@ impl Worker {
                     age_base_ms: record.age_base_ms,
                     dead_lettered_ms: now,
                 };
+                let queue = letter.queue.clone();
                 match self.inner.pending.bury(letter) {
                     Ok(id) => {
+                        attempt.dead_letter = Some(BuriedIn { id, queue });
+                        self.note(seq, attempt);
                         tracing::warn!(target = %self.stats.target, rule = %self.stats.rule, %seq, dead_letter = id, code = failure.reason.code(), "delivery dead-lettered");
                         self.stats.pending.dec();
                         self.stats.dead_lettered.inc();
@@ -360,6 +422,7 @@ impl Worker {
                     Err(error) => {
                         // Keep it pending rather than lose it; try again later.
                         tracing::error!(%seq, %error, "cannot write a dead letter; the delivery stays pending");
+                        self.note(seq, attempt);
                         let retry = Failure::new(Reason::DeadLetterWrite, error.to_string());
                         self.retry_later(seq, record, &retry, now);
                     }
