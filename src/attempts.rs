@@ -167,6 +167,11 @@ impl AttemptHistory {
         self.keep > 0
     }
 
+    /// How long a settled delivery's records are kept, in ms.
+    pub fn retention_ms(&self) -> i64 {
+        self.retention_ms
+    }
+
     /// Writes a round's attempts in one batch (one seek per attempt finds its
     /// number). The round is emptied either way.
     pub fn record(&self, round: &mut Round) -> Result<(), StoreError> {

@@ -15,6 +15,7 @@ mod failure;
 mod request;
 mod retry;
 mod status;
+mod trace;
 mod worker;
 
 use std::collections::HashMap;
@@ -31,12 +32,13 @@ use tracing::Instrument;
 
 pub use clock::Clock;
 pub use status::{LastError, RecordedError, TargetStats, TargetStatus};
+pub use trace::{AttemptView, DeliveryState, DeliveryTrace, LetterRef, Trace};
 
 use crate::attempts::AttemptHistory;
 use crate::catalog::{Catalog, Snapshot};
 use crate::config::DeliveryConfig;
 use crate::dead_letter::{DeadLetter, DeadLetters};
-use crate::event::Seq;
+use crate::event::{Event, Seq};
 use crate::log::Log;
 use crate::metrics::DeliveryMetrics;
 use crate::pending::PendingDeliveries;
@@ -177,6 +179,12 @@ impl Delivery {
 
     pub fn history(&self) -> &AttemptHistory {
         &self.inner.history
+    }
+
+    /// Where event `seq`'s deliveries stand, per target (reads the store:
+    /// call it off the async runtime).
+    pub fn trace(&self, seq: Seq, event: &Event) -> Result<Trace, StoreError> {
+        trace::trace(&self.inner, seq, event)
     }
 
     /// Starts the supervisor: workers follow the catalog from now on.
