@@ -150,3 +150,18 @@ fn the_sweep_drops_old_settled_deliveries_and_keeps_pending_or_recent_ones() {
     assert_eq!(s.history.sweep(&s.pending, now).unwrap(), 1);
     assert!(s.history.of_event(Seq(0)).unwrap().is_empty());
 }
+
+#[test]
+fn a_delivered_attempt_is_a_small_record() {
+    let record = AttemptRecord {
+        at_ms: 1_767_225_600_000,
+        latency_ms: Some(12),
+        code: None,
+        status: Some(200),
+        error: None,
+        ingested_ms: 1_767_225_599_990,
+        dead_letter: None,
+    };
+    // 5 bytes of frame header, 25 of payload; plus the 20-byte key.
+    assert_eq!(codec::encode(&record).len(), 30);
+}
