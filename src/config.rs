@@ -120,6 +120,12 @@ pub struct DeliveryConfig {
     /// that an event is decoded and rendered once (a miss reads the log).
     /// Default 32 MiB; 0 turns it off.
     pub event_cache_bytes: usize,
+    /// Attempts kept per (target, event) in the attempt history, the latest
+    /// ones; 0 records none. Default 10, at most 1000.
+    pub attempt_history_per_delivery: u32,
+    /// A settled delivery's attempts are dropped once its last attempt is this
+    /// old (swept every 10 minutes). Default 604 800 s (7 days).
+    pub attempt_history_secs: u64,
     /// Testing only: serve `POST /v1/test/clock` to move delivery's clock
     /// forward, so that retry age limits can be tested. Default false.
     pub test_clock: bool,
@@ -135,6 +141,8 @@ impl Default for DeliveryConfig {
             backoff_cap_ms: 300_000,
             router_batch: 1024,
             event_cache_bytes: 32 * 1024 * 1024,
+            attempt_history_per_delivery: 10,
+            attempt_history_secs: 7 * 86_400,
             test_clock: false,
         }
     }
@@ -303,6 +311,15 @@ impl Config {
         }
         if delivery.router_batch == 0 {
             return invalid("delivery.router_batch", "must be at least 1");
+        }
+        if delivery.attempt_history_per_delivery > 1000 {
+            return invalid(
+                "delivery.attempt_history_per_delivery",
+                "must be between 0 and 1000",
+            );
+        }
+        if delivery.attempt_history_secs == 0 {
+            return invalid("delivery.attempt_history_secs", "must be at least 1");
         }
         if self.storage.cache_capacity_bytes < 1024 * 1024 {
             return invalid("storage.cache_capacity_bytes", "must be at least 1 MiB");

@@ -160,6 +160,14 @@ pub fn format_time(ms: i64) -> String {
         .to_rfc3339_opts(SecondsFormat::Secs, true)
 }
 
+/// `format_time` to the millisecond, for delivery attempts a few ms apart.
+pub fn format_time_millis(ms: i64) -> String {
+    Utc.timestamp_millis_opt(ms)
+        .single()
+        .unwrap_or(DateTime::<Utc>::UNIX_EPOCH)
+        .to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
 /// Deepest nesting of objects and arrays an event may have.
 pub const MAX_JSON_DEPTH: usize = 100;
 

@@ -22,6 +22,7 @@
 //! - `transform`: input transformation (Input, InputPath, InputTransformer) and JSON paths
 
 pub mod api;
+pub mod attempts;
 pub mod bus;
 pub mod catalog;
 pub mod cli;

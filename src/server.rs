@@ -17,6 +17,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::api::{self, AppState, Shared};
+use crate::attempts::AttemptHistory;
 use crate::bus::Buses;
 use crate::catalog::Catalog;
 use crate::config::Config;
@@ -30,6 +31,8 @@ use crate::store::{Store, StoreError};
 
 /// How often expired idempotency keys are swept.
 const IDEMPOTENCY_SWEEP_EVERY: Duration = Duration::from_secs(600);
+/// How often settled deliveries' expired attempt history is swept.
+const HISTORY_SWEEP_EVERY: Duration = Duration::from_secs(600);
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
@@ -69,8 +72,14 @@ impl Server {
         let root = CancellationToken::new();
         let delivery_runtime =
             delivery::Runtime::new(config.delivery.threads).map_err(ServerError::Runtime)?;
+        let history = AttemptHistory::open(
+            &store,
+            config.delivery.attempt_history_per_delivery,
+            config.delivery.attempt_history_secs,
+        )?;
         let delivery = Delivery::new(
             PendingDeliveries::open(store.clone())?,
+            history,
             log.clone(),
             catalog.clone(),
             dead_letters.clone(),
@@ -134,6 +143,7 @@ impl Server {
             root.child_token(),
         ));
         let delivery = state.delivery.clone();
+        tasks.spawn(sweep_attempt_history(delivery.clone(), root.child_token()));
         delivery.start();
         let router = Router {
             log: state.log.clone(),
@@ -201,6 +211,29 @@ async fn sweep_idempotency_keys(log: Log, stop: CancellationToken) {
             Ok(Ok(_)) => {}
             Ok(Err(error)) => tracing::warn!(%error, "idempotency sweep failed"),
             Err(error) => tracing::warn!(%error, "idempotency sweep panicked"),
+        }
+    }
+}
+
+async fn sweep_attempt_history(delivery: Delivery, stop: CancellationToken) {
+    let mut every = tokio::time::interval(HISTORY_SWEEP_EVERY);
+    loop {
+        tokio::select! {
+            () = stop.cancelled() => return,
+            _ = every.tick() => {}
+        }
+        let delivery = delivery.clone();
+        let swept = tokio::task::spawn_blocking(move || {
+            let now = delivery.clock().now_ms();
+            delivery.history().sweep(delivery.pending(), now)
+        });
+        match swept.await {
+            Ok(Ok(removed)) if removed > 0 => {
+                tracing::info!(removed, "expired delivery attempt records swept")
+            }
+            Ok(Ok(_)) => {}
+            Ok(Err(error)) => tracing::warn!(%error, "attempt history sweep failed"),
+            Err(error) => tracing::warn!(%error, "attempt history sweep panicked"),
         }
     }
 }

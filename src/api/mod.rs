@@ -66,6 +66,7 @@ pub fn router(state: AppState) -> Router {
         .route("/events", post(gateway::publish_default))
         .route("/buses/{bus}/events", post(gateway::publish_to_bus))
         .route("/v1/events/{id}", get(operator::get_event))
+        .route("/v1/events/{id}/deliveries", get(operator::get_deliveries))
         .route("/v1/test-event-pattern", post(pattern_test::native))
         .route("/v1/targets", get(dead_letters::targets))
         .route("/v1/dead-letters", get(dead_letters::list))

@@ -1,4 +1,5 @@
-//! The native operator API: `GET /v1/events/{id}`, `GET /healthz`, `GET /metrics`.
+//! The native operator API: `GET /v1/events/{id}`, `GET /v1/events/{id}/deliveries`,
+//! `GET /healthz`, `GET /metrics`.
 
 use axum::Json;
 use axum::extract::{Path, State};
@@ -10,13 +11,12 @@ use serde_json::value::RawValue;
 
 use super::AppState;
 use super::error::ApiError;
-use crate::event::{EventId, format_time};
+use crate::delivery::DeliveryTrace;
+use crate::event::{Event, EventId, Seq, format_time};
 
-pub async fn get_event(
-    State(state): State<AppState>,
-    Path(id): Path<String>,
-) -> Result<Response, ApiError> {
-    let Some(event_id) = EventId::parse(&id) else {
+/// The stored event `id`: 400 for a malformed id, 404 for an unknown one.
+fn find(state: &AppState, id: &str) -> Result<(Seq, Event), ApiError> {
+    let Some(event_id) = EventId::parse(id) else {
         return Err(ApiError::bad_request(
             "invalid_event_id",
             format!("{id:?} is not an event id (a UUID)"),
@@ -26,12 +26,14 @@ pub async fn get_event(
         .log
         .lookup(event_id)
         .map_err(|e| ApiError::internal(&e))?;
-    let Some((seq, event)) = found else {
-        return Err(ApiError::not_found(
-            "event_not_found",
-            format!("no event with id {id}"),
-        ));
-    };
+    found.ok_or_else(|| ApiError::not_found("event_not_found", format!("no event with id {id}")))
+}
+
+pub async fn get_event(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let (seq, event) = find(&state, &id)?;
     let envelope =
         RawValue::from_string(event.to_envelope_json()).map_err(|e| ApiError::internal(&e))?;
     // A struct, not json!(): the envelope must stay raw so that the detail is
@@ -52,6 +54,43 @@ struct StoredEvent<'a> {
     bus: &'a str,
     ingested_at: String,
     event: &'a RawValue,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Deliveries {
+    event_id: String,
+    seq: u64,
+    bus: String,
+    ingested_at: String,
+    /// Whether the router has matched the event against the rules yet.
+    routed: bool,
+    deliveries: Vec<DeliveryTrace>,
+}
+
+/// Where the event went: per target, its state and its attempts.
+pub async fn get_deliveries(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let traced = tokio::task::spawn_blocking(move || {
+        let (seq, event) = find(&state, &id)?;
+        let trace = state
+            .delivery
+            .trace(seq, &event)
+            .map_err(|e| ApiError::internal(&e))?;
+        Ok::<_, ApiError>(Deliveries {
+            event_id: event.id.to_string(),
+            seq: seq.0,
+            ingested_at: format_time(event.fields.ingested_ms),
+            bus: event.fields.bus,
+            routed: trace.routed,
+            deliveries: trace.deliveries,
+        })
+    })
+    .await
+    .map_err(|e| ApiError::internal(&e))??;
+    Ok(Json(traced).into_response())
 }
 
 pub async fn healthz(State(state): State<AppState>) -> Response {

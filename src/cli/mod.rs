@@ -6,6 +6,7 @@
 
 mod client;
 mod dlq;
+mod events;
 mod output;
 mod put;
 mod status;
@@ -40,6 +41,8 @@ enum Command {
     Put(put::PutArgs),
     /// Inspect, redrive and purge dead letters on a running server.
     Dlq(dlq::DlqArgs),
+    /// Inspect events on a running server: `events trace ID` shows where one went.
+    Events(events::EventsArgs),
     /// Show every target's delivery status on a running server.
     Status(status::StatusArgs),
     /// Test an event pattern against an event, locally (exit 0 match, 1 no match, 2 invalid).
@@ -89,6 +92,7 @@ impl Cli {
             Command::Serve(args) => serve(args).map(|()| ExitCode::SUCCESS),
             Command::Put(args) => put::run(args),
             Command::Dlq(args) => dlq::run(args),
+            Command::Events(args) => events::run(args),
             Command::Status(args) => status::run(args),
             Command::TestPattern(args) => Ok(test_pattern::run(args)),
         };

@@ -4,7 +4,7 @@
 //! classify the answer (`failure::Reason::for_status`).
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::Inner;
 use super::cache::RenderedEvent;
@@ -20,6 +20,7 @@ pub const KEPT_BODY_BYTES: usize = 1024;
 pub(super) enum Outcome {
     Delivered {
         ingested_ms: i64,
+        status: u16,
     },
     Failed {
         event: Arc<RenderedEvent>,
@@ -38,6 +39,11 @@ pub(super) struct Attempted {
     pub seq: Seq,
     pub record: PendingDelivery,
     pub outcome: Outcome,
+    /// When the attempt started, in delivery's clock.
+    pub started_ms: i64,
+    /// From the first byte sent to the answer or the failure; `None` if
+    /// nothing was sent.
+    pub latency: Option<Duration>,
 }
 
 pub(super) async fn run(
@@ -47,16 +53,27 @@ pub(super) async fn run(
     record: PendingDelivery,
     event: Option<Arc<RenderedEvent>>,
 ) -> Attempted {
-    let outcome = attempt(&inner, uid, seq, event).await;
+    let started_ms = inner.clock.now_ms();
+    let mut sent = None;
+    let outcome = attempt(&inner, uid, seq, event, &mut sent).await;
     Attempted {
         seq,
         record,
         outcome,
+        started_ms,
+        latency: sent.map(|at: Instant| at.elapsed()),
     }
 }
 
-/// `event` is the event at `seq` as the router or the worker already rendered it.
-async fn attempt(inner: &Inner, uid: u64, seq: Seq, event: Option<Arc<RenderedEvent>>) -> Outcome {
+/// `event` is the event at `seq` as the router or the worker already
+/// rendered it; `sent` is set when the request leaves.
+async fn attempt(
+    inner: &Inner,
+    uid: u64,
+    seq: Seq,
+    event: Option<Arc<RenderedEvent>>,
+    sent: &mut Option<Instant>,
+) -> Outcome {
     let snapshot = inner.catalog.snapshot();
     let Some(route) = snapshot.targets.get(&uid).cloned() else {
         return Outcome::TargetGone;
@@ -82,11 +99,13 @@ async fn attempt(inner: &Inner, uid: u64, seq: Seq, event: Option<Arc<RenderedEv
         &Directory::new(inner.catalog.arns(), &snapshot),
         &route,
         &event,
+        sent,
     )
     .await
     {
-        Ok(()) => Outcome::Delivered {
+        Ok(status) => Outcome::Delivered {
             ingested_ms: event.event.fields.ingested_ms,
+            status,
         },
         Err(failure) => Outcome::Failed {
             event,
@@ -101,7 +120,8 @@ async fn send(
     directory: &Directory<'_>,
     route: &TargetRoute,
     event: &RenderedEvent,
-) -> Result<(), Failure> {
+    sent: &mut Option<Instant>,
+) -> Result<u16, Failure> {
     let outgoing = request::build(directory, route, event)?;
     // Shared by the request and its one OAuth retry, not copied.
     let body = outgoing.body.map(bytes::Bytes::from);
@@ -144,6 +164,7 @@ async fn send(
         Some(c) => Some(inner.tokens.token(&inner.client, c, timeout).await?),
         None => None,
     };
+    *sent = Some(Instant::now());
     let mut response = build(token.as_deref())
         .send()
         .await
@@ -193,10 +214,11 @@ fn transport_failure(error: reqwest::Error, url: &str) -> Failure {
     Failure::new(reason, format!("{url}: {}", describe_error(error)))
 }
 
-async fn classify(mut response: reqwest::Response, url: &str, now_ms: i64) -> Result<(), Failure> {
+/// The success status, or the failure.
+async fn classify(mut response: reqwest::Response, url: &str, now_ms: i64) -> Result<u16, Failure> {
     let status = response.status();
     if status.is_success() {
-        return Ok(());
+        return Ok(status.as_u16());
     }
     let code = status.as_u16();
     let retry_after_ms = response

@@ -18,6 +18,7 @@ mod retry;
 mod runtime;
 mod status;
 mod supervisor;
+mod trace;
 mod worker;
 
 use std::collections::HashMap;
@@ -34,11 +35,13 @@ use tokio_util::task::TaskTracker;
 pub use clock::Clock;
 pub use runtime::Runtime;
 pub use status::{LastError, RecordedError, TargetStats, TargetStatus};
+pub use trace::{AttemptView, DeliveryState, DeliveryTrace, LetterRef, Trace};
 
+use crate::attempts::AttemptHistory;
 use crate::catalog::Catalog;
 use crate::config::DeliveryConfig;
 use crate::dead_letter::{DeadLetter, DeadLetters};
-use crate::event::Seq;
+use crate::event::{Event, Seq};
 use crate::log::Log;
 use crate::metrics::DeliveryMetrics;
 use crate::pending::PendingDeliveries;
@@ -57,6 +60,7 @@ pub(crate) struct Inner {
     pending: PendingDeliveries,
     /// Events as the router rendered them, for the workers of their targets.
     cache: cache::EventCache,
+    history: AttemptHistory,
     log: Log,
     catalog: Catalog,
     dead_letters: DeadLetters,
@@ -103,6 +107,7 @@ impl Delivery {
     #[allow(clippy::too_many_arguments)]
     pub fn new(
         pending: PendingDeliveries,
+        history: AttemptHistory,
         log: Log,
         catalog: Catalog,
         dead_letters: DeadLetters,
@@ -121,6 +126,7 @@ impl Delivery {
             inner: Arc::new(Inner {
                 pending,
                 cache: cache::EventCache::new(config.event_cache_bytes),
+                history,
                 log,
                 catalog,
                 dead_letters,
@@ -145,6 +151,16 @@ impl Delivery {
 
     pub fn clock(&self) -> &Clock {
         &self.inner.clock
+    }
+
+    pub fn history(&self) -> &AttemptHistory {
+        &self.inner.history
+    }
+
+    /// Where event `seq`'s deliveries stand, per target (reads the store:
+    /// call it off the async runtime).
+    pub fn trace(&self, seq: Seq, event: &Event) -> Result<Trace, StoreError> {
+        trace::trace(&self.inner, seq, event)
     }
 
     /// Starts the supervisor: workers follow the catalog from now on.

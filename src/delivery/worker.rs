@@ -6,11 +6,11 @@
 //! (`scan_from`: keys below it have been picked up), the retries it scheduled
 //! (`waiting`, by due time) and the attempts in flight. New keys only appear
 //! at or after the cursor (the router appends in log order), except redriven
-//! ones, which come through the inbox.
+//! ones, which come through the inbox. What happens once an attempt ends is
+//! `worker/settle.rs`.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use tokio::sync::{Notify, mpsc};
@@ -18,12 +18,12 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
-use super::attempt::{self, Attempted, Outcome};
+use super::attempt::{self, Attempted};
 use super::cache::RenderedEvent;
-use super::failure::{Failure, Reason};
-use super::retry::{Backoff, Failed, Jitter, Verdict};
-use super::{Inner, RecordedError, TargetStats};
-use crate::dead_letter::DeadLetter;
+mod settle;
+
+use super::{Inner, TargetStats};
+use crate::attempts::Round;
 use crate::event::{Event, Seq};
 use crate::pending::PendingDelivery;
 use crate::store::StoreError;
@@ -52,6 +52,8 @@ pub(super) struct Worker {
     flight_ids: HashMap<tokio::task::Id, (Seq, PendingDelivery)>,
     /// Settled as delivered, not yet removed from the pending tree.
     delivered: Vec<(u64, Seq)>,
+    /// Attempts settled, not yet written to the history.
+    history: Round,
 }
 
 impl Worker {
@@ -77,6 +79,7 @@ impl Worker {
             flights: JoinSet::new(),
             flight_ids: HashMap::new(),
             delivered: Vec::new(),
+            history: Round::default(),
         }
     }
 
@@ -120,6 +123,7 @@ impl Worker {
                         self.finish(done);
                     }
                     self.complete_delivered();
+                    self.write_history();
                 }
                 () = tokio::time::sleep(sleep), if next_due.is_some() => {}
             }
@@ -147,35 +151,6 @@ impl Worker {
             }
             Err(error) => self.recover(error),
         }
-    }
-
-    /// Removes the delivered entries gathered since the last call, in one
-    /// write. Until it lands, a crash means they are sent again (at least once).
-    fn complete_delivered(&mut self) {
-        if self.delivered.is_empty() {
-            return;
-        }
-        if let Err(error) = self.inner.pending.complete(&self.delivered) {
-            tracing::error!(uid = self.uid, count = self.delivered.len(), %error, "cannot remove delivered events' pending entries; they will be sent again");
-        }
-        self.delivered.clear();
-    }
-
-    /// An attempt's task panicked: its delivery is retried later, never
-    /// stranded.
-    fn recover(&mut self, error: tokio::task::JoinError) {
-        let Some((seq, mut record)) = self.flight_ids.remove(&error.id()) else {
-            return;
-        };
-        tracing::error!(uid = self.uid, %seq, %error, "delivery attempt panicked; retrying later");
-        self.stats.in_flight.dec();
-        self.scheduled.remove(&seq);
-        record.attempts = record.attempts.saturating_add(1);
-        let failure = Failure::new(
-            Reason::Internal,
-            "the delivery attempt failed unexpectedly".into(),
-        );
-        self.retry_later(seq, record, &failure, self.inner.clock.now_ms());
     }
 
     fn launch_due(&mut self, now: i64, max: usize) {
@@ -276,138 +251,5 @@ impl Worker {
             self.scheduled.insert(seq);
             self.waiting.insert((0, seq), record);
         }
-    }
-
-    fn settle(&mut self, attempted: Attempted) {
-        let Attempted {
-            seq,
-            mut record,
-            outcome,
-        } = attempted;
-        self.stats.in_flight.dec();
-        self.scheduled.remove(&seq);
-        let now = self.inner.clock.now_ms();
-        match outcome {
-            Outcome::Delivered { ingested_ms } => {
-                self.delivered.push((self.uid, seq));
-                self.stats.pending.dec();
-                self.stats.delivered.inc();
-                self.stats.gone.store(false, Ordering::Relaxed);
-                self.inner
-                    .metrics
-                    .latency_seconds
-                    .observe((crate::event::now_ms() - ingested_ms).max(0) as f64 / 1000.0);
-            }
-            Outcome::TargetGone => {}
-            Outcome::Transient(reason) => {
-                tracing::warn!(uid = self.uid, %seq, %reason, "reading the event failed; retrying later");
-                let failure = Failure::new(Reason::LogRead, reason);
-                self.retry_later(seq, record, &failure, now);
-            }
-            Outcome::Unreadable(reason) => {
-                tracing::error!(uid = self.uid, %seq, %reason, "event cannot be read from the log; not delivered");
-                let _ = self.inner.pending.complete(&[(self.uid, seq)]);
-                self.stats.pending.dec();
-            }
-            Outcome::Failed {
-                event,
-                route,
-                failure,
-            } => {
-                record.attempts = record.attempts.saturating_add(1);
-                record.last_status = failure.status;
-                record.last_error = Some(failure.message.clone());
-                self.stats.set_last_error(RecordedError {
-                    at_ms: now,
-                    code: failure.code().into(),
-                    message: failure.message.clone(),
-                    status: failure.status,
-                });
-                if failure.status == Some(410) {
-                    self.stats.gone.store(true, Ordering::Relaxed);
-                    tracing::warn!(target = %self.stats.target, rule = %self.stats.rule, "endpoint answered 410 Gone");
-                }
-                let failed = Failed {
-                    attempts: record.attempts,
-                    age_base_ms: record.age_base_ms,
-                    retryable: failure.retryable(),
-                    retry_after_ms: failure.retry_after_ms,
-                };
-                let exhausted = match self.backoff().after_failure(
-                    route.target.retry,
-                    failed,
-                    now,
-                    Jitter::random(),
-                ) {
-                    Verdict::RetryAt { due_ms } => {
-                        self.reschedule(seq, record, due_ms);
-                        return;
-                    }
-                    Verdict::Dead(exhausted) => exhausted,
-                };
-                let letter = DeadLetter {
-                    id: 0,
-                    queue: route.target.queue.clone(),
-                    event: event.event.clone(),
-                    seq,
-                    rule: route.rule.clone(),
-                    rule_arn: route.rule_arn.clone(),
-                    target_id: route.target.id.clone(),
-                    target_arn: route.target.arn.clone(),
-                    target_uid: self.uid,
-                    error_code: failure.code().into(),
-                    error_message: failure.message,
-                    exhausted_retry_condition: exhausted.map(|e| e.as_str().to_owned()),
-                    attempts: record.attempts,
-                    last_status: failure.status,
-                    last_response: failure.body,
-                    age_base_ms: record.age_base_ms,
-                    dead_lettered_ms: now,
-                };
-                match self.inner.pending.bury(letter) {
-                    Ok(id) => {
-                        tracing::warn!(target = %self.stats.target, rule = %self.stats.rule, %seq, dead_letter = id, code = failure.reason.code(), "delivery dead-lettered");
-                        self.stats.pending.dec();
-                        self.stats.dead_lettered.inc();
-                    }
-                    Err(error) => {
-                        // Keep it pending rather than lose it; try again later.
-                        tracing::error!(%seq, %error, "cannot write a dead letter; the delivery stays pending");
-                        let retry = Failure::new(Reason::DeadLetterWrite, error.to_string());
-                        self.retry_later(seq, record, &retry, now);
-                    }
-                }
-            }
-        }
-    }
-
-    fn backoff(&self) -> Backoff {
-        Backoff {
-            base_ms: self.inner.config.backoff_base_ms,
-            cap_ms: self.inner.config.backoff_cap_ms,
-        }
-    }
-
-    /// Schedules the next attempt after a fault of our own (no retry limit
-    /// applies: the target was never asked).
-    fn retry_later(&mut self, seq: Seq, record: PendingDelivery, failure: &Failure, now: i64) {
-        let due_ms = self.backoff().retry_at(
-            record.attempts,
-            failure.retry_after_ms,
-            now,
-            Jitter::random(),
-        );
-        self.reschedule(seq, record, due_ms);
-    }
-
-    /// Records that the delivery stays owed, due at `due_ms`, and holds it.
-    fn reschedule(&mut self, seq: Seq, mut record: PendingDelivery, due_ms: i64) {
-        record.due_ms = due_ms;
-        if let Err(error) = self.inner.pending.reschedule(self.uid, seq, &record) {
-            tracing::error!(%seq, %error, "cannot record a retry; it keeps its earlier state");
-        }
-        self.stats.retried.inc();
-        self.scheduled.insert(seq);
-        self.waiting.insert((record.due_ms, seq), record);
     }
 }

@@ -20,6 +20,7 @@ mod delivery_crash;
 mod delivery_input;
 mod delivery_limits;
 mod durability;
+mod events_trace;
 mod gateway;
 mod idempotency;
 mod operations;
