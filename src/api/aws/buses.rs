@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::tags::{TagShape, checked_tags};
+use super::wording::bus_not_found;
 use super::{AwsError, NameRequest, epoch_seconds, ok};
 use crate::api::AppState;
 use crate::bus::{BusError, BusRecord, DEFAULT_BUS};
@@ -48,20 +49,6 @@ fn view(state: &AppState, record: BusRecord) -> BusView {
     }
 }
 
-fn bus_error(error: BusError) -> AwsError {
-    match error {
-        BusError::AlreadyExists(name) => {
-            AwsError::already_exists(format!("Event bus {name} already exists."))
-        }
-        BusError::NotFound(name) => {
-            AwsError::not_found(format!("Event bus {name} does not exist."))
-        }
-        e @ BusError::InvalidName { .. } => AwsError::validation(e.to_string()),
-        BusError::CannotDeleteDefault => AwsError::validation("Cannot delete event bus default."),
-        e @ BusError::Storage(_) => AwsError::internal(&e),
-    }
-}
-
 pub fn create(state: &AppState, request: CreateRequest) -> Result<Response, AwsError> {
     let name = request
         .name
@@ -81,10 +68,7 @@ pub fn create(state: &AppState, request: CreateRequest) -> Result<Response, AwsE
         ));
     }
     let tags = checked_tags(request.tags)?;
-    let record = state
-        .buses
-        .create(&name, request.description)
-        .map_err(bus_error)?;
+    let record = state.buses.create(&name, request.description)?;
     // Replaced, not added to: tags left by a delete interrupted before it
     // forgot them do not come back.
     state.catalog.replace_bus_tags(&record.name, tags)?;
@@ -100,11 +84,8 @@ pub fn describe(state: &AppState, request: NameRequest) -> Result<Response, AwsE
     let name = state
         .buses
         .resolve(&given)
-        .ok_or_else(|| AwsError::not_found(format!("Event bus {given} does not exist.")))?;
-    let record = state
-        .buses
-        .get(name)
-        .ok_or_else(|| AwsError::not_found(format!("Event bus {name} does not exist.")))?;
+        .ok_or_else(|| bus_not_found(&given))?;
+    let record = state.buses.get(name).ok_or_else(|| bus_not_found(name))?;
     ok(&view(state, record))
 }
 
@@ -152,6 +133,6 @@ pub fn delete(state: &AppState, request: NameRequest) -> Result<Response, AwsErr
             state.catalog.forget_bus_tags(name)?;
             ok(&json!({}))
         }
-        Err(e) => Err(bus_error(e)),
+        Err(e) => Err(e.into()),
     }
 }

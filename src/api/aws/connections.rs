@@ -173,7 +173,7 @@ pub fn describe(state: &AppState, request: NameRequest) -> Result<Response, AwsE
     let record = state
         .catalog
         .connection(&name)
-        .ok_or(CatalogError::ConnectionNotFound(name))?;
+        .ok_or(CatalogError::ConnectionNotFound { name })?;
     ok(&ConnectionView {
         connection_arn: state.catalog.arns().connection(&record),
         secret_arn: secret_arn(state, &record),
@@ -283,7 +283,7 @@ fn change(
     let saved = state.catalog.update_connection(name, |record| {
         edit(record).map_err(|error| {
             refused = Some(error);
-            CatalogError::ConnectionNotFound(String::new())
+            CatalogError::ConnectionNotFound { name: name.into() }
         })
     });
     match (refused, saved) {

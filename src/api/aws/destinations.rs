@@ -15,6 +15,7 @@ use super::constraints::{
     description, endpoint, max_chars, name_prefix, next_token, one_of, page, page_limit, required,
     resource_name,
 };
+use super::wording::arn_refusal;
 use super::{AwsError, NameRequest, epoch_seconds, ok};
 use crate::api::AppState;
 use crate::catalog::{
@@ -118,13 +119,16 @@ fn connection_of(state: &AppState, arn: &str) -> Result<String, AwsError> {
         Ok(Some(name)) => name.to_owned(),
         Ok(None) | Err(ArnError::Foreign { .. }) => return Err(not_a_connection()),
         Err(incomplete @ ArnError::Incomplete { .. }) => {
-            return Err(AwsError::validation(format!("ConnectionArn {incomplete}.")));
+            return Err(AwsError::validation(arn_refusal(
+                "ConnectionArn",
+                &incomplete,
+            )));
         }
     };
     // A connection deleted and created again has a new ARN: the old one is gone.
     match state.catalog.connection(&name) {
         Some(c) if state.catalog.arns().connection(&c) == arn => Ok(name),
-        _ => Err(CatalogError::ConnectionNotFound(name).into()),
+        _ => Err(CatalogError::ConnectionNotFound { name }.into()),
     }
 }
 
@@ -176,7 +180,7 @@ pub fn describe(state: &AppState, request: NameRequest) -> Result<Response, AwsE
     let record = state
         .catalog
         .api_destination(&name)
-        .ok_or(CatalogError::DestinationNotFound(name))?;
+        .ok_or(CatalogError::DestinationNotFound { name })?;
     let connection = state.catalog.connection(&record.connection);
     ok(&view(state, record, connection.as_ref(), true))
 }

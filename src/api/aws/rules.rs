@@ -1,7 +1,7 @@
 //! PutRule, DescribeRule, ListRules, DeleteRule, EnableRule, DisableRule, and
 //! what the rule and target operations share: AWS's name rule and wording for
-//! constraint violations, bus resolution, paging limits, and the one mapping of
-//! `CatalogError` to AWS error types.
+//! constraint violations, and bus resolution. How the catalog's refusals read
+//! is `wording.rs`'s.
 //!
 //! Rules live in the catalog; this file checks requests and shapes answers.
 //! PutRule's `Tags` are set on a new rule and added to an existing one's.
@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::tags::{TagShape, checked_tags};
+use super::wording::bus_not_found;
 use super::{AwsError, ok};
 use crate::api::AppState;
 use crate::bus::DEFAULT_BUS;
@@ -95,7 +96,7 @@ fn view(state: &AppState, rule: RuleRecord) -> RuleView {
     }
 }
 
-/// The one translation of catalog failures into AWS error types.
+/// A rule that a request names is missing, worded as the catalog's refusal is.
 pub(super) fn rule_not_found(bus: &str, name: &str) -> AwsError {
     AwsError::from(CatalogError::RuleNotFound {
         bus: bus.into(),
@@ -159,9 +160,7 @@ pub(super) fn existing_bus(state: &AppState, given: Option<String>) -> Result<St
     check_length("EventBusName", &given, 1, MAX_ARN).map_err(AwsError::validation)?;
     match state.buses.resolve(&given) {
         Some(name) if state.buses.exists(name) => Ok(name.to_string()),
-        _ => Err(AwsError::not_found(format!(
-            "Event bus {given} does not exist."
-        ))),
+        _ => Err(bus_not_found(&given)),
     }
 }
 
