@@ -107,14 +107,12 @@ impl Buses {
         self.read().get(name).cloned()
     }
 
-    /// Buses whose name starts with `prefix`, in name order, after `after`.
-    pub fn list(&self, prefix: Option<&str>, after: Option<&str>, limit: usize) -> Vec<BusRecord> {
+    /// Buses whose name starts with `prefix`, in name order.
+    pub fn list(&self, prefix: Option<&str>) -> Vec<BusRecord> {
         let cache = self.read();
         cache
             .values()
             .filter(|b| prefix.is_none_or(|p| b.name.starts_with(p)))
-            .filter(|b| after.is_none_or(|a| b.name.as_str() > a))
-            .take(limit)
             .cloned()
             .collect()
     }

@@ -190,24 +190,25 @@ impl Catalog {
             .cloned()
     }
 
-    /// The rules of `bus` in name order whose name starts with `prefix`, after `after`.
-    pub fn rules(
-        &self,
-        bus: &str,
-        prefix: Option<&str>,
-        after: Option<&str>,
-        limit: usize,
-    ) -> Vec<RuleRecord> {
+    /// The rules of `bus` in name order whose name starts with `prefix`.
+    pub fn rules(&self, bus: &str, prefix: Option<&str>) -> Vec<RuleRecord> {
         self.state()
             .rules
             .range((bus.to_owned(), String::new())..)
             .take_while(|((b, _), _)| b == bus)
             .map(|(_, r)| r)
             .filter(|r| prefix.is_none_or(|p| r.name.starts_with(p)))
-            .filter(|r| after.is_none_or(|a| r.name.as_str() > a))
-            .take(limit)
             .cloned()
             .collect()
+    }
+
+    /// Whether `bus` has a rule.
+    pub fn has_rules(&self, bus: &str) -> bool {
+        self.state()
+            .rules
+            .range((bus.to_owned(), String::new())..)
+            .next()
+            .is_some_and(|((b, _), _)| b == bus)
     }
 
     /// Creates or updates a rule (its targets are kept); returns it.

@@ -5,6 +5,7 @@ use axum::response::Response;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use super::paginate::{Checks, Paging};
 use super::tags::{TagShape, checked_tags};
 use super::wording::bus_not_found;
 use super::{AwsError, NameRequest, epoch_seconds, ok};
@@ -90,27 +91,10 @@ pub fn describe(state: &AppState, request: NameRequest) -> Result<Response, AwsE
 }
 
 pub fn list(state: &AppState, request: ListRequest) -> Result<Response, AwsError> {
-    let limit = match request.limit {
-        None => 100,
-        Some(l @ 1..=100) => usize::try_from(l).expect("1..=100 fits usize"),
-        Some(_) => return Err(AwsError::validation("Limit must be between 1 and 100.")),
-    };
-    let page = state.buses.list(
-        request.name_prefix.as_deref(),
-        request.next_token.as_deref(),
-        limit + 1,
-    );
-    let next_token = (page.len() > limit).then(|| page[limit - 1].name.clone());
-    let buses: Vec<BusView> = page
-        .into_iter()
-        .take(limit)
-        .map(|b| view(state, b))
-        .collect();
-    let mut body = json!({ "EventBuses": buses });
-    if let Some(token) = next_token {
-        body["NextToken"] = json!(token);
-    }
-    ok(&body)
+    let paging = Paging::parse(Checks::LimitOnly, request.limit, request.next_token)?;
+    let buses = state.buses.list(request.name_prefix.as_deref());
+    let page = paging.after_key(buses, |b| &b.name);
+    ok(&page.body("EventBuses", |b| view(state, b)))
 }
 
 pub fn delete(state: &AppState, request: NameRequest) -> Result<Response, AwsError> {
@@ -122,7 +106,7 @@ pub fn delete(state: &AppState, request: NameRequest) -> Result<Response, AwsErr
     };
     // The API reference: "All rules associated with this event bus need to be
     // deleted" first. Deleting them here would drop their pending deliveries.
-    if name != DEFAULT_BUS && !state.catalog.rules(name, None, None, 1).is_empty() {
+    if name != DEFAULT_BUS && state.catalog.has_rules(name) {
         return Err(AwsError::validation(format!(
             "Event bus {name} still has rules; delete them first."
         )));

@@ -12,9 +12,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::constraints::{
-    description, endpoint, max_chars, name_prefix, next_token, one_of, page, page_limit, required,
-    resource_name,
+    description, endpoint, max_chars, name_prefix, one_of, required, resource_name,
 };
+use super::paginate::{Checks, Paging};
 use super::wording::arn_refusal;
 use super::{AwsError, NameRequest, epoch_seconds, ok};
 use crate::api::AppState;
@@ -190,8 +190,7 @@ pub fn list(state: &AppState, request: ListRequest) -> Result<Response, AwsError
     if let Some(arn) = &request.connection_arn {
         max_chars("ConnectionArn", Some(arn), 1600)?;
     }
-    let limit = page_limit(request.limit)?;
-    let after = next_token(request.next_token)?;
+    let paging = Paging::parse(Checks::Short, request.limit, request.next_token)?;
     let arns = state.catalog.arns();
     let connections: HashMap<String, ConnectionRecord> = state
         .catalog
@@ -207,19 +206,11 @@ pub fn list(state: &AppState, request: ListRequest) -> Result<Response, AwsError
                     .is_some_and(|c| arns.connection(c) == wanted)
             })
     });
-    let (records, next) = page(matching, |d| &d.name, after.as_deref(), limit);
-    let destinations: Vec<DestinationView> = records
-        .into_iter()
-        .map(|d| {
-            let connection = connections.get(&d.connection);
-            view(state, d, connection, false)
-        })
-        .collect();
-    let mut body = json!({ "ApiDestinations": destinations });
-    if let Some(token) = next {
-        body["NextToken"] = json!(token);
-    }
-    ok(&body)
+    let page = paging.after_key(matching, |d| &d.name);
+    ok(&page.body("ApiDestinations", |d| {
+        let connection = connections.get(&d.connection);
+        view(state, d, connection, false)
+    }))
 }
 
 pub fn update(state: &AppState, request: DestinationRequest) -> Result<Response, AwsError> {

@@ -13,6 +13,7 @@ mod constraints;
 mod destinations;
 mod events;
 mod operations;
+mod paginate;
 mod patterns;
 mod rules;
 mod tags;

@@ -12,6 +12,7 @@ use axum::response::Response;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use super::paginate::{Checks, Paging};
 use super::tags::{TagShape, checked_tags};
 use super::wording::bus_not_found;
 use super::{AwsError, ok};
@@ -24,7 +25,6 @@ const MAX_NAME: usize = 64;
 const MAX_DESCRIPTION: usize = 512;
 /// AWS's `RoleArn`, `TargetArn`, `EventBusNameOrArn`.
 pub(super) const MAX_ARN: usize = 1600;
-const MAX_NEXT_TOKEN: usize = 2048;
 
 #[derive(Deserialize)]
 #[serde(rename_all = "PascalCase")]
@@ -164,20 +164,6 @@ pub(super) fn existing_bus(state: &AppState, given: Option<String>) -> Result<St
     }
 }
 
-/// `Limit` (1–100, default 100) and `NextToken` (1–2048 characters) of a list.
-pub(super) fn paging(limit: Option<i64>, token: Option<&str>) -> Result<usize, AwsError> {
-    if let Some(token) = token {
-        check_length("NextToken", token, 1, MAX_NEXT_TOKEN).map_err(AwsError::validation)?;
-    }
-    match limit {
-        None => Ok(100),
-        Some(l @ 1..=100) => Ok(usize::try_from(l).expect("1..=100 fits usize")),
-        Some(l) => Err(AwsError::validation(format!(
-            "1 validation error detected: Value '{l}' at 'limit' failed to satisfy constraint: Member must have value between 1 and 100"
-        ))),
-    }
-}
-
 pub fn put(state: &AppState, request: PutRuleRequest) -> Result<Response, AwsError> {
     let name = required_name("Name", request.name)?;
     if let Some(description) = &request.description {
@@ -241,25 +227,11 @@ pub fn list(state: &AppState, request: ListRulesRequest) -> Result<Response, Aws
     if let Some(prefix) = &request.name_prefix {
         check_name("NamePrefix", prefix).map_err(AwsError::validation)?;
     }
-    let limit = paging(request.limit, request.next_token.as_deref())?;
+    let paging = Paging::parse(Checks::Modelled, request.limit, request.next_token)?;
     let bus = existing_bus(state, request.event_bus_name)?;
-    let page = state.catalog.rules(
-        &bus,
-        request.name_prefix.as_deref(),
-        request.next_token.as_deref(),
-        limit + 1,
-    );
-    let next_token = (page.len() > limit).then(|| page[limit - 1].name.clone());
-    let rules: Vec<RuleView> = page
-        .into_iter()
-        .take(limit)
-        .map(|r| view(state, r))
-        .collect();
-    let mut body = json!({ "Rules": rules });
-    if let Some(token) = next_token {
-        body["NextToken"] = json!(token);
-    }
-    ok(&body)
+    let rules = state.catalog.rules(&bus, request.name_prefix.as_deref());
+    let page = paging.after_key(rules, |r| &r.name);
+    ok(&page.body("Rules", |r| view(state, r)))
 }
 
 pub fn delete(state: &AppState, request: DeleteRuleRequest) -> Result<Response, AwsError> {
