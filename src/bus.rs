@@ -24,18 +24,29 @@ pub struct BusRecord {
     pub modified_ms: i64,
 }
 
+/// Why a bus change was refused or failed. The Display is for logs; the API
+/// words refusals for its clients.
 #[derive(Debug, thiserror::Error)]
 pub enum BusError {
     #[error("event bus {0} already exists")]
     AlreadyExists(String),
     #[error("event bus {0} does not exist")]
     NotFound(String),
-    #[error("invalid event bus name {name:?}: {reason}")]
-    InvalidName { name: String, reason: &'static str },
+    #[error("event bus name {name:?} is not valid ({fault:?})")]
+    InvalidName { name: String, fault: NameFault },
     #[error("the default event bus cannot be deleted")]
     CannotDeleteDefault,
     #[error("storing the event bus failed")]
     Storage(#[from] StoreError),
+}
+
+/// What is wrong with a bus name (see [`validate_name`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NameFault {
+    /// Not 1 to 256 bytes long.
+    Length,
+    /// A character outside `[.\-_A-Za-z0-9]`.
+    Characters,
 }
 
 impl From<sled::Error> for BusError {
@@ -96,14 +107,12 @@ impl Buses {
         self.read().get(name).cloned()
     }
 
-    /// Buses whose name starts with `prefix`, in name order, after `after`.
-    pub fn list(&self, prefix: Option<&str>, after: Option<&str>, limit: usize) -> Vec<BusRecord> {
+    /// Buses whose name starts with `prefix`, in name order.
+    pub fn list(&self, prefix: Option<&str>) -> Vec<BusRecord> {
         let cache = self.read();
         cache
             .values()
             .filter(|b| prefix.is_none_or(|p| b.name.starts_with(p)))
-            .filter(|b| after.is_none_or(|a| b.name.as_str() > a))
-            .take(limit)
             .cloned()
             .collect()
     }
@@ -164,20 +173,20 @@ impl Buses {
 
 /// AWS's rule for custom bus names: 1–256 of `[.\-_A-Za-z0-9]`.
 pub fn validate_name(name: &str) -> Result<(), BusError> {
-    let invalid = |reason| {
+    let invalid = |fault| {
         Err(BusError::InvalidName {
             name: name.into(),
-            reason,
+            fault,
         })
     };
     if name.is_empty() || name.len() > 256 {
-        return invalid("must be 1 to 256 characters");
+        return invalid(NameFault::Length);
     }
     if !name
         .bytes()
         .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_'))
     {
-        return invalid("may contain only letters, digits, '.', '-' and '_'");
+        return invalid(NameFault::Characters);
     }
     Ok(())
 }

@@ -16,21 +16,19 @@ pub enum Resource<'a> {
     ApiDestination { name: &'a str, id: &'a str },
 }
 
-/// Why an ARN names no resource of this server.
+/// Why an ARN names no resource of this server. The Display is for logs; the
+/// API words the refusal for its clients.
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
 pub enum ArnError {
-    #[error(
-        "{arn} is not an ARN of this server: expected arn:aws:events:{region}:{account}:event-bus/NAME, rule/[BUS/]NAME, connection/NAME/ID or api-destination/NAME/ID"
-    )]
+    /// Another region or account, or a shape this server never writes.
+    #[error("{arn} names no resource of this server (region {region}, account {account})")]
     Foreign {
         arn: String,
         region: String,
         account: String,
     },
     /// A connection or API destination ARN without its id (or with an empty part).
-    #[error(
-        "{arn} is incomplete: a {kind} ARN ends with the {kind}'s name and id, arn:aws:events:REGION:ACCOUNT:{kind}/NAME/ID (as Create and Describe answer it)"
-    )]
+    #[error("{kind} ARN {arn} lacks its name or its id")]
     Incomplete { arn: String, kind: &'static str },
 }
 
@@ -216,7 +214,6 @@ mod tests {
                 ),
                 "{error:?}"
             );
-            assert!(error.to_string().contains("connection/NAME/ID"), "{error}");
         }
         let error = arns
             .api_destination_name("arn:aws:events:us-east-1:000000000000:api-destination/d")

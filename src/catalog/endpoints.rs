@@ -21,7 +21,7 @@ impl Catalog {
     ) -> Result<ConnectionRecord, CatalogError> {
         let mut state = self.state();
         if state.connections.contains_key(&record.name) {
-            return Err(CatalogError::ConnectionExists(record.name));
+            return Err(CatalogError::ConnectionExists { name: record.name });
         }
         self.save_connection(&mut state, record.clone())?;
         Ok(record)
@@ -38,7 +38,7 @@ impl Catalog {
             .connections
             .get(name)
             .cloned()
-            .ok_or_else(|| CatalogError::ConnectionNotFound(name.into()))?;
+            .ok_or_else(|| CatalogError::ConnectionNotFound { name: name.into() })?;
         change(&mut record)?;
         record.modified_ms = now_ms();
         self.save_connection(&mut state, record.clone())?;
@@ -64,9 +64,12 @@ impl Catalog {
             .connections
             .get(name)
             .cloned()
-            .ok_or_else(|| CatalogError::ConnectionNotFound(name.into()))?;
+            .ok_or_else(|| CatalogError::ConnectionNotFound { name: name.into() })?;
         if let Some(d) = state.destinations.values().find(|d| d.connection == name) {
-            return Err(CatalogError::ConnectionInUse(name.into(), d.name.clone()));
+            return Err(CatalogError::ConnectionInUse {
+                name: name.into(),
+                destination: d.name.clone(),
+            });
         }
         self.inner.connections_tree.remove(name.as_bytes())?;
         state.connections.remove(name);
@@ -92,10 +95,12 @@ impl Catalog {
     ) -> Result<ApiDestinationRecord, CatalogError> {
         let mut state = self.state();
         if state.destinations.contains_key(&record.name) {
-            return Err(CatalogError::DestinationExists(record.name));
+            return Err(CatalogError::DestinationExists { name: record.name });
         }
         if !state.connections.contains_key(&record.connection) {
-            return Err(CatalogError::ConnectionNotFound(record.connection));
+            return Err(CatalogError::ConnectionNotFound {
+                name: record.connection,
+            });
         }
         self.save_destination(&mut state, record.clone())?;
         Ok(record)
@@ -111,10 +116,12 @@ impl Catalog {
             .destinations
             .get(name)
             .cloned()
-            .ok_or_else(|| CatalogError::DestinationNotFound(name.into()))?;
+            .ok_or_else(|| CatalogError::DestinationNotFound { name: name.into() })?;
         change(&mut record)?;
         if !state.connections.contains_key(&record.connection) {
-            return Err(CatalogError::ConnectionNotFound(record.connection));
+            return Err(CatalogError::ConnectionNotFound {
+                name: record.connection,
+            });
         }
         record.modified_ms = now_ms();
         self.save_destination(&mut state, record.clone())?;
@@ -138,7 +145,7 @@ impl Catalog {
         let record = state
             .destinations
             .remove(name)
-            .ok_or_else(|| CatalogError::DestinationNotFound(name.into()))?;
+            .ok_or_else(|| CatalogError::DestinationNotFound { name: name.into() })?;
         self.inner.destinations_tree.remove(name.as_bytes())?;
         let arn = self.inner.arns.api_destination(&record);
         self.save_tags(&mut state, arn, Vec::new())?;

@@ -9,6 +9,7 @@
 
 mod arns;
 mod endpoints;
+mod error;
 mod records;
 mod snapshot;
 mod tags;
@@ -19,6 +20,7 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::watch;
 
 pub use arns::{ArnError, Arns, Resource};
+pub use error::CatalogError;
 pub use records::*;
 pub use snapshot::{BusRoutes, RuleRoute, Snapshot, TargetRoute};
 pub use tags::{MAX_TAGS_PER_RESOURCE, Tag};
@@ -26,42 +28,8 @@ pub use tags::{MAX_TAGS_PER_RESOURCE, Tag};
 use crate::codec;
 use crate::config::AwsConfig;
 use crate::event::now_ms;
-use crate::pattern::{Limits, Pattern, PatternError};
+use crate::pattern::{Limits, Pattern};
 use crate::store::{Store, StoreError, tree};
-
-#[derive(Debug, thiserror::Error)]
-pub enum CatalogError {
-    #[error("Rule {name} does not exist on EventBus {bus}.")]
-    RuleNotFound { bus: String, name: String },
-    #[error("Rule can't be deleted since it has targets.")]
-    RuleHasTargets,
-    #[error(
-        "The requested resource exceeds the maximum number allowed: a rule has at most {limit} targets."
-    )]
-    TooManyTargets { limit: usize },
-    #[error("Connection '{0}' does not exist.")]
-    ConnectionNotFound(String),
-    #[error("Connection {0} already exists.")]
-    ConnectionExists(String),
-    #[error("Connection '{0}' is used by API destination '{1}'.")]
-    ConnectionInUse(String, String),
-    #[error("Failed to describe the api-destination(s). An api-destination '{0}' does not exist.")]
-    DestinationNotFound(String),
-    #[error("An api-destination '{0}' already exists.")]
-    DestinationExists(String),
-    #[error("A resource has at most {limit} tags.")]
-    TooManyTags { limit: usize },
-    #[error("Event pattern is not valid. Reason: {0}")]
-    InvalidPattern(#[from] PatternError),
-    #[error("storing the control plane failed")]
-    Storage(#[from] StoreError),
-}
-
-impl From<sled::Error> for CatalogError {
-    fn from(e: sled::Error) -> Self {
-        CatalogError::Storage(StoreError::Sled(e))
-    }
-}
 
 /// Handle on the control plane; clone it freely.
 #[derive(Clone)]
@@ -222,24 +190,25 @@ impl Catalog {
             .cloned()
     }
 
-    /// The rules of `bus` in name order whose name starts with `prefix`, after `after`.
-    pub fn rules(
-        &self,
-        bus: &str,
-        prefix: Option<&str>,
-        after: Option<&str>,
-        limit: usize,
-    ) -> Vec<RuleRecord> {
+    /// The rules of `bus` in name order whose name starts with `prefix`.
+    pub fn rules(&self, bus: &str, prefix: Option<&str>) -> Vec<RuleRecord> {
         self.state()
             .rules
             .range((bus.to_owned(), String::new())..)
             .take_while(|((b, _), _)| b == bus)
             .map(|(_, r)| r)
             .filter(|r| prefix.is_none_or(|p| r.name.starts_with(p)))
-            .filter(|r| after.is_none_or(|a| r.name.as_str() > a))
-            .take(limit)
             .cloned()
             .collect()
+    }
+
+    /// Whether `bus` has a rule.
+    pub fn has_rules(&self, bus: &str) -> bool {
+        self.state()
+            .rules
+            .range((bus.to_owned(), String::new())..)
+            .next()
+            .is_some_and(|((b, _), _)| b == bus)
     }
 
     /// Creates or updates a rule (its targets are kept); returns it.
@@ -328,7 +297,10 @@ impl Catalog {
             // AWS answers DeleteRule for a missing rule with success.
             None => return Ok(()),
             Some(rule) if !rule.targets.is_empty() => {
-                return Err(CatalogError::RuleHasTargets);
+                return Err(CatalogError::RuleHasTargets {
+                    bus: bus.into(),
+                    name: name.into(),
+                });
             }
             Some(_) => {}
         }
@@ -362,6 +334,8 @@ impl Catalog {
             }
             if record.targets.len() > MAX_TARGETS_PER_RULE {
                 return Err(CatalogError::TooManyTargets {
+                    bus: bus.into(),
+                    name: rule.into(),
                     limit: MAX_TARGETS_PER_RULE,
                 });
             }
@@ -487,7 +461,7 @@ mod tests {
         );
         assert!(matches!(
             catalog.delete_rule("default", "a"),
-            Err(CatalogError::RuleHasTargets)
+            Err(CatalogError::RuleHasTargets { .. })
         ));
 
         // Everything comes back from disk.

@@ -160,10 +160,10 @@ fn exists(state: &State, resource: Resource<'_>) -> Result<(), CatalogError> {
             name: name.into(),
         }),
         (false, Resource::Connection { name, .. }) => {
-            Err(CatalogError::ConnectionNotFound(name.into()))
+            Err(CatalogError::ConnectionNotFound { name: name.into() })
         }
         (false, Resource::ApiDestination { name, .. }) => {
-            Err(CatalogError::DestinationNotFound(name.into()))
+            Err(CatalogError::DestinationNotFound { name: name.into() })
         }
     }
 }

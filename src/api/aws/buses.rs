@@ -5,7 +5,9 @@ use axum::response::Response;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use super::paginate::{Checks, Paging};
 use super::tags::{TagShape, checked_tags};
+use super::wording::bus_not_found;
 use super::{AwsError, NameRequest, epoch_seconds, ok};
 use crate::api::AppState;
 use crate::bus::{BusError, BusRecord, DEFAULT_BUS};
@@ -48,20 +50,6 @@ fn view(state: &AppState, record: BusRecord) -> BusView {
     }
 }
 
-fn bus_error(error: BusError) -> AwsError {
-    match error {
-        BusError::AlreadyExists(name) => {
-            AwsError::already_exists(format!("Event bus {name} already exists."))
-        }
-        BusError::NotFound(name) => {
-            AwsError::not_found(format!("Event bus {name} does not exist."))
-        }
-        e @ BusError::InvalidName { .. } => AwsError::validation(e.to_string()),
-        BusError::CannotDeleteDefault => AwsError::validation("Cannot delete event bus default."),
-        e @ BusError::Storage(_) => AwsError::internal(&e),
-    }
-}
-
 pub fn create(state: &AppState, request: CreateRequest) -> Result<Response, AwsError> {
     let name = request
         .name
@@ -81,10 +69,7 @@ pub fn create(state: &AppState, request: CreateRequest) -> Result<Response, AwsE
         ));
     }
     let tags = checked_tags(request.tags)?;
-    let record = state
-        .buses
-        .create(&name, request.description)
-        .map_err(bus_error)?;
+    let record = state.buses.create(&name, request.description)?;
     // Replaced, not added to: tags left by a delete interrupted before it
     // forgot them do not come back.
     state.catalog.replace_bus_tags(&record.name, tags)?;
@@ -100,36 +85,16 @@ pub fn describe(state: &AppState, request: NameRequest) -> Result<Response, AwsE
     let name = state
         .buses
         .resolve(&given)
-        .ok_or_else(|| AwsError::not_found(format!("Event bus {given} does not exist.")))?;
-    let record = state
-        .buses
-        .get(name)
-        .ok_or_else(|| AwsError::not_found(format!("Event bus {name} does not exist.")))?;
+        .ok_or_else(|| bus_not_found(&given))?;
+    let record = state.buses.get(name).ok_or_else(|| bus_not_found(name))?;
     ok(&view(state, record))
 }
 
 pub fn list(state: &AppState, request: ListRequest) -> Result<Response, AwsError> {
-    let limit = match request.limit {
-        None => 100,
-        Some(l @ 1..=100) => usize::try_from(l).expect("1..=100 fits usize"),
-        Some(_) => return Err(AwsError::validation("Limit must be between 1 and 100.")),
-    };
-    let page = state.buses.list(
-        request.name_prefix.as_deref(),
-        request.next_token.as_deref(),
-        limit + 1,
-    );
-    let next_token = (page.len() > limit).then(|| page[limit - 1].name.clone());
-    let buses: Vec<BusView> = page
-        .into_iter()
-        .take(limit)
-        .map(|b| view(state, b))
-        .collect();
-    let mut body = json!({ "EventBuses": buses });
-    if let Some(token) = next_token {
-        body["NextToken"] = json!(token);
-    }
-    ok(&body)
+    let paging = Paging::parse(Checks::LimitOnly, request.limit, request.next_token)?;
+    let buses = state.buses.list(request.name_prefix.as_deref());
+    let page = paging.after_key(buses, |b| &b.name);
+    ok(&page.body("EventBuses", |b| view(state, b)))
 }
 
 pub fn delete(state: &AppState, request: NameRequest) -> Result<Response, AwsError> {
@@ -141,7 +106,7 @@ pub fn delete(state: &AppState, request: NameRequest) -> Result<Response, AwsErr
     };
     // The API reference: "All rules associated with this event bus need to be
     // deleted" first. Deleting them here would drop their pending deliveries.
-    if name != DEFAULT_BUS && !state.catalog.rules(name, None, None, 1).is_empty() {
+    if name != DEFAULT_BUS && state.catalog.has_rules(name) {
         return Err(AwsError::validation(format!(
             "Event bus {name} still has rules; delete them first."
         )));
@@ -152,6 +117,6 @@ pub fn delete(state: &AppState, request: NameRequest) -> Result<Response, AwsErr
             state.catalog.forget_bus_tags(name)?;
             ok(&json!({}))
         }
-        Err(e) => Err(bus_error(e)),
+        Err(e) => Err(e.into()),
     }
 }

@@ -12,9 +12,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::connection_auth::{self, AuthParametersIn, AuthView, has_secret};
-use super::constraints::{
-    description, name_prefix, next_token, one_of, page, page_limit, resource_name,
-};
+use super::constraints::{description, name_prefix, one_of, resource_name};
+use super::paginate::{Checks, Paging};
 use super::{AwsError, NameRequest, epoch_seconds, ok};
 use crate::api::AppState;
 use crate::catalog::{CatalogError, ConnectionAuth, ConnectionRecord, ConnectionState};
@@ -173,7 +172,7 @@ pub fn describe(state: &AppState, request: NameRequest) -> Result<Response, AwsE
     let record = state
         .catalog
         .connection(&name)
-        .ok_or(CatalogError::ConnectionNotFound(name))?;
+        .ok_or(CatalogError::ConnectionNotFound { name })?;
     ok(&ConnectionView {
         connection_arn: state.catalog.arns().connection(&record),
         secret_arn: secret_arn(state, &record),
@@ -194,8 +193,7 @@ pub fn list(state: &AppState, request: ListRequest) -> Result<Response, AwsError
     if let Some(wanted) = &request.connection_state {
         one_of("ConnectionState", wanted, &STATES)?;
     }
-    let limit = page_limit(request.limit)?;
-    let after = next_token(request.next_token)?;
+    let paging = Paging::parse(Checks::Short, request.limit, request.next_token)?;
     let matching = state.catalog.connections().into_iter().filter(|c| {
         prefix.as_deref().is_none_or(|p| c.name.starts_with(p))
             && request
@@ -203,25 +201,17 @@ pub fn list(state: &AppState, request: ListRequest) -> Result<Response, AwsError
                 .as_deref()
                 .is_none_or(|s| c.state.as_aws() == s)
     });
-    let (records, next) = page(matching, |c| &c.name, after.as_deref(), limit);
-    let connections: Vec<ConnectionItem> = records
-        .into_iter()
-        .map(|record| ConnectionItem {
-            connection_arn: state.catalog.arns().connection(&record),
-            connection_state: record.state.as_aws(),
-            authorization_type: record.auth.kind(),
-            creation_time: epoch_seconds(record.created_ms),
-            last_modified_time: epoch_seconds(record.modified_ms),
-            last_authorized_time: record.authorized_ms.map(epoch_seconds),
-            name: record.name,
-            state_reason: record.state_reason,
-        })
-        .collect();
-    let mut body = json!({ "Connections": connections });
-    if let Some(token) = next {
-        body["NextToken"] = json!(token);
-    }
-    ok(&body)
+    let page = paging.after_key(matching, |c| &c.name);
+    ok(&page.body("Connections", |record| ConnectionItem {
+        connection_arn: state.catalog.arns().connection(&record),
+        connection_state: record.state.as_aws(),
+        authorization_type: record.auth.kind(),
+        creation_time: epoch_seconds(record.created_ms),
+        last_modified_time: epoch_seconds(record.modified_ms),
+        last_authorized_time: record.authorized_ms.map(epoch_seconds),
+        name: record.name,
+        state_reason: record.state_reason,
+    }))
 }
 
 pub fn update(state: &AppState, request: ConnectionRequest) -> Result<Response, AwsError> {
@@ -283,7 +273,7 @@ fn change(
     let saved = state.catalog.update_connection(name, |record| {
         edit(record).map_err(|error| {
             refused = Some(error);
-            CatalogError::ConnectionNotFound(String::new())
+            CatalogError::ConnectionNotFound { name: name.into() }
         })
     });
     match (refused, saved) {

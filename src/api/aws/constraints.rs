@@ -1,13 +1,10 @@
 //! AWS's field constraints shared by the control-plane operations: resource
-//! names, descriptions, endpoint URLs, page sizes and tokens.
+//! names, descriptions and endpoint URLs. Paging is `paginate.rs`'s.
 //!
 //! Each check names the field it refuses and never echoes the value, so that it
 //! is safe for secrets too. What a field means is decided by its operation.
 
 use super::AwsError;
-
-/// `Limit` when a List call gives none, and its largest value.
-pub const MAX_PAGE: usize = 100;
 
 /// A connection or API destination name: 1–64 of `[\.\-_A-Za-z0-9]`.
 pub fn resource_name(field: &str, value: Option<String>) -> Result<String, AwsError> {
@@ -105,46 +102,6 @@ fn url_characters(value: &str) -> bool {
     true
 }
 
-/// `Limit` of a List call: 1–100, default 100.
-pub fn page_limit(limit: Option<i64>) -> Result<usize, AwsError> {
-    match limit {
-        None => Ok(MAX_PAGE),
-        Some(l @ 1..=100) => Ok(usize::try_from(l).expect("1..=100 fits usize")),
-        Some(_) => Err(AwsError::validation("Limit must be between 1 and 100.")),
-    }
-}
-
-/// `NextToken` of a List call: 1–2048 characters; it is the last name of the
-/// previous page.
-pub fn next_token(token: Option<String>) -> Result<Option<String>, AwsError> {
-    match token {
-        Some(t) if t.is_empty() || t.len() > 2048 => Err(AwsError::validation(
-            "NextToken must be 1 to 2048 characters.",
-        )),
-        other => Ok(other),
-    }
-}
-
-/// One page of `items` (in name order, already filtered) after `after`, and the
-/// token of the next page if there is one.
-pub fn page<T>(
-    items: impl IntoIterator<Item = T>,
-    name: impl Fn(&T) -> &str,
-    after: Option<&str>,
-    limit: usize,
-) -> (Vec<T>, Option<String>) {
-    let mut page: Vec<T> = items
-        .into_iter()
-        .filter(|item| after.is_none_or(|a| name(item) > a))
-        .take(limit + 1)
-        .collect();
-    let next = (page.len() > limit).then(|| {
-        page.truncate(limit);
-        page.last().map(|last| name(last).to_owned())
-    });
-    (page, next.flatten())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -186,22 +143,7 @@ mod tests {
     }
 
     #[test]
-    fn pages_stop_at_the_limit_and_resume_after_the_token() {
-        let names = ["a", "b", "c", "d", "e"];
-        let (first, token) = page(names, |n| n, None, 2);
-        assert_eq!((first, token.as_deref()), (vec!["a", "b"], Some("b")));
-        let (last, token) = page(names, |n| n, Some("d"), 2);
-        assert_eq!((last, token), (vec!["e"], None));
-        let (exact, token) = page(names, |n| n, Some("a"), 4);
-        assert_eq!((exact.len(), token), (4, None));
-    }
-
-    #[test]
-    fn limits_and_tokens_are_bounded() {
-        assert_eq!(page_limit(None).ok(), Some(100));
-        assert!(page_limit(Some(0)).is_err());
-        assert!(page_limit(Some(101)).is_err());
-        assert!(next_token(Some(String::new())).is_err());
+    fn descriptions_and_choices_are_bounded() {
         assert!(description(Some("d".repeat(513))).is_err());
         assert!(one_of("HttpMethod", "PATCH", &["GET", "POST"]).is_err());
     }

@@ -12,9 +12,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::constraints::{
-    description, endpoint, max_chars, name_prefix, next_token, one_of, page, page_limit, required,
-    resource_name,
+    description, endpoint, max_chars, name_prefix, one_of, required, resource_name,
 };
+use super::paginate::{Checks, Paging};
+use super::wording::arn_refusal;
 use super::{AwsError, NameRequest, epoch_seconds, ok};
 use crate::api::AppState;
 use crate::catalog::{
@@ -118,13 +119,16 @@ fn connection_of(state: &AppState, arn: &str) -> Result<String, AwsError> {
         Ok(Some(name)) => name.to_owned(),
         Ok(None) | Err(ArnError::Foreign { .. }) => return Err(not_a_connection()),
         Err(incomplete @ ArnError::Incomplete { .. }) => {
-            return Err(AwsError::validation(format!("ConnectionArn {incomplete}.")));
+            return Err(AwsError::validation(arn_refusal(
+                "ConnectionArn",
+                &incomplete,
+            )));
         }
     };
     // A connection deleted and created again has a new ARN: the old one is gone.
     match state.catalog.connection(&name) {
         Some(c) if state.catalog.arns().connection(&c) == arn => Ok(name),
-        _ => Err(CatalogError::ConnectionNotFound(name).into()),
+        _ => Err(CatalogError::ConnectionNotFound { name }.into()),
     }
 }
 
@@ -176,7 +180,7 @@ pub fn describe(state: &AppState, request: NameRequest) -> Result<Response, AwsE
     let record = state
         .catalog
         .api_destination(&name)
-        .ok_or(CatalogError::DestinationNotFound(name))?;
+        .ok_or(CatalogError::DestinationNotFound { name })?;
     let connection = state.catalog.connection(&record.connection);
     ok(&view(state, record, connection.as_ref(), true))
 }
@@ -186,8 +190,7 @@ pub fn list(state: &AppState, request: ListRequest) -> Result<Response, AwsError
     if let Some(arn) = &request.connection_arn {
         max_chars("ConnectionArn", Some(arn), 1600)?;
     }
-    let limit = page_limit(request.limit)?;
-    let after = next_token(request.next_token)?;
+    let paging = Paging::parse(Checks::Short, request.limit, request.next_token)?;
     let arns = state.catalog.arns();
     let connections: HashMap<String, ConnectionRecord> = state
         .catalog
@@ -203,19 +206,11 @@ pub fn list(state: &AppState, request: ListRequest) -> Result<Response, AwsError
                     .is_some_and(|c| arns.connection(c) == wanted)
             })
     });
-    let (records, next) = page(matching, |d| &d.name, after.as_deref(), limit);
-    let destinations: Vec<DestinationView> = records
-        .into_iter()
-        .map(|d| {
-            let connection = connections.get(&d.connection);
-            view(state, d, connection, false)
-        })
-        .collect();
-    let mut body = json!({ "ApiDestinations": destinations });
-    if let Some(token) = next {
-        body["NextToken"] = json!(token);
-    }
-    ok(&body)
+    let page = paging.after_key(matching, |d| &d.name);
+    ok(&page.body("ApiDestinations", |d| {
+        let connection = connections.get(&d.connection);
+        view(state, d, connection, false)
+    }))
 }
 
 pub fn update(state: &AppState, request: DestinationRequest) -> Result<Response, AwsError> {

@@ -2,7 +2,8 @@
 //!
 //! Request and response shapes, validation and `__type` error names follow AWS so
 //! that the AWS CLI and SDKs work unchanged against `--endpoint-url`. This module
-//! translates; the domain modules decide.
+//! translates; the domain modules decide. How a domain refusal reads on the wire
+//! is `wording.rs`'s.
 
 mod buses;
 mod connection_auth;
@@ -12,11 +13,13 @@ mod constraints;
 mod destinations;
 mod events;
 mod operations;
+mod paginate;
 mod patterns;
 mod rules;
 mod tags;
 mod target_shape;
 mod targets;
+mod wording;
 
 use axum::body::Body;
 use axum::extract::State;
@@ -29,7 +32,6 @@ use serde_json::json;
 use super::AppState;
 use super::body::{BodyError, read_limited};
 use super::error::close_connection;
-use crate::catalog::CatalogError;
 
 pub const TARGET_HEADER: &str = "x-amz-target";
 const CONTENT_TYPE: &str = "application/x-amz-json-1.1";
@@ -122,30 +124,6 @@ impl AwsError {
             status: StatusCode::INTERNAL_SERVER_ERROR,
             kind: "InternalException",
             message: format!("internal error (request {request_id})"),
-        }
-    }
-}
-
-/// The one translation of control-plane errors into AWS's exceptions.
-impl From<CatalogError> for AwsError {
-    fn from(error: CatalogError) -> Self {
-        let message = error.to_string();
-        match error {
-            CatalogError::RuleNotFound { .. }
-            | CatalogError::ConnectionNotFound(_)
-            | CatalogError::DestinationNotFound(_) => AwsError::not_found(message),
-            CatalogError::ConnectionExists(_) | CatalogError::DestinationExists(_) => {
-                AwsError::already_exists(message)
-            }
-            CatalogError::RuleHasTargets | CatalogError::TooManyTags { .. } => {
-                AwsError::validation(message)
-            }
-            CatalogError::TooManyTargets { .. } => AwsError::limit_exceeded(message),
-            // The request is well formed but conflicts with another resource;
-            // DeleteConnection models only this exception for that.
-            CatalogError::ConnectionInUse(..) => AwsError::concurrent_modification(message),
-            CatalogError::InvalidPattern(_) => AwsError::invalid_pattern(message),
-            CatalogError::Storage(_) => AwsError::internal(&error),
         }
     }
 }

@@ -1,7 +1,7 @@
 //! PutRule, DescribeRule, ListRules, DeleteRule, EnableRule, DisableRule, and
 //! what the rule and target operations share: AWS's name rule and wording for
-//! constraint violations, bus resolution, paging limits, and the one mapping of
-//! `CatalogError` to AWS error types.
+//! constraint violations, and bus resolution. How the catalog's refusals read
+//! is `wording.rs`'s.
 //!
 //! Rules live in the catalog; this file checks requests and shapes answers.
 //! PutRule's `Tags` are set on a new rule and added to an existing one's.
@@ -12,7 +12,9 @@ use axum::response::Response;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use super::paginate::{Checks, Paging};
 use super::tags::{TagShape, checked_tags};
+use super::wording::bus_not_found;
 use super::{AwsError, ok};
 use crate::api::AppState;
 use crate::bus::DEFAULT_BUS;
@@ -23,7 +25,6 @@ const MAX_NAME: usize = 64;
 const MAX_DESCRIPTION: usize = 512;
 /// AWS's `RoleArn`, `TargetArn`, `EventBusNameOrArn`.
 pub(super) const MAX_ARN: usize = 1600;
-const MAX_NEXT_TOKEN: usize = 2048;
 
 #[derive(Deserialize)]
 #[serde(rename_all = "PascalCase")]
@@ -95,7 +96,7 @@ fn view(state: &AppState, rule: RuleRecord) -> RuleView {
     }
 }
 
-/// The one translation of catalog failures into AWS error types.
+/// A rule that a request names is missing, worded as the catalog's refusal is.
 pub(super) fn rule_not_found(bus: &str, name: &str) -> AwsError {
     AwsError::from(CatalogError::RuleNotFound {
         bus: bus.into(),
@@ -159,23 +160,7 @@ pub(super) fn existing_bus(state: &AppState, given: Option<String>) -> Result<St
     check_length("EventBusName", &given, 1, MAX_ARN).map_err(AwsError::validation)?;
     match state.buses.resolve(&given) {
         Some(name) if state.buses.exists(name) => Ok(name.to_string()),
-        _ => Err(AwsError::not_found(format!(
-            "Event bus {given} does not exist."
-        ))),
-    }
-}
-
-/// `Limit` (1–100, default 100) and `NextToken` (1–2048 characters) of a list.
-pub(super) fn paging(limit: Option<i64>, token: Option<&str>) -> Result<usize, AwsError> {
-    if let Some(token) = token {
-        check_length("NextToken", token, 1, MAX_NEXT_TOKEN).map_err(AwsError::validation)?;
-    }
-    match limit {
-        None => Ok(100),
-        Some(l @ 1..=100) => Ok(usize::try_from(l).expect("1..=100 fits usize")),
-        Some(l) => Err(AwsError::validation(format!(
-            "1 validation error detected: Value '{l}' at 'limit' failed to satisfy constraint: Member must have value between 1 and 100"
-        ))),
+        _ => Err(bus_not_found(&given)),
     }
 }
 
@@ -242,25 +227,11 @@ pub fn list(state: &AppState, request: ListRulesRequest) -> Result<Response, Aws
     if let Some(prefix) = &request.name_prefix {
         check_name("NamePrefix", prefix).map_err(AwsError::validation)?;
     }
-    let limit = paging(request.limit, request.next_token.as_deref())?;
+    let paging = Paging::parse(Checks::Modelled, request.limit, request.next_token)?;
     let bus = existing_bus(state, request.event_bus_name)?;
-    let page = state.catalog.rules(
-        &bus,
-        request.name_prefix.as_deref(),
-        request.next_token.as_deref(),
-        limit + 1,
-    );
-    let next_token = (page.len() > limit).then(|| page[limit - 1].name.clone());
-    let rules: Vec<RuleView> = page
-        .into_iter()
-        .take(limit)
-        .map(|r| view(state, r))
-        .collect();
-    let mut body = json!({ "Rules": rules });
-    if let Some(token) = next_token {
-        body["NextToken"] = json!(token);
-    }
-    ok(&body)
+    let rules = state.catalog.rules(&bus, request.name_prefix.as_deref());
+    let page = paging.after_key(rules, |r| &r.name);
+    ok(&page.body("Rules", |r| view(state, r)))
 }
 
 pub fn delete(state: &AppState, request: DeleteRuleRequest) -> Result<Response, AwsError> {

@@ -11,9 +11,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::rules::{MAX_ARN, check_length};
+use super::wording::{arn_refusal, bus_not_found};
 use super::{AwsError, ok};
 use crate::api::AppState;
-use crate::catalog::{ArnError, MAX_TAGS_PER_RESOURCE, Resource, Tag};
+use crate::catalog::{MAX_TAGS_PER_RESOURCE, Resource, Tag};
 
 const MAX_KEY: usize = 128;
 const MAX_VALUE: usize = 256;
@@ -99,13 +100,11 @@ fn resource<'a>(state: &AppState, arn: &'a Option<String>) -> Result<Resource<'a
         .catalog
         .arns()
         .parse(arn)
-        .map_err(|e: ArnError| AwsError::validation(format!("ResourceARN {e}.")))?;
+        .map_err(|e| AwsError::validation(arn_refusal("ResourceARN", &e)))?;
     if let Resource::Bus(name) | Resource::Rule { bus: name, .. } = resource
         && !state.buses.exists(name)
     {
-        return Err(AwsError::not_found(format!(
-            "Event bus {name} does not exist."
-        )));
+        return Err(bus_not_found(name));
     }
     Ok(resource)
 }

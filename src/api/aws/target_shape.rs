@@ -13,6 +13,7 @@ use serde::de::IgnoredAny;
 use serde::{Deserialize, Serialize};
 
 use super::rules::{MAX_ARN, check_length, check_name};
+use super::wording::arn_refusal;
 use crate::api::AppState;
 use crate::catalog::{
     ArnError, DEFAULT_QUEUE, HttpParameters, MAX_EVENT_AGE_SECS, MAX_RETRY_ATTEMPTS,
@@ -145,7 +146,7 @@ fn check_arn(state: &AppState, arn: &str) -> Result<(), Refusal> {
     }
     let arns = state.catalog.arns();
     if let Err(incomplete @ ArnError::Incomplete { .. }) = arns.parse(arn) {
-        return Err(invalid(format!("Target Arn {incomplete}.")));
+        return Err(invalid(arn_refusal("Target Arn", &incomplete)));
     }
     if let Ok(Some(name)) = arns.api_destination_name(arn) {
         return match state.catalog.api_destination(name) {

@@ -10,7 +10,8 @@ use axum::response::Response;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::rules::{check_name, existing_bus, paging, required_name, rule_not_found};
+use super::paginate::{Checks, Paging};
+use super::rules::{check_name, existing_bus, required_name, rule_not_found};
 use super::target_shape::{TargetShape, request_error, target_record, view};
 use super::{AwsError, ok};
 use crate::api::AppState;
@@ -98,32 +99,16 @@ pub fn put(state: &AppState, request: PutTargetsRequest) -> Result<Response, Aws
 
 pub fn list(state: &AppState, request: ListTargetsRequest) -> Result<Response, AwsError> {
     let rule_name = required_name("Rule", request.rule)?;
-    let limit = paging(request.limit, request.next_token.as_deref())?;
     // The token is the position of the next target: rules have at most five.
-    let start = match request.next_token.as_deref() {
-        None => 0,
-        Some(token) => token
-            .parse::<usize>()
-            .map_err(|_| AwsError::validation("NextToken is not valid."))?,
-    };
+    let paging =
+        Paging::parse(Checks::Modelled, request.limit, request.next_token)?.by_position()?;
     let bus = existing_bus(state, request.event_bus_name)?;
     let rule = state
         .catalog
         .rule(&bus, &rule_name)
         .ok_or_else(|| rule_not_found(&bus, &rule_name))?;
-    let targets: Vec<TargetShape> = rule
-        .targets
-        .iter()
-        .skip(start)
-        .take(limit)
-        .map(view)
-        .collect();
-    let mut body = json!({ "Targets": targets });
-    let end = start.saturating_add(limit);
-    if end < rule.targets.len() {
-        body["NextToken"] = json!(end.to_string());
-    }
-    ok(&body)
+    let page = paging.page(&rule.targets);
+    ok(&page.body("Targets", view))
 }
 
 pub fn remove(state: &AppState, request: RemoveTargetsRequest) -> Result<Response, AwsError> {
