@@ -126,9 +126,6 @@ pub struct DeliveryConfig {
     /// A settled delivery's attempts are dropped once its last attempt is this
     /// old (swept every 10 minutes). Default 604 800 s (7 days).
     pub attempt_history_secs: u64,
-    /// Testing only: serve `POST /v1/test/clock` to move delivery's clock
-    /// forward, so that retry age limits can be tested. Default false.
-    pub test_clock: bool,
 }
 
 impl Default for DeliveryConfig {
@@ -143,7 +140,6 @@ impl Default for DeliveryConfig {
             event_cache_bytes: 32 * 1024 * 1024,
             attempt_history_per_delivery: 10,
             attempt_history_secs: 7 * 86_400,
-            test_clock: false,
         }
     }
 }
@@ -409,6 +405,16 @@ mod tests {
         let (_dir, loaded) = load_toml("[aws]\ncolour = \"blue\"\n");
         let err = loaded.expect_err("typo is refused").to_string();
         assert!(err.ends_with(": expected one of region, account"), "{err}");
+    }
+
+    #[test]
+    fn the_removed_test_clock_field_is_refused_as_unknown() {
+        let (_dir, loaded) = load_toml("[delivery]\ntest_clock = true\n");
+        let err = loaded.expect_err("no longer a field").to_string();
+        assert!(
+            err.starts_with("unknown config field [delivery] test_clock in "),
+            "{err}"
+        );
     }
 
     #[test]

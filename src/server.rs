@@ -22,7 +22,7 @@ use crate::bus::Buses;
 use crate::catalog::Catalog;
 use crate::config::Config;
 use crate::dead_letter::DeadLetters;
-use crate::delivery::{self, Delivery};
+use crate::delivery::{self, Clock, Delivery};
 use crate::log::{Log, WriterHandle};
 use crate::metrics::Metrics;
 use crate::pending::PendingDeliveries;
@@ -100,7 +100,6 @@ impl Server {
             catalog,
             delivery,
             dead_letters,
-            test_clock: config.delivery.test_clock,
             store,
             metrics,
             ingest: Arc::new(config.ingest.clone()),
@@ -115,6 +114,12 @@ impl Server {
             config,
             delivery_runtime,
         })
+    }
+
+    /// Delivery's clock. `main` never moves it; an in-process test does, to
+    /// reach retry age limits without waiting for them.
+    pub fn clock(&self) -> Clock {
+        self.state.delivery.clock().clone()
     }
 
     pub fn local_addr(&self) -> SocketAddr {

@@ -1,6 +1,6 @@
 //! The native dead-letter and target-status API:
 //! `GET /v1/dead-letters`, `GET|DELETE /v1/dead-letters/{id}`,
-//! `POST /v1/dead-letters/redrive`, `GET /v1/targets`, and the test clock.
+//! `POST /v1/dead-letters/redrive`, and `GET /v1/targets`.
 
 use axum::Json;
 use axum::body::Bytes;
@@ -294,42 +294,4 @@ pub async fn targets(State(state): State<AppState>) -> Response {
         Ok(targets) => Json(json!({ "targets": targets })).into_response(),
         Err(e) => ApiError::internal(&e).into_response(),
     }
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-struct ClockRequest {
-    advance_secs: i64,
-}
-
-/// `POST /v1/test/clock {"advanceSecs":N}`: moves delivery's clock forward.
-/// Served only with `delivery.test_clock = true`.
-pub async fn advance_clock(
-    State(state): State<AppState>,
-    body: Bytes,
-) -> Result<Response, ApiError> {
-    if !state.test_clock {
-        return Err(ApiError::not_found(
-            "not_found",
-            "no such endpoint (enable delivery.test_clock)",
-        ));
-    }
-    let request: ClockRequest = serde_json::from_slice(&body).map_err(|e| {
-        ApiError::bad_request(
-            "invalid_request",
-            format!("expected {{\"advanceSecs\":N}}: {e}"),
-        )
-    })?;
-    if request.advance_secs < 0 {
-        return Err(ApiError::bad_request(
-            "invalid_request",
-            "the clock only moves forward",
-        ));
-    }
-    let offset = state
-        .delivery
-        .clock()
-        .advance(request.advance_secs.saturating_mul(1000));
-    state.delivery.wake_all();
-    Ok(Json(json!({ "offsetMs": offset })).into_response())
 }

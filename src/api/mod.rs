@@ -51,8 +51,6 @@ pub struct Shared {
     pub catalog: Catalog,
     pub delivery: Delivery,
     pub dead_letters: DeadLetters,
-    /// Whether `POST /v1/test/clock` is served (`delivery.test_clock`).
-    pub test_clock: bool,
     pub store: Arc<Store>,
     pub metrics: Metrics,
     pub ingest: Arc<IngestConfig>,
@@ -75,7 +73,6 @@ pub fn router(state: AppState) -> Router {
             "/v1/dead-letters/{id}",
             get(dead_letters::show).delete(dead_letters::delete),
         )
-        .route("/v1/test/clock", post(dead_letters::advance_clock))
         .route("/healthz", get(operator::healthz))
         .route("/metrics", get(operator::metrics))
         .fallback(|| async { ApiError::not_found("not_found", "no such endpoint") })

@@ -203,13 +203,6 @@ impl Delivery {
         }
     }
 
-    /// Wakes every worker (after the test clock moved).
-    pub fn wake_all(&self) {
-        for worker in self.inner.workers().values() {
-            worker.wake.notify_one();
-        }
-    }
-
     /// Moves dead letters back to their targets' pending deliveries, to be
     /// delivered through the normal path with fresh retry limits.
     pub fn redrive(&self, letters: Vec<DeadLetter>) -> Result<Redriven, StoreError> {

@@ -13,7 +13,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::{Notify, mpsc};
+use tokio::sync::{Notify, mpsc, watch};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
@@ -37,6 +37,8 @@ pub(super) struct Worker {
     inner: Arc<Inner>,
     stats: Arc<TargetStats>,
     wake: Arc<Notify>,
+    /// Changes when delivery's clock is moved: due times are looked at again.
+    clock_moved: watch::Receiver<()>,
     inbox: mpsc::UnboundedReceiver<Seq>,
     stop: CancellationToken,
     /// Keys below this have been picked up.
@@ -67,6 +69,7 @@ impl Worker {
     ) -> Worker {
         Worker {
             uid,
+            clock_moved: inner.clock.moved(),
             inner,
             stats,
             wake,
@@ -114,6 +117,7 @@ impl Worker {
             tokio::select! {
                 () = self.stop.cancelled() => break,
                 () = self.wake.notified() => self.scan_exhausted = false,
+                Ok(()) = self.clock_moved.changed() => {}
                 Some(seq) = self.inbox.recv() => self.take_redriven(seq),
                 Some(done) = self.flights.join_next_with_id(), if !self.flights.is_empty() => {
                     // Settle every attempt that has ended, then remove all

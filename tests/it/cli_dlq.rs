@@ -383,7 +383,7 @@ async fn status_shows_how_long_ago_the_last_error_happened() {
 
     let sink = Sink::start().await;
     sink.set(Behaviour::FailTimes { n: 1, status: 503 });
-    let server = fast_retries().start().await;
+    let server = fast_retries().in_process().start().await;
     let endpoint = server.base_url();
     server
         .route_source_to("orders", "shop", "hook", &sink.url("/hook"), json!({}))
@@ -396,7 +396,7 @@ async fn status_shows_how_long_ago_the_last_error_happened() {
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
     // The error stays after the success that followed; its age tells them apart.
-    server.advance_clock(4 * 60).await;
+    server.clock().advance(Duration::from_secs(4 * 60));
 
     let status = printed_json(&stowage(&["status", "--endpoint", &endpoint, "--json"]).await);
     let target = &status.as_array().expect("targets")[0];

@@ -179,6 +179,7 @@ async fn retries_end_at_maximum_event_age() {
     let server = fast_retries()
         // Backoff long enough that the attempt limit is far away.
         .env("STOWAGE_DELIVERY__BACKOFF_BASE_MS", "100")
+        .in_process()
         .start()
         .await;
     let policy = json!({ "RetryPolicy": { "MaximumEventAgeInSeconds": 60 } });
@@ -189,7 +190,7 @@ async fn retries_end_at_maximum_event_age() {
     sink.wait_for(2, WAIT).await;
     assert!(server.dead_letters("").await.is_empty(), "not yet 60 s old");
 
-    server.advance_clock(61).await;
+    server.clock().advance(Duration::from_secs(61));
     let letters = server.wait_for_dead_letters("", 1, WAIT).await;
     assert_eq!(
         letters[0]["exhaustedRetryCondition"],
@@ -459,7 +460,7 @@ async fn a_huge_retry_after_never_holds_an_event_past_its_age_limit() {
         status: 503,
         retry_after: "99999".into(),
     });
-    let server = fast_retries().start().await;
+    let server = fast_retries().in_process().start().await;
     let policy = json!({ "RetryPolicy": { "MaximumEventAgeInSeconds": 60 } });
     server
         .route_source_to("r", "s", "t", &sink.url("/hook"), policy)
@@ -469,7 +470,7 @@ async fn a_huge_retry_after_never_holds_an_event_past_its_age_limit() {
     wait_for_status(&server, "t", "retried", 1).await;
     // The retry is due at the age limit, not 27 h later: once the clock
     // reaches it, the last attempt goes out (and succeeds here).
-    server.advance_clock(61).await;
+    server.clock().advance(Duration::from_secs(61));
     sink.wait_for(2, WAIT).await;
     wait_for_status(&server, "t", "delivered", 1).await;
 }

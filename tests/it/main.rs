@@ -1,5 +1,6 @@
 //! Stowage's integration tests: one binary, a module per area, each test against
-//! its own real `stowage` process on port 0 over its own temporary data dir.
+//! its own real server on port 0 over its own temporary data dir: a `stowage`
+//! process, or the same server code in-process where a test moves delivery's clock.
 
 #![allow(clippy::unwrap_used)] // tests may unwrap; most use `expect` with a reason
 
@@ -23,6 +24,7 @@ mod durability;
 mod events_trace;
 mod gateway;
 mod idempotency;
+mod in_process;
 mod operations;
 mod pattern_api;
 mod pattern_conformance;

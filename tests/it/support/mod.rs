@@ -1,9 +1,10 @@
-//! What the integration tests share: a real server process (`TestServer`), the
-//! client side of its API, a recording HTTP target (`Sink`), and a seeded random
+//! What the integration tests share: a real server (`TestServer`: a process, or
+//! in-process with its delivery clock), the client side of its API, a recording HTTP target (`Sink`), and a seeded random
 //! generator.
 
 pub mod api;
 pub mod aws;
+pub mod in_process;
 pub mod load;
 pub mod raw;
 pub mod rng;

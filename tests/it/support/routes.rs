@@ -10,13 +10,12 @@ use serde_json::{Value, json};
 use super::{Reply, TestServer, server::Builder};
 
 /// A server whose retries are fast: 20 ms backoff base, 200 ms cap, 1 s
-/// request timeout, and the test clock on.
+/// request timeout.
 pub fn fast_retries() -> Builder {
     TestServer::builder()
         .env("STOWAGE_DELIVERY__BACKOFF_BASE_MS", "20")
         .env("STOWAGE_DELIVERY__BACKOFF_CAP_MS", "200")
         .env("STOWAGE_DELIVERY__REQUEST_TIMEOUT_MS", "1000")
-        .env("STOWAGE_DELIVERY__TEST_CLOCK", "true")
 }
 
 impl TestServer {
@@ -187,18 +186,6 @@ impl TestServer {
             );
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
-    }
-
-    /// Moves the server's delivery clock forward (needs `delivery.test_clock`).
-    pub async fn advance_clock(&self, secs: i64) {
-        let reply = self
-            .post(
-                "/v1/test/clock",
-                Some("application/json"),
-                json!({ "advanceSecs": secs }).to_string(),
-            )
-            .await;
-        assert_eq!(reply.status, StatusCode::OK, "advance clock: {reply:?}");
     }
 
     /// Publishes a gateway event with `source` and `data`; returns its id.

@@ -1,10 +1,12 @@
 //! `TestServer`: the real `stowage` binary serving on port 0 over a temporary data
 //! directory, with the process controls the durability tests need (kill -9,
-//! SIGTERM, restart on the same directory).
+//! SIGTERM, restart on the same directory); or, built with `in_process()`, the
+//! same server code inside the test process (`in_process.rs`), whose delivery
+//! clock a test can move. Process controls refuse in that mode.
 //!
-//! The process is killed and reaped on drop, then the directory is removed. The
-//! server's stderr (its logs) goes to a file next to the data directory so that a
-//! failing test can show it.
+//! The process is killed and reaped on drop (an in-process server is stopped
+//! and joined), then the directory is removed. The server's stderr (its logs)
+//! goes to a file next to the data directory so that a failing test can show it.
 
 use std::ffi::OsString;
 use std::fs::OpenOptions;
@@ -15,7 +17,10 @@ use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use rustix::process::{Pid, Signal, kill_process};
+use stowage::delivery::Clock;
 use tempfile::TempDir;
+
+use super::in_process::{self, InProcess};
 
 /// The binary under test.
 pub const BIN: &str = env!("CARGO_BIN_EXE_stowage");
@@ -33,6 +38,7 @@ pub struct Builder {
     config_toml: Option<String>,
     data_dir: Option<PathBuf>,
     wrapper: Vec<OsString>,
+    in_process: bool,
 }
 
 impl Builder {
@@ -72,7 +78,19 @@ impl Builder {
         self
     }
 
+    /// Runs the server inside the test process rather than as `stowage serve`:
+    /// same code, same config (TOML and `env` apply), and `TestServer::clock`.
+    /// No process controls, no `args`, no `wrapper`, no captured logs.
+    pub fn in_process(mut self) -> Self {
+        self.in_process = true;
+        self
+    }
+
     pub async fn start(self) -> TestServer {
+        assert!(
+            !self.in_process || (self.args.is_empty() && self.wrapper.is_empty()),
+            "an in-process server takes no command-line args and no wrapper"
+        );
         let root = tempfile::Builder::new()
             .prefix("stowage-it-")
             .tempdir()
@@ -93,9 +111,21 @@ impl Builder {
             config_file,
             builder: self,
             running: None,
+            in_process: None,
             addr: None,
         };
-        server.spawn().await;
+        if server.builder.in_process {
+            let config = in_process::config(
+                &server.data_dir,
+                server.builder.config_toml.as_deref(),
+                &server.builder.env,
+            );
+            let running = InProcess::start(config).await;
+            server.addr = Some(running.addr());
+            server.in_process = Some(running);
+        } else {
+            server.spawn().await;
+        }
         server
     }
 }
@@ -113,8 +143,10 @@ pub struct TestServer {
     config_file: Option<PathBuf>,
     log_file: PathBuf,
     running: Option<Running>,
+    /// Set in in-process mode, for the server's whole life.
+    in_process: Option<InProcess>,
     addr: Option<SocketAddr>,
-    // Last: removed after the process is gone.
+    // Last: removed after the process (or the in-process server) is gone.
     root: TempDir,
 }
 
@@ -145,8 +177,25 @@ impl TestServer {
         &self.data_dir
     }
 
+    /// Delivery's clock, to move it forward (`advance`); in-process mode only.
+    pub fn clock(&self) -> &Clock {
+        self.in_process
+            .as_ref()
+            .expect("the delivery clock is reachable in-process only: build with .in_process()")
+            .clock()
+    }
+
+    /// Panics, naming `what`, when the server runs in-process.
+    fn process_only(&self, what: &str) {
+        assert!(
+            self.in_process.is_none(),
+            "{what} needs a server process; this TestServer runs in-process"
+        );
+    }
+
     /// The server process's id.
     pub fn pid(&self) -> u32 {
+        self.process_only("pid");
         let pid = self.running.as_ref().expect("running").pid.as_raw_nonzero();
         u32::try_from(pid.get()).expect("pids are positive")
     }
@@ -158,11 +207,15 @@ impl TestServer {
 
     /// Everything the server (all its runs) wrote to stderr.
     pub fn logs(&self) -> String {
+        if self.in_process.is_some() {
+            return "(an in-process server's logs are not captured)".into();
+        }
         std::fs::read_to_string(&self.log_file).unwrap_or_default()
     }
 
     /// CPU time (user + system) the server process has used so far.
     pub fn cpu_time(&self) -> Duration {
+        self.process_only("cpu_time");
         let pid = self.running.as_ref().expect("running").pid.as_raw_nonzero();
         let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("read /proc stat");
         // Fields after the command name (which may hold spaces) start at `)`.
@@ -178,6 +231,7 @@ impl TestServer {
 
     /// True while the process has not exited.
     pub fn is_running(&mut self) -> bool {
+        self.process_only("is_running");
         match &mut self.running {
             Some(r) => matches!(r.child.try_wait(), Ok(None)),
             None => false,
@@ -186,6 +240,7 @@ impl TestServer {
 
     /// SIGKILLs the server and reaps it.
     pub async fn kill9(&mut self) {
+        self.process_only("kill9");
         let pid = self.running.as_ref().expect("the server is running").pid;
         // ESRCH if it already died; the wait below still reaps it.
         let _ = kill_process(pid, Signal::KILL);
@@ -200,6 +255,7 @@ impl TestServer {
 
     /// Sends `signal` to the server process without waiting.
     pub fn signal(&self, signal: Signal) {
+        self.process_only("signal");
         let pid = self.running.as_ref().expect("the server is running").pid;
         kill_process(pid, signal).expect("send the signal");
     }
@@ -219,6 +275,7 @@ impl TestServer {
 
     /// Waits up to `timeout` for the process to exit; `None` if it did not.
     pub async fn wait_exit(&mut self, timeout: Duration) -> Option<ExitStatus> {
+        self.process_only("wait_exit");
         let deadline = Instant::now() + timeout;
         loop {
             let running = self.running.as_mut()?;
@@ -236,6 +293,7 @@ impl TestServer {
     /// Starts the server again on the same data dir. The previous process must
     /// have exited (`kill9`, `terminate`).
     pub async fn restart(&mut self) {
+        self.process_only("restart");
         assert!(
             !self.is_running(),
             "restart needs the previous process stopped first"
