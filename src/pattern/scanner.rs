@@ -147,6 +147,7 @@ pub(crate) fn flatten(
         out,
         next_array: 0,
         stopped: false,
+        dotted_after: None,
         failure: None,
     };
     let start = ws(input, 0);
@@ -219,7 +220,47 @@ struct Scanner<'a, 'o> {
     next_array: u32,
     /// Every root key the rules name has been read; the rest is not.
     stopped: bool,
+    /// (from, last): the last key at or after `from` that may contain a dot,
+    /// found once per event on the first early stop that needs it.
+    dotted_after: Option<(usize, Option<usize>)>,
     failure: Option<EventError>,
+}
+
+/// Where the last object key at or after `from` that may contain a dot sits
+/// (the position of its `:`), or `None` when no key there can. Conservative: a
+/// `:` after a string counts as a key, and an escape anywhere near one counts
+/// as a dot. Keys are found from their `:`, so the skipped bytes are searched,
+/// not parsed.
+fn last_dotted_key(input: &[u8], from: usize) -> Option<usize> {
+    let rest = input.get(from..)?;
+    memchr::memrchr_iter(b':', rest)
+        .map(|i| from + i)
+        .find(|&colon| may_end_dotted_key(input, colon))
+}
+
+/// Whether the `:` at `colon` may follow a key that contains a dot.
+fn may_end_dotted_key(input: &[u8], colon: usize) -> bool {
+    let mut end = colon;
+    while end > 0 && matches!(input[end - 1], b' ' | b'\t' | b'\n' | b'\r') {
+        end -= 1;
+    }
+    if end == 0 || input[end - 1] != b'"' {
+        return false;
+    }
+    // Back from the closing quote to the opening one: keys are short, so a
+    // plain loop beats a search call. An escape (of a quote or a dot) counts
+    // as a dot.
+    let mut at = end - 1;
+    while at > 0 {
+        at -= 1;
+        match input[at] {
+            // An escaped quote is inside the key: count it as a dot.
+            b'"' => return at > 0 && input[at - 1] == b'\\',
+            b'.' | b'\\' => return true,
+            _ => {}
+        }
+    }
+    true
 }
 
 impl Scanner<'_, '_> {
@@ -229,6 +270,21 @@ impl Scanner<'_, '_> {
     #[inline(never)]
     fn fail(&mut self, offset: usize, reason: &'static str) -> Fail {
         self.fail_with(EventError::InvalidJson { offset, reason })
+    }
+
+    /// Whether a key after `pos` may contain a dot, and so name a path that
+    /// an early stop would miss (`"a.b"` after `a` was read). Positions only
+    /// grow during a scan, so one search from the first query answers all.
+    fn dotted_key_ahead(&mut self, pos: usize) -> bool {
+        let last = match self.dotted_after {
+            Some((from, last)) if from <= pos => last,
+            _ => {
+                let last = last_dotted_key(self.input, pos);
+                self.dotted_after = Some((pos, last));
+                last
+            }
+        };
+        last.is_some_and(|colon| colon >= pos)
     }
 
     #[cold]
@@ -332,12 +388,10 @@ impl Scanner<'_, '_> {
             return Ok(pos + 1);
         }
         // A later dotted key (`a.b` after `a`) can still name a path below a
-        // child, so only a node whose children are all leaves stops early.
-        let wanted = if self.trie.has_grandchildren(node) {
-            0
-        } else {
-            self.trie.child_count(node)
-        };
+        // child: a node whose children are all leaves may skip the rest of
+        // its object, any other stop first checks that no such key follows.
+        let wanted = self.trie.child_count(node);
+        let leaves_only = !self.trie.has_grandchildren(node);
         // Distinct children seen so far (a repeated key must not count twice);
         // nodes with more than 64 children simply never stop early.
         let mut seen: u64 = 0;
@@ -382,7 +436,7 @@ impl Scanner<'_, '_> {
                         return Ok(pos);
                     }
                     seen |= bit;
-                    if all != 0 && seen == all && completes {
+                    if all != 0 && seen == all && completes && !self.dotted_key_ahead(pos) {
                         self.stopped = true;
                         return Ok(pos);
                     }
@@ -394,7 +448,7 @@ impl Scanner<'_, '_> {
                 Some(b'}') => return Ok(pos + 1),
                 _ => return Err(self.fail(pos, "expected `,` or `}`")),
             }
-            if all != 0 && seen == all {
+            if all != 0 && seen == all && (leaves_only || !self.dotted_key_ahead(pos)) {
                 return self.skip_brackets(pos, b'}');
             }
         }
@@ -710,12 +764,34 @@ mod tests {
         let t2 = trie(&[&["x", "y"], &["x", "z"]]);
         let nested = r#"{"x": {"y": {"q": 1}, "z": 1, "w": [broken"#;
         let mut out = Flattened::default();
-        // Not here: `x` has a grandchild, which a later `"x.y.q"` could name.
-        assert!(flatten(nested.as_bytes(), &t2, 2, &mut out).is_err());
+        // No key with a dot follows, so nothing after can name a path.
+        assert!(flatten(nested.as_bytes(), &t2, 2, &mut out).is_ok());
         let t2 = trie(&[&["x", "y"]]);
-        // Not at the root, where a later `"x.y"` key could still name a value.
-        assert!(flatten(br#"{"x": {"y": 1}, "w": [broken"#, &t2, 1, &mut out).is_err());
+        assert!(flatten(br#"{"x": {"y": 1}, "w": [broken"#, &t2, 1, &mut out).is_ok());
         assert_eq!(leaves(r#"{"x": {"y": 1, "z": [1]}, "w": 0}"#, &t2).len(), 1);
+        // A later key with a dot (even an escaped one) can: no stop then.
+        assert!(flatten(br#"{"x": {"y": 1}, "x.y": [broken"#, &t2, 1, &mut out).is_err());
+        assert_eq!(
+            leaves(r#"{"x": {"y": 1}, "w": {"q": 0}, "x.y": 2}"#, &t2).len(),
+            2
+        );
+        assert_eq!(leaves(r#"{"x": {"y": 1}, "x\u002ey" : 2}"#, &t2).len(), 2);
+        assert_eq!(
+            leaves(r#"{"x": {"y": 1, "q": {"a.b": 0}}, "x.y" : 3}"#, &t2).len(),
+            2
+        );
+        // A key with an escaped quote before its dot is still read.
+        assert!(flatten(br#"{"x": {"y": 1}, "x.y\"q": [broken"#, &t2, 1, &mut out).is_err());
+        // A dot in a value or a number is no key.
+        assert!(
+            flatten(
+                br#"{"x": {"y": 1}, "w": ["a.b", 1.5, "c:d"], oops"#,
+                &t2,
+                1,
+                &mut out
+            )
+            .is_ok()
+        );
         // Not inside an array: later elements may hold more values.
         assert_eq!(
             leaves(r#"{"x": [{"y": 1, "z": 0}, {"y": 2}]}"#, &t2).len(),
