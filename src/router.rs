@@ -127,6 +127,9 @@ fn route_step(
             }
         };
         metrics.routed_events.inc();
+        if !snapshot.routes_anything(&event.fields.bus) {
+            continue;
+        }
         let envelope = event.to_envelope_json();
         let uids = match snapshot.route(&event.fields.bus, envelope.as_bytes()) {
             Ok(uids) => uids,

@@ -22,6 +22,8 @@ pub struct Snapshot {
 pub struct BusRoutes {
     matcher: Matcher<u32>,
     rules: Vec<RuleRoute>,
+    /// Some enabled rule has a target.
+    delivers: bool,
 }
 
 pub struct RuleRoute {
@@ -95,6 +97,7 @@ impl Snapshot {
                         bus,
                         BusRoutes {
                             matcher: builder.build(),
+                            delivers: rules.iter().any(|rule| !rule.targets.is_empty()),
                             rules,
                         },
                     )
@@ -114,6 +117,12 @@ impl Snapshot {
 
     /// The targets (uids) of every enabled rule of `bus` that matches the
     /// event's envelope JSON, each once.
+    /// Whether any enabled rule of `bus` has a target: if not, its events
+    /// need not even be rendered to be routed.
+    pub fn routes_anything(&self, bus: &str) -> bool {
+        self.buses.get(bus).is_some_and(|routes| routes.delivers)
+    }
+
     pub fn route(&self, bus: &str, envelope_json: &[u8]) -> Result<Vec<u64>, EventError> {
         let Some(routes) = self.buses.get(bus) else {
             return Ok(Vec::new());
