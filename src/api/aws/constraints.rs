@@ -1,10 +1,40 @@
 //! AWS's field constraints shared by the control-plane operations: resource
-//! names, descriptions and endpoint URLs. Paging is `paginate.rs`'s.
+//! names, descriptions, endpoint URLs, ARN lengths and AWS's length message. Paging is `paginate.rs`'s.
 //!
 //! Each check names the field it refuses and never echoes the value, so that it
 //! is safe for secrets too. What a field means is decided by its operation.
 
 use super::AwsError;
+
+/// AWS's `RoleArn`, `TargetArn`, `EventBusNameOrArn`.
+pub const MAX_ARN: usize = 1600;
+
+/// A request member as AWS names it in messages: `EventBusName` → `eventBusName`.
+pub fn member(field: &str) -> String {
+    let mut chars = field.chars();
+    chars.next().map_or_else(String::new, |first| {
+        first.to_ascii_lowercase().to_string() + chars.as_str()
+    })
+}
+
+/// AWS's wording for a value outside its length bounds (the value is not echoed:
+/// it may be large).
+pub fn length_message(field: &str, min: usize, max: usize) -> String {
+    format!(
+        "1 validation error detected: Value at '{}' failed to satisfy constraint: Member must have length between {min} and {max}",
+        member(field)
+    )
+}
+
+/// `Err` with AWS's wording unless `value` has `min..=max` characters.
+pub fn check_length(field: &str, value: &str, min: usize, max: usize) -> Result<(), String> {
+    let chars = value.chars().count();
+    if (min..=max).contains(&chars) {
+        Ok(())
+    } else {
+        Err(length_message(field, min, max))
+    }
+}
 
 /// A connection or API destination name: 1–64 of `[\.\-_A-Za-z0-9]`.
 pub fn resource_name(field: &str, value: Option<String>) -> Result<String, AwsError> {

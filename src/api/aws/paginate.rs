@@ -12,7 +12,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use super::AwsError;
-use super::rules::check_length;
+use super::constraints::check_length;
 
 /// `Limit` when a request gives none, and its largest value.
 const MAX_LIMIT: usize = 100;

@@ -12,6 +12,7 @@ use axum::response::Response;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use super::constraints::{MAX_ARN, check_length, member};
 use super::paginate::{Checks, Paging};
 use super::tags::{TagShape, checked_tags};
 use super::wording::bus_not_found;
@@ -23,8 +24,6 @@ use crate::catalog::{CatalogError, RuleInput, RuleRecord};
 /// AWS's `RuleName` and `TargetId`: 1–64 of `[.\-_A-Za-z0-9]`.
 const MAX_NAME: usize = 64;
 const MAX_DESCRIPTION: usize = 512;
-/// AWS's `RoleArn`, `TargetArn`, `EventBusNameOrArn`.
-pub(super) const MAX_ARN: usize = 1600;
 
 #[derive(Deserialize)]
 #[serde(rename_all = "PascalCase")]
@@ -102,33 +101,6 @@ pub(super) fn rule_not_found(bus: &str, name: &str) -> AwsError {
         bus: bus.into(),
         name: name.into(),
     })
-}
-
-/// A request member as AWS names it in messages: `EventBusName` → `eventBusName`.
-fn member(field: &str) -> String {
-    let mut chars = field.chars();
-    chars.next().map_or_else(String::new, |first| {
-        first.to_ascii_lowercase().to_string() + chars.as_str()
-    })
-}
-
-/// AWS's wording for a value outside its length bounds (the value is not echoed:
-/// it may be large).
-pub(super) fn length_message(field: &str, min: usize, max: usize) -> String {
-    format!(
-        "1 validation error detected: Value at '{}' failed to satisfy constraint: Member must have length between {min} and {max}",
-        member(field)
-    )
-}
-
-/// `Err` with AWS's wording unless `value` has `min..=max` characters.
-pub(super) fn check_length(field: &str, value: &str, min: usize, max: usize) -> Result<(), String> {
-    let chars = value.chars().count();
-    if (min..=max).contains(&chars) {
-        Ok(())
-    } else {
-        Err(length_message(field, min, max))
-    }
 }
 
 /// A rule name or target id: 1–64 of `[.\-_A-Za-z0-9]`.

@@ -10,7 +10,7 @@ use axum::response::Response;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::rules::{MAX_ARN, check_length};
+use super::constraints::{MAX_ARN, check_length};
 use super::wording::{arn_refusal, bus_not_found};
 use super::{AwsError, ok};
 use crate::api::AppState;

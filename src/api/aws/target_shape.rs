@@ -12,7 +12,8 @@ use std::collections::BTreeMap;
 use serde::de::IgnoredAny;
 use serde::{Deserialize, Serialize};
 
-use super::rules::{MAX_ARN, check_length, check_name};
+use super::constraints::{MAX_ARN, check_length};
+use super::rules::check_name;
 use super::wording::arn_refusal;
 use crate::api::AppState;
 use crate::catalog::{
