@@ -13,7 +13,7 @@
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use crate::config::StorageConfig;
 
@@ -83,6 +83,10 @@ pub struct Store {
     db_file: File,
     /// Highest blob id already fdatasynced; blob ids grow monotonically.
     synced_blobs: Mutex<u64>,
+    /// Held shared by every removal of stored data (retention sweeps) and
+    /// exclusively by a backup, so that a backup never copies a tree after the
+    /// data another tree it already copied still refers to was removed.
+    removals: RwLock<()>,
     /// Names this process to a second server; `None` if it could not be written.
     _pid_file: Option<PidFile>,
 }
@@ -119,6 +123,7 @@ impl Store {
             dir,
             db_file,
             synced_blobs: Mutex::new(0),
+            removals: RwLock::new(()),
             _pid_file: pid_file,
         };
         Ok(store)
@@ -136,6 +141,19 @@ impl Store {
     /// Bytes sled occupies on disk.
     pub fn size_on_disk(&self) -> u64 {
         self.db.size_on_disk().unwrap_or(0)
+    }
+
+    /// Permission to remove stored data (log chunks, archive entries, letters past
+    /// their retention): hold it for the removal, never across an await.
+    /// Waits while a backup runs.
+    pub fn removal_permit(&self) -> RwLockReadGuard<'_, ()> {
+        self.removals.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Stops every removal of stored data until the guard is dropped (a backup
+    /// copying the trees one after another).
+    pub fn pause_removals(&self) -> RwLockWriteGuard<'_, ()> {
+        self.removals.write().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Makes every write made before this call durable (see the module doc).
