@@ -8,6 +8,9 @@
 //! twice or lost. The batch is not synced on its own: the events are already
 //! durable, and a lost batch is simply routed again (sled recovers a prefix of
 //! its writes, so a later delivery's removal is never kept without its batch).
+//!
+//! A replayed record (one with a `ReplayMark`) goes only to its replay's rules
+//! (`Replays::route_filter`) and is never offered to an archive.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -21,6 +24,7 @@ use crate::event::Seq;
 use crate::log::Log;
 use crate::metrics::DeliveryMetrics;
 use crate::pending::{PendingDeliveries, PendingDelivery, Routed};
+use crate::replay::{Replays, RouteFilter};
 use crate::store::StoreError;
 
 pub struct Router {
@@ -30,6 +34,8 @@ pub struct Router {
     pub delivery: Delivery,
     pub metrics: DeliveryMetrics,
     pub batch: usize,
+    /// Where replayed records find their rules; `None` routes them nowhere.
+    pub replays: Option<Replays>,
 }
 
 impl Router {
@@ -65,10 +71,19 @@ impl Router {
                 let pending = self.pending.clone();
                 let metrics = self.metrics.clone();
                 let delivery = self.delivery.clone();
+                let replays = self.replays.clone();
                 let batch = self.batch;
                 tokio::task::spawn_blocking(move || {
                     route_step(
-                        &log, &catalog, &pending, &delivery, &metrics, at, until, batch,
+                        &log,
+                        &catalog,
+                        &pending,
+                        &delivery,
+                        &metrics,
+                        replays.as_ref(),
+                        at,
+                        until,
+                        batch,
                     )
                 })
                 .await
@@ -105,6 +120,7 @@ fn route_step(
     pending: &PendingDeliveries,
     delivery: &Delivery,
     metrics: &DeliveryMetrics,
+    replays: Option<&Replays>,
     at: Seq,
     until: Seq,
     max: usize,
@@ -114,6 +130,8 @@ fn route_step(
     let mut routed = Routed::default();
     let mut touched = HashMap::new();
     let mut rendered = Vec::new();
+    // Replay filters looked up once per step and replay.
+    let mut filters: HashMap<String, Option<RouteFilter>> = HashMap::new();
     // With nothing readable left before `until` (a torn tail), skip to it.
     let mut next = if events.is_empty() { until } else { at };
     for (seq, event) in events {
@@ -127,11 +145,33 @@ fn route_step(
             }
         };
         metrics.routed_events.inc();
+        // A replayed record: only its replay's rules, never an archive.
+        let filter = match &event.fields.replay {
+            None => RouteFilter::Every,
+            Some(mark) => {
+                let found = filters
+                    .entry(mark.name.clone())
+                    .or_insert_with(|| replays.and_then(|r| r.route_filter(mark)));
+                match found {
+                    Some(filter) => filter.clone(),
+                    None => {
+                        tracing::warn!(%seq, replay = %mark.name, "replayed record of an unknown replay; not routed");
+                        continue;
+                    }
+                }
+            }
+        };
         if !snapshot.routes_anything(&event.fields.bus) {
             continue;
         }
         let envelope = event.to_envelope_json();
-        let uids = match snapshot.route(&event.fields.bus, envelope.as_bytes()) {
+        let routed_to = match &filter {
+            RouteFilter::Every => snapshot.route(&event.fields.bus, envelope.as_bytes()),
+            RouteFilter::Rules(rules) => {
+                snapshot.route_rules(&event.fields.bus, envelope.as_bytes(), rules)
+            }
+        };
+        let uids = match routed_to {
             Ok(uids) => uids,
             Err(error) => {
                 metrics.unroutable_records.inc();

@@ -157,6 +157,7 @@ impl Server {
             delivery: delivery.clone(),
             metrics: state.metrics.delivery.clone(),
             batch: config.delivery.router_batch,
+            replays: None,
         };
         delivery.spawn(router.run(root.child_token()));
 
