@@ -5,7 +5,8 @@
 //! Progress is durable and exact: the pending keys of a step and the router's
 //! new position are written in one atomic sled batch, so after a crash routing
 //! resumes where the last applied batch ended, and no (target, seq) is recorded
-//! twice or lost. The batch is not synced on its own: the events are already
+//! twice or lost. The archives take their entries just before (`archive`).
+//! The batch is not synced on its own: the events are already
 //! durable, and a lost batch is simply routed again (sled recovers a prefix of
 //! its writes, so a later delivery's removal is never kept without its batch).
 
@@ -14,6 +15,7 @@ use std::sync::Arc;
 
 use tokio_util::sync::CancellationToken;
 
+use crate::archive::Archives;
 use crate::catalog::Catalog;
 use crate::delivery::Delivery;
 use crate::delivery::cache::RenderedEvent;
@@ -30,6 +32,7 @@ pub struct Router {
     pub delivery: Delivery,
     pub metrics: DeliveryMetrics,
     pub batch: usize,
+    pub archives: Archives,
 }
 
 impl Router {
@@ -65,10 +68,11 @@ impl Router {
                 let pending = self.pending.clone();
                 let metrics = self.metrics.clone();
                 let delivery = self.delivery.clone();
+                let archives = self.archives.clone();
                 let batch = self.batch;
                 tokio::task::spawn_blocking(move || {
                     route_step(
-                        &log, &catalog, &pending, &delivery, &metrics, at, until, batch,
+                        &log, &catalog, &pending, &delivery, &metrics, &archives, at, until, batch,
                     )
                 })
                 .await
@@ -105,12 +109,14 @@ fn route_step(
     pending: &PendingDeliveries,
     delivery: &Delivery,
     metrics: &DeliveryMetrics,
+    archives: &Archives,
     at: Seq,
     until: Seq,
     max: usize,
 ) -> Result<(Seq, HashMap<u64, usize>), StoreError> {
     let events = log.read_range(at, until, max)?;
     let snapshot = catalog.snapshot();
+    let mut archived = archives.offering();
     let mut routed = Routed::default();
     let mut touched = HashMap::new();
     let mut rendered = Vec::new();
@@ -127,10 +133,12 @@ fn route_step(
             }
         };
         metrics.routed_events.inc();
+        // Live events only: a replayed event is never offered to an archive.
+        let envelope = archived.offer(seq, &event);
         if !snapshot.routes_anything(&event.fields.bus) {
             continue;
         }
-        let envelope = event.to_envelope_json();
+        let envelope = envelope.unwrap_or_else(|| event.to_envelope_json());
         let uids = match snapshot.route(&event.fields.bus, envelope.as_bytes()) {
             Ok(uids) => uids,
             Err(error) => {
@@ -155,6 +163,9 @@ fn route_step(
     }
     // Before the deliveries exist, so that their workers find the events.
     delivery.remember_routed(rendered);
+    // Before the position moves: a crash in between offers these again, and
+    // the archives skip what they already have.
+    archives.write(archived)?;
     pending.record_routed(routed, next)?;
     Ok((next, touched))
 }

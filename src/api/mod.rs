@@ -15,6 +15,7 @@ use axum::Router;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 
+use crate::archive::Archives;
 use crate::bus::Buses;
 use crate::catalog::Catalog;
 use crate::config::{AwsConfig, IngestConfig};
@@ -51,6 +52,7 @@ pub struct Shared {
     pub catalog: Catalog,
     pub delivery: Delivery,
     pub dead_letters: DeadLetters,
+    pub archives: Archives,
     pub store: Arc<Store>,
     pub metrics: Metrics,
     pub ingest: Arc<IngestConfig>,

@@ -5,6 +5,7 @@
 //! translates; the domain modules decide. How a domain refusal reads on the wire
 //! is `wording.rs`'s.
 
+mod archives;
 mod buses;
 mod connection_auth;
 mod connection_parameters;
