@@ -18,6 +18,8 @@
 //!    each, the cost (1 − with/without), and the events the replay appended
 //!    during the second run.
 //!
+//! Run it with:
+//!
 //!     cargo bench --bench replay
 //!     STOWAGE_BENCH_REPLAY_EVENTS=50000 STOWAGE_BENCH_SECS=5 cargo bench --bench replay
 //!
@@ -260,7 +262,9 @@ async fn throughput(events: u64, silent: SocketAddr) {
 async fn with_and_without(events: u64, conns: usize, secs: u64, silent: SocketAddr) {
     let server = server(None);
     let control = Control::new(&server);
-    println!("\n## live ingest, {conns} connections, {secs} s: without and with a default-rate replay");
+    println!(
+        "\n## live ingest, {conns} connections, {secs} s: without and with a default-rate replay"
+    );
     let from = chrono::Utc::now().timestamp() - 1;
     let (archive, bus) = control.setup(&server, events, silent).await;
     let without = load(server.addr, conns, secs).await;

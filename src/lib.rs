@@ -3,6 +3,7 @@
 //! Every event is fsynced into an append-only sled log before the publisher gets
 //! its `200`; rules with EventBridge patterns route events to HTTP targets.
 //!
+//! - `archive`: archives: per archive an index over the log of its bus's matching events
 //! - `api`: HTTP (gateway, AWS JSON 1.1, operator API); the only place for status codes
 //! - `bus`: event buses, `default` and custom ones, persisted
 //! - `catalog`: the control plane: rules, targets, connections, API destinations, compiled
@@ -23,6 +24,7 @@
 //! - `transform`: input transformation (Input, InputPath, InputTransformer) and JSON paths
 
 pub mod api;
+pub mod archive;
 pub mod attempts;
 pub mod bus;
 pub mod catalog;

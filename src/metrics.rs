@@ -70,6 +70,33 @@ impl ReplayMetrics {
     }
 }
 
+/// What archives record; per-archive series carry the label `archive`.
+#[derive(Clone)]
+pub struct ArchiveMetrics {
+    pub events: IntGaugeVec,
+    pub bytes: IntGaugeVec,
+    pub archived_events: IntCounter,
+}
+
+impl ArchiveMetrics {
+    /// Sets an archive's gauges to its totals.
+    pub fn set(&self, archive: &str, totals: &crate::archive::Totals) {
+        let clamp = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+        self.events
+            .with_label_values(&[archive])
+            .set(clamp(totals.event_count));
+        self.bytes
+            .with_label_values(&[archive])
+            .set(clamp(totals.size_bytes));
+    }
+
+    /// Drops a deleted archive's series.
+    pub fn forget(&self, archive: &str) {
+        let _ = self.events.remove_label_values(&[archive]);
+        let _ = self.bytes.remove_label_values(&[archive]);
+    }
+}
+
 /// The labels of a target's series.
 pub const TARGET_LABELS: &[&str] = &["bus", "rule", "target"];
 
@@ -80,6 +107,7 @@ pub struct Metrics {
     pub ingest: IngestMetrics,
     pub delivery: DeliveryMetrics,
     pub disk_bytes: IntGauge,
+    pub archive: ArchiveMetrics,
     pub replay: ReplayMetrics,
 }
 
@@ -233,6 +261,14 @@ impl Metrics {
                 .expect("metric registered once");
             g
         };
+        let archive_gauge = |name: &str, help: &str| {
+            let g = IntGaugeVec::new(Opts::new(name, help), &["archive"])
+                .expect("metric name is valid");
+            registry
+                .register(Box::new(g.clone()))
+                .expect("metric registered once");
+            g
+        };
         let replay = ReplayMetrics {
             events: counter(
                 "stowage_replay_events_total",
@@ -247,12 +283,24 @@ impl Metrics {
                 "Events per second a running replay appends, since its runner started.",
             ),
         };
+        let archive = ArchiveMetrics {
+            events: archive_gauge("stowage_archive_events", "Events an archive holds."),
+            bytes: archive_gauge(
+                "stowage_archive_bytes",
+                "Bytes of the events an archive holds (their envelope JSON).",
+            ),
+            archived_events: counter(
+                "stowage_archive_events_archived_total",
+                "Archive entries written (an event taken by two archives counts twice).",
+            ),
+        };
         Metrics {
             registry,
             log,
             ingest,
             delivery,
             disk_bytes,
+            archive,
             replay,
         }
     }

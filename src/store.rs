@@ -72,6 +72,10 @@ pub mod tree {
     /// `Seq` (u64 BE) ++ target uid (u64 BE) ++ attempt number (u32 BE) →
     /// framed `AttemptRecord`; written only by `attempts`.
     pub const ATTEMPTS: &str = "attempts";
+    /// archive name → framed `ArchiveRecord`; written only by `archive`.
+    pub const ARCHIVES: &str = "archives";
+    /// archive entries and totals (see `archive::keys`); written only by `archive`.
+    pub const ARCHIVE_INDEX: &str = "archive_index";
 }
 
 /// sled's segment size (a power of two; sled allows at most 16 MiB).

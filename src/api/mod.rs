@@ -8,6 +8,7 @@ pub mod error;
 pub mod gateway;
 mod operator;
 pub mod pattern_test;
+pub mod replays;
 
 use std::sync::Arc;
 
@@ -15,6 +16,7 @@ use axum::Router;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 
+use crate::archive::Archives;
 use crate::bus::Buses;
 use crate::catalog::Catalog;
 use crate::config::{AwsConfig, IngestConfig};
@@ -23,6 +25,7 @@ use crate::delivery::Delivery;
 use crate::log::Log;
 use crate::metrics::Metrics;
 use crate::pattern::Limits;
+use crate::replay::Replays;
 use crate::store::Store;
 use error::ApiError;
 
@@ -51,6 +54,8 @@ pub struct Shared {
     pub catalog: Catalog,
     pub delivery: Delivery,
     pub dead_letters: DeadLetters,
+    pub archives: Archives,
+    pub replays: Replays,
     pub store: Arc<Store>,
     pub metrics: Metrics,
     pub ingest: Arc<IngestConfig>,
@@ -73,6 +78,7 @@ pub fn router(state: AppState) -> Router {
             "/v1/dead-letters/{id}",
             get(dead_letters::show).delete(dead_letters::delete),
         )
+        .route("/v1/replays/{name}", get(replays::show))
         .route("/healthz", get(operator::healthz))
         .route("/metrics", get(operator::metrics))
         .fallback(|| async { ApiError::not_found("not_found", "no such endpoint") })

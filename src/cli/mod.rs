@@ -9,6 +9,7 @@ mod dlq;
 mod events;
 mod output;
 mod put;
+mod replay;
 mod status;
 mod test_pattern;
 
@@ -41,6 +42,8 @@ enum Command {
     Put(put::PutArgs),
     /// Inspect, redrive and purge dead letters on a running server.
     Dlq(dlq::DlqArgs),
+    /// Start, follow, list and cancel replays of archived events on a running server.
+    Replay(replay::ReplayArgs),
     /// Inspect events on a running server: `events trace ID` shows where one went.
     Events(events::EventsArgs),
     /// Show every target's delivery status on a running server.
@@ -92,6 +95,7 @@ impl Cli {
             Command::Serve(args) => serve(args).map(|()| ExitCode::SUCCESS),
             Command::Put(args) => put::run(args),
             Command::Dlq(args) => dlq::run(args),
+            Command::Replay(args) => replay::run(args),
             Command::Events(args) => events::run(args),
             Command::Status(args) => status::run(args),
             Command::TestPattern(args) => Ok(test_pattern::run(args)),

@@ -242,7 +242,10 @@ async fn wait(client: &Client, name: &str, bar: bool) -> anyhow::Result<Progress
             bar.set_length(total.max(progress.replayed));
             bar.set_position(progress.replayed);
         }
-        if !matches!(progress.state.as_str(), "STARTING" | "RUNNING" | "CANCELLING") {
+        if !matches!(
+            progress.state.as_str(),
+            "STARTING" | "RUNNING" | "CANCELLING"
+        ) {
             if let Some(bar) = shown {
                 bar.finish_and_clear();
             }

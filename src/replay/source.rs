@@ -3,7 +3,7 @@
 //! `crate::archive::Archives` is the source the server uses; unit tests use an
 //! in-memory one. The trait is what the runner needs of an archive and no more.
 
-use crate::event::Seq;
+use crate::archive::{ArchivedRef, Archives};
 use crate::store::StoreError;
 
 use super::record::Position;
@@ -35,9 +35,39 @@ pub trait ReplaySource: Send + Sync + 'static {
     fn hold(&self, name: &str) -> Box<dyn Send>;
 }
 
-/// The log seqs of `positions`, in order.
-pub fn seqs(positions: &[Position]) -> Vec<Seq> {
-    positions.iter().map(|p| p.seq).collect()
+impl ReplaySource for Archives {
+    fn describe(&self, name: &str) -> Result<Option<ArchiveView>, StoreError> {
+        Ok(Archives::describe(self, name)?.map(|info| ArchiveView {
+            name: info.name,
+            arn: info.arn,
+            bus: info.bus,
+        }))
+    }
+
+    fn scan(
+        &self,
+        name: &str,
+        from_ms: i64,
+        to_ms: i64,
+        after: Option<Position>,
+        limit: usize,
+    ) -> Result<Vec<Position>, StoreError> {
+        let after = after.map(|p| ArchivedRef {
+            time_ms: p.time_ms,
+            seq: p.seq,
+        });
+        Ok(Archives::scan(self, name, from_ms, to_ms, after, limit)?
+            .into_iter()
+            .map(|r| Position {
+                time_ms: r.time_ms,
+                seq: r.seq,
+            })
+            .collect())
+    }
+
+    fn hold(&self, name: &str) -> Box<dyn Send> {
+        Box::new(self.hold_for_replay(name))
+    }
 }
 
 #[cfg(test)]

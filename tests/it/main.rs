@@ -4,6 +4,7 @@
 
 #![allow(clippy::unwrap_used)] // tests may unwrap; most use `expect` with a reason
 
+mod archives;
 mod aws_buses;
 mod aws_connections;
 mod aws_put_events;
@@ -29,6 +30,7 @@ mod operations;
 mod pattern_api;
 mod pattern_conformance;
 mod readme;
+mod replays;
 mod shutdown;
 mod sink;
 mod startup;

@@ -21,7 +21,13 @@ const WAIT: Duration = Duration::from_secs(30);
 async fn archived_events(server: &TestServer, sink: &Sink, n: u64) -> i64 {
     for rule in ["a", "b"] {
         server
-            .route_source_to(rule, SOURCE, rule, &sink.url(&format!("/{rule}")), json!({}))
+            .route_source_to(
+                rule,
+                SOURCE,
+                rule,
+                &sink.url(&format!("/{rule}")),
+                json!({}),
+            )
             .await;
     }
     let bus_arn = bus_arn(server).await;
@@ -94,7 +100,9 @@ async fn archive_count(server: &TestServer) -> u64 {
 }
 
 async fn rule_arn(server: &TestServer, rule: &str) -> String {
-    let described = server.aws_ok("DescribeRule", &json!({ "Name": rule })).await;
+    let described = server
+        .aws_ok("DescribeRule", &json!({ "Name": rule }))
+        .await;
     described["Arn"].as_str().expect("an ARN").to_owned()
 }
 
@@ -136,14 +144,24 @@ async fn wait_for_state(server: &TestServer, name: &str, state: &str) -> Value {
     }
 }
 
-/// The `n` of each replayed event `path` received from replay `name`, in arrival order.
+/// The `n` of each replayed event `path` received from replay `name`, in the
+/// order the replay appended them to the log (deliveries to one target run
+/// concurrently, so arrival order is not it). An event id carries its log
+/// position in its last 62 bits.
 fn replayed_on(sink: &Sink, path: &str, name: &str) -> Vec<u64> {
-    sink.received_on(path)
+    let mut got: Vec<(u64, u64)> = sink
+        .received_on(path)
         .iter()
         .map(Received::body_json)
         .filter(|body| body["replay-name"] == name)
-        .map(|body| body["detail"]["n"].as_u64().expect("n"))
-        .collect()
+        .map(|body| {
+            let id = body["id"].as_str().expect("an id").replace('-', "");
+            let seq = u64::from_str_radix(&id[16..], 16).expect("hex") & ((1 << 62) - 1);
+            (seq, body["detail"]["n"].as_u64().expect("n"))
+        })
+        .collect();
+    got.sort_unstable();
+    got.into_iter().map(|(_, n)| n).collect()
 }
 
 async fn wait_for_replayed(sink: &Sink, path: &str, name: &str, n: usize) -> Vec<u64> {
@@ -170,7 +188,14 @@ async fn a_window_replay_reaches_only_the_filter_rules_once_in_event_time_order(
     let live_b = sink.received_on("/b").len();
 
     let filter = vec![rule_arn(&server, "a").await];
-    let body = start_body(&server, "only-a", base + 10, base + 29, Some(filter.clone())).await;
+    let body = start_body(
+        &server,
+        "only-a",
+        base + 10,
+        base + 29,
+        Some(filter.clone()),
+    )
+    .await;
     let started = server.aws_ok("StartReplay", &body).await;
     assert_eq!(started["State"], "STARTING");
     assert!(
@@ -182,11 +207,18 @@ async fn a_window_replay_reaches_only_the_filter_rules_once_in_event_time_order(
     assert!(started["ReplayStartTime"].is_number(), "{started}");
     let done = wait_for_state(&server, "only-a", "COMPLETED").await;
     assert_eq!(done["Destination"]["FilterArns"], json!(filter));
-    assert_eq!(done["EventLastReplayedTime"].as_f64(), Some((base + 29) as f64));
+    assert_eq!(
+        done["EventLastReplayedTime"].as_f64(),
+        Some((base + 29) as f64)
+    );
     assert!(done["ReplayEndTime"].is_number(), "{done}");
 
     let got = wait_for_replayed(&sink, "/a", "only-a", 20).await;
-    assert_eq!(got, (10..30).collect::<Vec<u64>>(), "each once, in time order");
+    assert_eq!(
+        got,
+        (10..30).collect::<Vec<u64>>(),
+        "each once, in time order"
+    );
     let live = sink.received_on("/a");
     let replayed: Vec<Value> = live
         .iter()
@@ -197,14 +229,26 @@ async fn a_window_replay_reaches_only_the_filter_rules_once_in_event_time_order(
     // The router has routed everything /a got; /b was not offered any of it.
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(sink.received_on("/b").len(), live_b, "rule b got nothing");
-    assert_eq!(replayed_on(&sink, "/a", "only-a").len(), 20, "no duplicates");
-    assert_eq!(archive_count(&server).await, 40, "replayed events are not archived");
+    assert_eq!(
+        replayed_on(&sink, "/a", "only-a").len(),
+        20,
+        "no duplicates"
+    );
+    assert_eq!(
+        archive_count(&server).await,
+        40,
+        "replayed events are not archived"
+    );
 
     let progress = server.get("/v1/replays/only-a").await;
     assert_eq!(progress.status, StatusCode::OK);
     let progress = progress.json();
     assert_eq!(
-        (&progress["state"], &progress["replayed"], &progress["total"]),
+        (
+            &progress["state"],
+            &progress["replayed"],
+            &progress["total"]
+        ),
         (&json!("COMPLETED"), &json!(20), &json!(20))
     );
 }
@@ -338,7 +382,12 @@ async fn bad_replay_requests_get_their_aws_errors_and_change_nothing() {
         (
             "unknown archive",
             with(&|b| {
-                b["EventSourceArn"] = json!(b["EventSourceArn"].as_str().unwrap().replace("arch", "nope"))
+                b["EventSourceArn"] = json!(
+                    b["EventSourceArn"]
+                        .as_str()
+                        .unwrap()
+                        .replace("arch", "nope")
+                )
             }),
             "ValidationException",
         ),
@@ -376,7 +425,8 @@ async fn bad_replay_requests_get_their_aws_errors_and_change_nothing() {
         (
             "unknown filter rule",
             with(&|b| {
-                b["Destination"]["FilterArns"] = json!([other_rule.replace("other/elsewhere", "ghost")])
+                b["Destination"]["FilterArns"] =
+                    json!([other_rule.replace("other/elsewhere", "ghost")])
             }),
             "ResourceNotFoundException",
         ),
@@ -407,10 +457,26 @@ async fn bad_replay_requests_get_their_aws_errors_and_change_nothing() {
     }
     eprintln!("{seen:#?}");
     for (operation, body, kind) in [
-        ("DescribeReplay", json!({ "ReplayName": "nope" }), "ResourceNotFoundException"),
-        ("CancelReplay", json!({ "ReplayName": "nope" }), "ResourceNotFoundException"),
-        ("CancelReplay", json!({ "ReplayName": "ok" }), "IllegalStatusException"),
-        ("ListReplays", json!({ "State": "DONE" }), "ValidationException"),
+        (
+            "DescribeReplay",
+            json!({ "ReplayName": "nope" }),
+            "ResourceNotFoundException",
+        ),
+        (
+            "CancelReplay",
+            json!({ "ReplayName": "nope" }),
+            "ResourceNotFoundException",
+        ),
+        (
+            "CancelReplay",
+            json!({ "ReplayName": "ok" }),
+            "IllegalStatusException",
+        ),
+        (
+            "ListReplays",
+            json!({ "State": "DONE" }),
+            "ValidationException",
+        ),
         ("ListReplays", json!({ "Limit": 0 }), "ValidationException"),
     ] {
         let reply = server.aws(operation, &body.to_string()).await;

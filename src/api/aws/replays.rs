@@ -124,10 +124,7 @@ pub fn start(state: &AppState, request: StartRequestShape) -> Result<Response, A
             ));
         }
         Err(error) => {
-            return Err(AwsError::validation(arn_refusal(
-                "Destination.Arn",
-                &error,
-            )));
+            return Err(AwsError::validation(arn_refusal("Destination.Arn", &error)));
         }
     };
     if destination_bus != archive.bus {
@@ -178,7 +175,11 @@ pub fn start(state: &AppState, request: StartRequestShape) -> Result<Response, A
         rules.push(rule.to_owned());
     }
     let replays = &state.replays;
-    let active = replays.list().iter().filter(|r| r.state.is_active()).count();
+    let active = replays
+        .list()
+        .iter()
+        .filter(|r| r.state.is_active())
+        .count();
     if replays.get(&name).is_none() && active >= MAX_ACTIVE_REPLAYS {
         return Err(AwsError::limit_exceeded(format!(
             "The requested resource exceeds the maximum number allowed: at most {MAX_ACTIVE_REPLAYS} replays may be active at once."
@@ -222,7 +223,8 @@ pub fn describe(state: &AppState, request: NameShape) -> Result<Response, AwsErr
         arn: Some(record.destination_arn.clone()),
         filter_arns: (!record.filter_arns.is_empty()).then(|| record.filter_arns.clone()),
     };
-    let mut body = serde_json::to_value(summary(record.clone())).map_err(|e| AwsError::internal(&e))?;
+    let mut body =
+        serde_json::to_value(summary(record.clone())).map_err(|e| AwsError::internal(&e))?;
     body["ReplayArn"] = json!(record.arn);
     body["Destination"] = json!(destination);
     if let Some(description) = record.description {
