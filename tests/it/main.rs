@@ -13,6 +13,7 @@ mod aws_tags;
 mod bad_input;
 mod cli;
 mod cli_dlq;
+mod cli_replay;
 mod config;
 mod corruption;
 mod crash;

@@ -18,7 +18,7 @@ const WAIT: Duration = Duration::from_secs(30);
 /// Rules `a` and `b` (each to its own sink path) on the default bus, an
 /// archive `arch` of that bus, and `n` events published in shuffled order
 /// with times `base + i` seconds (`base` ten minutes ago); returns `base`.
-async fn archived_events(server: &TestServer, sink: &Sink, n: u64) -> i64 {
+pub(crate) async fn archived_events(server: &TestServer, sink: &Sink, n: u64) -> i64 {
     for rule in ["a", "b"] {
         server
             .route_source_to(
