@@ -130,7 +130,7 @@ fn route_step(
     let mut touched = HashMap::new();
     let mut rendered = Vec::new();
     // Replay filters looked up once per step and replay.
-    let mut filters: HashMap<String, Option<RouteFilter>> = HashMap::new();
+    let mut filters: HashMap<(String, u64), Option<RouteFilter>> = HashMap::new();
     // With nothing readable left before `until` (a torn tail), skip to it.
     let mut next = if events.is_empty() { until } else { at };
     for (seq, event) in events {
@@ -149,7 +149,7 @@ fn route_step(
             None => (RouteFilter::Every, archived.offer(seq, &event)),
             Some(mark) => {
                 let found = filters
-                    .entry(mark.name.clone())
+                    .entry((mark.name.clone(), mark.replay_id))
                     .or_insert_with(|| replays.route_filter(mark));
                 match found {
                     Some(filter) => (filter.clone(), None),
