@@ -23,7 +23,7 @@ use crate::event::{NewEvent, ReplayMark, now_ms};
 use crate::log::{AppendError, AppendRequest, Appended, Log};
 
 /// Batches being appended at once.
-const PIPELINE_DEPTH: usize = 4;
+const PIPELINE_DEPTH: usize = 16;
 /// Entries counted per scan when sizing the window.
 pub(super) const COUNT_BATCH: usize = 8192;
 
