@@ -123,7 +123,10 @@ pub(super) async fn run(
             append: tokio::spawn(async move { log.append_all(requests).await }),
             last,
         });
-        while in_flight.len() >= PIPELINE_DEPTH {
+        // The cursor follows every durable batch, not only a full pipeline's.
+        while in_flight.len() >= PIPELINE_DEPTH
+            || in_flight.front().is_some_and(|f| f.append.is_finished())
+        {
             if !complete_front(&replays, name, &mut in_flight, &since_start).await {
                 return;
             }
