@@ -26,6 +26,7 @@ use crate::delivery::{self, Clock, Delivery};
 use crate::log::{Log, WriterHandle};
 use crate::metrics::Metrics;
 use crate::pending::PendingDeliveries;
+use crate::retention::{Holders, Retention};
 use crate::router::Router;
 use crate::store::{Store, StoreError};
 
@@ -90,6 +91,23 @@ impl Server {
                 .ok_or_else(|| ServerError::Runtime(std::io::Error::other("no runtime")))?,
             root.child_token(),
         )?;
+        let retention = Retention::new(
+            store.clone(),
+            log.clone(),
+            Holders {
+                pending: delivery.pending().clone(),
+                dead_letters: dead_letters.clone(),
+                catalog: catalog.clone(),
+                // Archives plug in here: ExtraHolder::new("archive", ...).
+                extra: Vec::new(),
+            },
+            dead_letters.clone(),
+            delivery.history().clone(),
+            delivery.clock().clone(),
+            config.log.min_retention,
+            config.dead_letters.retention,
+            metrics.retention.clone(),
+        );
         let addr = config.server.listen;
         let listener = TcpListener::bind(addr)
             .await
@@ -100,6 +118,7 @@ impl Server {
             catalog,
             delivery,
             dead_letters,
+            retention,
             store,
             metrics,
             ingest: Arc::new(config.ingest.clone()),
@@ -149,6 +168,12 @@ impl Server {
         ));
         let delivery = state.delivery.clone();
         tasks.spawn(sweep_attempt_history(delivery.clone(), root.child_token()));
+        tasks.spawn(
+            state
+                .retention
+                .clone()
+                .run(config.log.retention_sweep_interval, root.child_token()),
+        );
         delivery.start();
         let router = Router {
             log: state.log.clone(),
