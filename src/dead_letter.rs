@@ -256,3 +256,81 @@ impl DeadLetters {
         Ok(counts)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+    use crate::pending::PendingDeliveries;
+
+    fn letter(seq: u64, dead_lettered_ms: i64) -> DeadLetter {
+        DeadLetter {
+            id: 0,
+            queue: "default".into(),
+            event: crate::event::NewEvent::default()
+                .into_event(crate::event::EventId::for_seq(Seq(seq))),
+            seq: Seq(seq),
+            rule: "r".into(),
+            rule_arn: "arn".into(),
+            target_id: "t".into(),
+            target_arn: "https://example.com".into(),
+            target_uid: 1,
+            error_code: "SERVER_ERROR".into(),
+            error_message: "no".into(),
+            exhausted_retry_condition: None,
+            attempts: 1,
+            last_status: Some(500),
+            last_response: None,
+            age_base_ms: 0,
+            dead_lettered_ms,
+        }
+    }
+
+    #[test]
+    fn the_seq_index_follows_deletes_retention_and_is_rebuilt_at_open() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let config = Config::for_test(dir.path());
+        let store = std::sync::Arc::new(Store::open(&config.storage).expect("store"));
+        let pending = PendingDeliveries::open(store.clone()).expect("pending");
+        let letters = DeadLetters::open(store.clone()).expect("letters");
+        // Buried in time order 10, 20, 30 holding seqs 9, 3, 6.
+        let ids: Vec<u64> = [(9, 10), (3, 20), (6, 30)]
+            .into_iter()
+            .map(|(seq, ms)| pending.bury(letter(seq, ms)).expect("buried"))
+            .collect();
+        assert_eq!(
+            letters.lowest_held().expect("lowest"),
+            Some((Seq(3), "default".into()))
+        );
+        assert!(letters.delete(ids[1]).expect("deleted"));
+        assert_eq!(
+            letters.lowest_held().expect("lowest").map(|l| l.0),
+            Some(Seq(6))
+        );
+
+        // Retention stops at the first letter buried at or after the cutoff.
+        assert_eq!(letters.remove_older_than(30, 100).expect("removed"), 1);
+        assert!(letters.get(ids[0]).expect("read").is_none());
+        assert_eq!(
+            letters.lowest_held().expect("lowest").map(|l| l.0),
+            Some(Seq(6))
+        );
+
+        // A data directory from before the index: rebuilt at open.
+        store
+            .tree(tree::DEAD_LETTER_SEQS)
+            .expect("tree")
+            .clear()
+            .expect("cleared");
+        let reopened = DeadLetters::open(store.clone()).expect("letters");
+        assert_eq!(
+            reopened.lowest_held().expect("lowest").map(|l| l.0),
+            Some(Seq(6))
+        );
+        assert_eq!(
+            reopened.remove_older_than(i64::MAX, 100).expect("removed"),
+            1
+        );
+        assert_eq!(reopened.lowest_held().expect("lowest"), None);
+    }
+}

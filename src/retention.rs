@@ -11,6 +11,8 @@
 
 mod holders;
 mod sweep;
+#[cfg(test)]
+mod tests;
 
 pub use holders::{ExtraHolder, Holders};
 pub use sweep::{LogStatus, OldestKept, Retention, SweepReport};
@@ -108,7 +110,7 @@ pub fn lowest(held: impl IntoIterator<Item = Held>) -> Option<Held> {
 }
 
 #[cfg(test)]
-mod tests {
+mod decision_tests {
     use super::*;
     use proptest::prelude::*;
 
