@@ -156,6 +156,18 @@ impl Retention {
         let min_retention_ms = millis(inner.min_retention);
         loop {
             let lowest = inner.holders.lowest()?;
+            // Most sweeps remove nothing: look at the first chunk before
+            // decoding a batch of them.
+            let first = inner.log.oldest_chunks(1)?;
+            let probe = decide(
+                &first,
+                lowest.as_ref(),
+                inner.clock.now_ms(),
+                min_retention_ms,
+            );
+            if probe.remove == 0 {
+                break;
+            }
             let chunks = inner.log.oldest_chunks(CHUNKS_PER_BATCH)?;
             let decision = decide(
                 &chunks,
