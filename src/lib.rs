@@ -17,6 +17,7 @@
 //! - `metrics`: the Prometheus registry and handles
 //! - `pending`: the owner of pending deliveries: owed exactly until delivered, dead-lettered or purged
 //! - `pattern`: EventBridge event patterns (parse, validate, compile, match)
+//! - `retention`: log records nothing needs, and old dead letters, removed by a periodic sweep
 //! - `router`: each durable event matched once; pending deliveries recorded
 //! - `server`: bind, serve, shut down in order
 //! - `store`: the sled database, its trees, durability
@@ -37,6 +38,7 @@ pub mod log;
 pub mod metrics;
 pub mod pattern;
 pub mod pending;
+pub mod retention;
 pub mod router;
 pub mod server;
 pub mod store;

@@ -20,6 +20,14 @@ pub struct LogMetrics {
     pub check_complete: IntGauge,
 }
 
+/// What retention records.
+#[derive(Clone)]
+pub struct RetentionMetrics {
+    pub removed_records: IntCounter,
+    pub removed_dead_letters: IntCounter,
+    pub oldest_record_age_seconds: IntGauge,
+}
+
 /// What ingestion records: accepted and rejected events.
 #[derive(Clone)]
 pub struct IngestMetrics {
@@ -82,6 +90,7 @@ pub struct Metrics {
     pub delivery: DeliveryMetrics,
     pub disk_bytes: IntGauge,
     pub archive: ArchiveMetrics,
+    pub retention: RetentionMetrics,
 }
 
 impl Metrics {
@@ -245,6 +254,20 @@ impl Metrics {
                 "Archive entries written (an event taken by two archives counts twice).",
             ),
         };
+        let retention = RetentionMetrics {
+            removed_records: counter(
+                "stowage_retention_removed_records_total",
+                "Log records removed by retention (nothing needed them and they were past log.min_retention).",
+            ),
+            removed_dead_letters: counter(
+                "stowage_retention_removed_dead_letters_total",
+                "Dead letters removed by retention (past dead_letters.retention).",
+            ),
+            oldest_record_age_seconds: gauge(
+                "stowage_log_oldest_record_age_seconds",
+                "Age of the oldest record the log keeps, since its ingestion (0 when empty).",
+            ),
+        };
         Metrics {
             registry,
             log,
@@ -252,6 +275,7 @@ impl Metrics {
             delivery,
             disk_bytes,
             archive,
+            retention,
         }
     }
 

@@ -27,6 +27,7 @@ use crate::delivery::{self, Clock, Delivery};
 use crate::log::{Log, WriterHandle};
 use crate::metrics::Metrics;
 use crate::pending::PendingDeliveries;
+use crate::retention::{ExtraHolder, Holders, Retention};
 use crate::router::Router;
 use crate::store::{Store, StoreError};
 
@@ -100,6 +101,25 @@ impl Server {
                 .ok_or_else(|| ServerError::Runtime(std::io::Error::other("no runtime")))?,
             root.child_token(),
         )?;
+        let retention = Retention::new(
+            store.clone(),
+            log.clone(),
+            Holders {
+                pending: delivery.pending().clone(),
+                dead_letters: dead_letters.clone(),
+                catalog: catalog.clone(),
+                extra: vec![{
+                    let archives = archives.clone();
+                    ExtraHolder::new("archive", move || archives.lowest_held())
+                }],
+            },
+            dead_letters.clone(),
+            delivery.history().clone(),
+            delivery.clock().clone(),
+            config.log.min_retention,
+            config.dead_letters.retention,
+            metrics.retention.clone(),
+        );
         let addr = config.server.listen;
         let listener = TcpListener::bind(addr)
             .await
@@ -111,6 +131,7 @@ impl Server {
             delivery,
             dead_letters,
             archives,
+            retention,
             store,
             metrics,
             ingest: Arc::new(config.ingest.clone()),
@@ -165,6 +186,12 @@ impl Server {
             delivery.clock().clone(),
             root.child_token(),
         ));
+        tasks.spawn(
+            state
+                .retention
+                .clone()
+                .run(config.log.retention_sweep_interval, root.child_token()),
+        );
         delivery.start();
         let router = Router {
             log: state.log.clone(),

@@ -6,6 +6,7 @@ mod body;
 pub mod dead_letters;
 pub mod error;
 pub mod gateway;
+mod log;
 mod operator;
 pub mod pattern_test;
 
@@ -24,6 +25,7 @@ use crate::delivery::Delivery;
 use crate::log::Log;
 use crate::metrics::Metrics;
 use crate::pattern::Limits;
+use crate::retention::Retention;
 use crate::store::Store;
 use error::ApiError;
 
@@ -53,6 +55,7 @@ pub struct Shared {
     pub delivery: Delivery,
     pub dead_letters: DeadLetters,
     pub archives: Archives,
+    pub retention: Retention,
     pub store: Arc<Store>,
     pub metrics: Metrics,
     pub ingest: Arc<IngestConfig>,
@@ -67,6 +70,7 @@ pub fn router(state: AppState) -> Router {
         .route("/buses/{bus}/events", post(gateway::publish_to_bus))
         .route("/v1/events/{id}", get(operator::get_event))
         .route("/v1/events/{id}/deliveries", get(operator::get_deliveries))
+        .route("/v1/log", get(log::status))
         .route("/v1/test-event-pattern", post(pattern_test::native))
         .route("/v1/targets", get(dead_letters::targets))
         .route("/v1/dead-letters", get(dead_letters::list))

@@ -30,6 +30,7 @@ mod operations;
 mod pattern_api;
 mod pattern_conformance;
 mod readme;
+mod retention;
 mod shutdown;
 mod sink;
 mod startup;
