@@ -4,6 +4,7 @@
 //! Client commands exit 0 on success, 1 when the server refused or could not
 //! be reached (the error on stderr), 2 for a usage error.
 
+mod archive;
 mod client;
 mod dlq;
 mod events;
@@ -41,6 +42,8 @@ enum Command {
     Put(put::PutArgs),
     /// Inspect, redrive and purge dead letters on a running server.
     Dlq(dlq::DlqArgs),
+    /// Create, list, describe, update and delete archives on a running server.
+    Archive(archive::ArchiveArgs),
     /// Inspect events on a running server: `events trace ID` shows where one went.
     Events(events::EventsArgs),
     /// Show every target's delivery status on a running server.
@@ -92,6 +95,7 @@ impl Cli {
             Command::Serve(args) => serve(args).map(|()| ExitCode::SUCCESS),
             Command::Put(args) => put::run(args),
             Command::Dlq(args) => dlq::run(args),
+            Command::Archive(args) => archive::run(args),
             Command::Events(args) => events::run(args),
             Command::Status(args) => status::run(args),
             Command::TestPattern(args) => Ok(test_pattern::run(args)),
