@@ -32,6 +32,7 @@ pub struct Config {
     pub delivery: DeliveryConfig,
     pub log: LogConfig,
     pub dead_letters: DeadLetterConfig,
+    pub replay: ReplayConfig,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -238,6 +239,26 @@ impl Default for LogConfig {
     }
 }
 
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ReplayConfig {
+    /// Most events per second one replay appends; 0 = unlimited. Default 2000,
+    /// so that a replay leaves the log writer to live traffic.
+    pub events_per_sec: u64,
+    /// Most archived events a replay reads and appends per batch (a low
+    /// `events_per_sec` takes fewer). Default 256, at most 65 536.
+    pub batch_events: usize,
+}
+
+impl Default for ReplayConfig {
+    fn default() -> Self {
+        ReplayConfig {
+            events_per_sec: 2_000,
+            batch_events: 256,
+        }
+    }
+}
+
 /// Values given as command-line flags; they win over everything else.
 #[derive(Clone, Debug, Default)]
 pub struct Flags {
@@ -349,6 +370,9 @@ impl Config {
         }
         if self.log.retention_sweep_interval < Duration::from_millis(10) {
             return invalid("log.retention_sweep_interval", "must be at least 10ms");
+        }
+        if self.replay.batch_events == 0 || self.replay.batch_events > 65_536 {
+            return invalid("replay.batch_events", "must be between 1 and 65536");
         }
         if self.storage.cache_capacity_bytes < 1024 * 1024 {
             return invalid("storage.cache_capacity_bytes", "must be at least 1 MiB");

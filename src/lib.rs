@@ -18,6 +18,7 @@
 //! - `pending`: the owner of pending deliveries: owed exactly until delivered, dead-lettered or purged
 //! - `pattern`: EventBridge event patterns (parse, validate, compile, match)
 //! - `retention`: log records nothing needs, and old dead letters, removed by a periodic sweep
+//! - `replay`: replays of an archive's window, in the background, resumable
 //! - `router`: each durable event matched once; pending deliveries recorded
 //! - `server`: bind, serve, shut down in order
 //! - `store`: the sled database, its trees, durability
@@ -38,6 +39,7 @@ pub mod log;
 pub mod metrics;
 pub mod pattern;
 pub mod pending;
+pub mod replay;
 pub mod retention;
 pub mod router;
 pub mod server;

@@ -4,8 +4,8 @@
 //! counters. `GET /metrics` renders `Metrics::render`.
 
 use prometheus::{
-    Encoder, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
-    Registry, TextEncoder,
+    Encoder, GaugeVec, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec,
+    Opts, Registry, TextEncoder,
 };
 
 /// What the log records about itself.
@@ -52,6 +52,32 @@ pub struct DeliveryMetrics {
     pub latency_seconds: Histogram,
 }
 
+/// What replays record; per-replay gauges (label `replay`) exist while its
+/// runner runs.
+#[derive(Clone)]
+pub struct ReplayMetrics {
+    pub events: IntCounter,
+    pub progress_ratio: GaugeVec,
+    pub rate: GaugeVec,
+}
+
+impl ReplayMetrics {
+    /// After a durable batch of `appended` events of `replay`.
+    pub fn replayed(&self, replay: &str, appended: u64, ratio: Option<f64>, rate: f64) {
+        self.events.inc_by(appended);
+        if let Some(ratio) = ratio {
+            self.progress_ratio.with_label_values(&[replay]).set(ratio);
+        }
+        self.rate.with_label_values(&[replay]).set(rate);
+    }
+
+    /// Drops the series of a replay whose runner stopped.
+    pub fn forget(&self, replay: &str) {
+        let _ = self.progress_ratio.remove_label_values(&[replay]);
+        let _ = self.rate.remove_label_values(&[replay]);
+    }
+}
+
 /// What archives record; per-archive series carry the label `archive`.
 #[derive(Clone)]
 pub struct ArchiveMetrics {
@@ -91,6 +117,7 @@ pub struct Metrics {
     pub disk_bytes: IntGauge,
     pub archive: ArchiveMetrics,
     pub retention: RetentionMetrics,
+    pub replay: ReplayMetrics,
 }
 
 impl Metrics {
@@ -235,6 +262,14 @@ impl Metrics {
             "stowage_store_disk_bytes",
             "Bytes the sled database occupies on disk.",
         );
+        let replay_gauge = |name: &str, help: &str| {
+            let g =
+                GaugeVec::new(Opts::new(name, help), &["replay"]).expect("metric name is valid");
+            registry
+                .register(Box::new(g.clone()))
+                .expect("metric registered once");
+            g
+        };
         let archive_gauge = |name: &str, help: &str| {
             let g = IntGaugeVec::new(Opts::new(name, help), &["archive"])
                 .expect("metric name is valid");
@@ -242,6 +277,20 @@ impl Metrics {
                 .register(Box::new(g.clone()))
                 .expect("metric registered once");
             g
+        };
+        let replay = ReplayMetrics {
+            events: counter(
+                "stowage_replay_events_total",
+                "Archived events replayed (appended to the log as replayed events).",
+            ),
+            progress_ratio: replay_gauge(
+                "stowage_replay_progress_ratio",
+                "Share of its window a running replay has replayed (0 to 1).",
+            ),
+            rate: replay_gauge(
+                "stowage_replay_rate_events_per_second",
+                "Events per second a running replay appends, since its runner started.",
+            ),
         };
         let archive = ArchiveMetrics {
             events: archive_gauge("stowage_archive_events", "Events an archive holds."),
@@ -276,6 +325,7 @@ impl Metrics {
             disk_bytes,
             archive,
             retention,
+            replay,
         }
     }
 

@@ -27,6 +27,7 @@ use crate::delivery::{self, Clock, Delivery};
 use crate::log::{Log, WriterHandle};
 use crate::metrics::Metrics;
 use crate::pending::PendingDeliveries;
+use crate::replay::Replays;
 use crate::retention::{ExtraHolder, Holders, Retention};
 use crate::router::Router;
 use crate::store::{Store, StoreError};
@@ -81,6 +82,14 @@ impl Server {
             metrics.archive.clone(),
         )?;
         let root = CancellationToken::new();
+        let replays = Replays::open(
+            store.clone(),
+            Arc::new(archives.clone()),
+            log.clone(),
+            config.replay.clone(),
+            metrics.replay.clone(),
+            root.child_token(),
+        )?;
         let delivery_runtime =
             delivery::Runtime::new(config.delivery.threads).map_err(ServerError::Runtime)?;
         let history = AttemptHistory::open(
@@ -132,6 +141,7 @@ impl Server {
             dead_letters,
             archives,
             retention,
+            replays,
             store,
             metrics,
             ingest: Arc::new(config.ingest.clone()),
@@ -201,8 +211,12 @@ impl Server {
             metrics: state.metrics.delivery.clone(),
             batch: config.delivery.router_batch,
             archives: state.archives.clone(),
+            replays: state.replays.clone(),
         };
         delivery.spawn(router.run(root.child_token()));
+        // Unfinished replays go on where their cursors are.
+        let replays = state.replays.clone();
+        replays.resume();
 
         let stop = root.clone();
         tokio::spawn(async move {
@@ -230,6 +244,9 @@ impl Server {
         tracing::info!("stopped accepting; finishing");
         tasks.close();
         tasks.wait().await;
+        // Runners stop between batches; they append, so before the writer goes.
+        replays.shutdown().await;
+        drop(replays);
         delivery.shutdown().await;
         // The writer exits once every `Log` handle is gone; delivery holds one.
         drop(delivery);

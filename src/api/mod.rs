@@ -9,6 +9,7 @@ pub mod gateway;
 mod log;
 mod operator;
 pub mod pattern_test;
+pub mod replays;
 
 use std::sync::Arc;
 
@@ -25,6 +26,7 @@ use crate::delivery::Delivery;
 use crate::log::Log;
 use crate::metrics::Metrics;
 use crate::pattern::Limits;
+use crate::replay::Replays;
 use crate::retention::Retention;
 use crate::store::Store;
 use error::ApiError;
@@ -56,6 +58,7 @@ pub struct Shared {
     pub dead_letters: DeadLetters,
     pub archives: Archives,
     pub retention: Retention,
+    pub replays: Replays,
     pub store: Arc<Store>,
     pub metrics: Metrics,
     pub ingest: Arc<IngestConfig>,
@@ -79,6 +82,7 @@ pub fn router(state: AppState) -> Router {
             "/v1/dead-letters/{id}",
             get(dead_letters::show).delete(dead_letters::delete),
         )
+        .route("/v1/replays/{name}", get(replays::show))
         .route("/healthz", get(operator::healthz))
         .route("/metrics", get(operator::metrics))
         .fallback(|| async { ApiError::not_found("not_found", "no such endpoint") })

@@ -10,6 +10,7 @@ mod dlq;
 mod events;
 mod output;
 mod put;
+mod replay;
 mod status;
 mod test_pattern;
 
@@ -44,6 +45,8 @@ enum Command {
     Dlq(dlq::DlqArgs),
     /// Create, list, describe, update and delete archives on a running server.
     Archive(archive::ArchiveArgs),
+    /// Start, follow, list and cancel replays of archived events on a running server.
+    Replay(replay::ReplayArgs),
     /// Inspect events on a running server: `events trace ID` shows where one went.
     Events(events::EventsArgs),
     /// Show every target's delivery status on a running server.
@@ -96,6 +99,7 @@ impl Cli {
             Command::Put(args) => put::run(args),
             Command::Dlq(args) => dlq::run(args),
             Command::Archive(args) => archive::run(args),
+            Command::Replay(args) => replay::run(args),
             Command::Events(args) => events::run(args),
             Command::Status(args) => status::run(args),
             Command::TestPattern(args) => Ok(test_pattern::run(args)),

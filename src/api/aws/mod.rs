@@ -16,6 +16,7 @@ mod events;
 mod operations;
 mod paginate;
 mod patterns;
+mod replays;
 mod rules;
 mod tags;
 mod target_shape;
@@ -97,6 +98,14 @@ impl AwsError {
         AwsError {
             status: StatusCode::BAD_REQUEST,
             kind: "LimitExceededException",
+            message: message.into(),
+        }
+    }
+
+    pub fn illegal_status(message: impl Into<String>) -> Self {
+        AwsError {
+            status: StatusCode::BAD_REQUEST,
+            kind: "IllegalStatusException",
             message: message.into(),
         }
     }

@@ -6,7 +6,7 @@ use axum::response::Response;
 
 use super::{
     AwsError, archives, buses, connections, destinations, events, parse, parse_sensitive, patterns,
-    rules, tags, targets,
+    replays, rules, tags, targets,
 };
 use crate::api::AppState;
 
@@ -65,6 +65,10 @@ operations! { state, body;
     "ListArchives" => archives::list(state, parse(body)?),
     "UpdateArchive" => archives::update(state, parse(body)?),
     "DeleteArchive" => archives::delete(state, parse(body)?),
+    "StartReplay" => replays::start(state, parse(body)?),
+    "DescribeReplay" => replays::describe(state, parse(body)?),
+    "ListReplays" => replays::list(state, parse(body)?),
+    "CancelReplay" => replays::cancel(state, parse(body)?),
 }
 
 /// The message for an operation not in the table, with the closest name when
