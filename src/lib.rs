@@ -4,6 +4,7 @@
 //! its `200`; rules with EventBridge patterns route events to HTTP targets.
 //!
 //! - `api`: HTTP (gateway, AWS JSON 1.1, operator API); the only place for status codes
+//! - `backup`: a consistent copy of the database as a stream of framed records
 //! - `bus`: event buses, `default` and custom ones, persisted
 //! - `catalog`: the control plane: rules, targets, connections, API destinations, compiled
 //! - `cli`: the command line (`serve`, `put`, `dlq`, `status`, `test-pattern`)
@@ -23,6 +24,7 @@
 
 pub mod api;
 pub mod attempts;
+pub mod backup;
 pub mod bus;
 pub mod catalog;
 pub mod cli;
