@@ -4,6 +4,7 @@
 //! Client commands exit 0 on success, 1 when the server refused or could not
 //! be reached (the error on stderr), 2 for a usage error.
 
+mod backup;
 mod client;
 mod dlq;
 mod events;
@@ -45,6 +46,8 @@ enum Command {
     Events(events::EventsArgs),
     /// Show every target's delivery status on a running server.
     Status(status::StatusArgs),
+    /// Copy a running server's data to a new directory (restore: serve --data-dir it).
+    Backup(backup::BackupArgs),
     /// Test an event pattern against an event, locally (exit 0 match, 1 no match, 2 invalid).
     TestPattern(test_pattern::TestPatternArgs),
 }
@@ -94,6 +97,7 @@ impl Cli {
             Command::Dlq(args) => dlq::run(args),
             Command::Events(args) => events::run(args),
             Command::Status(args) => status::run(args),
+            Command::Backup(args) => backup::run(args),
             Command::TestPattern(args) => Ok(test_pattern::run(args)),
         };
         outcome.unwrap_or_else(|error| {
