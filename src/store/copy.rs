@@ -16,11 +16,14 @@
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use super::{SEGMENT_BYTES, data_dir};
 
 /// sled's default `idgen_persist_interval`, which `Store::open` keeps.
 const STORE_IDGEN_INTERVAL: u64 = 1_000_000;
+/// How long `finish` waits for sled to release the closed copy's lock.
+const LOCK_WAIT: Duration = Duration::from_secs(30);
 /// Records buffered before a sled batch is applied.
 const BATCH_RECORDS: usize = 2048;
 /// Bytes buffered before a sled batch is applied.
@@ -143,13 +146,7 @@ fn raise_ids(dir: &Path, id_floor: u64) -> Result<(), CopyError> {
     // opener uses, so the counter written here is a multiple of `Store::open`'s.
     let persisted = id_floor.div_ceil(STORE_IDGEN_INTERVAL).max(1) * STORE_IDGEN_INTERVAL;
     let interval = persisted / 2;
-    let db = sled_config(dir)
-        .idgen_persist_interval(interval)
-        .open()
-        .map_err(|source| CopyError::Create {
-            path: dir.to_path_buf(),
-            source,
-        })?;
+    let db = reopen(sled_config(dir).idgen_persist_interval(interval), dir)?;
     let got = db.generate_id()?;
     db.flush()?;
     if got < id_floor {
@@ -159,6 +156,26 @@ fn raise_ids(dir: &Path, id_floor: u64) -> Result<(), CopyError> {
         });
     }
     Ok(())
+}
+
+/// Opens the closed copy again. sled releases its file lock from its flusher
+/// thread a moment after the last handle is dropped, so the lock is waited
+/// for (bounded) before sled is asked to take it.
+fn reopen(config: sled::Config, dir: &Path) -> Result<sled::Db, CopyError> {
+    let deadline = Instant::now() + LOCK_WAIT;
+    let db_file = dir.join("db");
+    loop {
+        let free = File::open(&db_file).map(|f| f.try_lock().is_ok());
+        // Our probe's lock goes with `f`; only the answer is kept.
+        if !matches!(free, Ok(false)) || Instant::now() >= deadline {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    config.open().map_err(|source| CopyError::Create {
+        path: dir.to_path_buf(),
+        source,
+    })
 }
 
 /// fdatasyncs every file under `dir`, then every directory, `dir` last.
