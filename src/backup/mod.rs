@@ -255,6 +255,32 @@ mod tests {
     }
 
     #[test]
+    fn removals_wait_until_the_copy_ends() {
+        use std::sync::Arc;
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let dir = tempfile::tempdir().expect("tempdir");
+        let config = crate::config::Config::for_test(dir.path());
+        let store = Arc::new(Store::open(&config.storage).expect("open"));
+        let removed = Arc::new(AtomicBool::new(false));
+        let mut sweeper = None;
+        copy(&store, "test", |_| {
+            let (sweep_store, sweep_removed) = (store.clone(), removed.clone());
+            sweeper.get_or_insert_with(|| {
+                std::thread::spawn(move || {
+                    let _permit = sweep_store.removal_permit();
+                    sweep_removed.store(true, Ordering::SeqCst);
+                })
+            });
+            std::thread::sleep(std::time::Duration::from_millis(100));
+            assert!(!removed.load(Ordering::SeqCst), "a removal ran mid-copy");
+            true
+        })
+        .expect("copied");
+        sweeper.expect("spawned").join().expect("sweeper");
+        assert!(removed.load(Ordering::SeqCst));
+    }
+
+    #[test]
     fn a_reader_gone_stops_the_copy_and_releases_removals() {
         let dir = tempfile::tempdir().expect("tempdir");
         let config = crate::config::Config::for_test(dir.path());
