@@ -269,6 +269,27 @@ async fn pending_deliveries_survive_a_restore() {
             json!({}),
         )
         .await;
+    sink.set_for("/dead", Behaviour::Status(400));
+    server
+        .route_source_to(
+            "to-dead",
+            "com.example.dead",
+            "dead",
+            &sink.url("/dead"),
+            json!({}),
+        )
+        .await;
+    server
+        .publish_from("com.example.dead", json!({ "n": 0 }))
+        .await;
+    let letters = server
+        .wait_for_dead_letters("", 1, Duration::from_secs(30))
+        .await;
+    let letter_id: u64 = letters[0]["id"]
+        .as_str()
+        .expect("id")
+        .parse()
+        .expect("numeric id");
     let mut ids = Vec::new();
     for n in 0..20 {
         ids.push(
@@ -310,6 +331,28 @@ async fn pending_deliveries_survive_a_restore() {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    // The dead letter came along, and the next one gets a new id.
+    let letters = restored.dead_letters("").await;
+    assert_eq!(letters.len(), 1, "{letters:?}");
+    assert_eq!(letters[0]["id"], letter_id.to_string());
+    restored
+        .publish_from("com.example.dead", json!({ "n": 1 }))
+        .await;
+    let letters = restored
+        .wait_for_dead_letters("", 2, Duration::from_secs(30))
+        .await;
+    let newest: u64 = letters
+        .iter()
+        .map(|l| {
+            l["id"]
+                .as_str()
+                .expect("id")
+                .parse::<u64>()
+                .expect("numeric id")
+        })
+        .max()
+        .expect("two letters");
+    assert!(newest > letter_id, "letter id {newest} after {letter_id}");
 }
 
 #[tokio::test]
