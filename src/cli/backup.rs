@@ -58,10 +58,11 @@ async fn backup(args: BackupArgs) -> anyhow::Result<ExitCode> {
         _ = tokio::signal::ctrl_c() => Err(anyhow::anyhow!("interrupted")),
     };
     bar.finish_and_clear();
-    let summary = match copied.and_then(|summary| publish(&partial, out).map(|()| summary)) {
+    let summary = match copied.and_then(|summary| move_into_place(&partial, out).map(|()| summary))
+    {
         Ok(summary) => summary,
         Err(error) => {
-            if let Err(cleanup) = std::fs::remove_dir_all(&partial) {
+            if let Err(cleanup) = remove_partial(&partial).await {
                 eprintln!("warning: cannot remove {}: {cleanup}", partial.display());
             }
             return Err(error.context(format!(
@@ -103,6 +104,24 @@ fn mib_per_sec(bytes: u64, seconds: f64) -> f64 {
         bytes as f64 / (1024.0 * 1024.0) / seconds
     } else {
         0.0
+    }
+}
+
+/// Removes the unfinished copy. sled's flusher thread may still be closing
+/// its files a moment after the database is dropped, so a directory that is
+/// not yet empty is tried again (bounded).
+async fn remove_partial(partial: &Path) -> std::io::Result<()> {
+    let mut tries = 0;
+    loop {
+        match std::fs::remove_dir_all(partial) {
+            Ok(()) => return Ok(()),
+            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(()),
+            Err(e) if tries >= 20 => return Err(e),
+            Err(_) => {
+                tries += 1;
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
     }
 }
 
@@ -222,7 +241,7 @@ async fn copy(
 
 /// Renames the complete copy to `out` (replacing it if it is an empty
 /// directory) and makes the rename durable.
-fn publish(partial: &Path, out: &Path) -> anyhow::Result<()> {
+fn move_into_place(partial: &Path, out: &Path) -> anyhow::Result<()> {
     std::fs::rename(partial, out)
         .with_context(|| format!("cannot rename {} to {}", partial.display(), out.display()))?;
     let parent = out
