@@ -4,8 +4,8 @@
 //! counters. `GET /metrics` renders `Metrics::render`.
 
 use prometheus::{
-    Encoder, GaugeVec, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec,
-    Opts, Registry, TextEncoder,
+    Encoder, Gauge, GaugeVec, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge,
+    IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
 /// What the log records about itself.
@@ -105,6 +105,16 @@ impl ArchiveMetrics {
     }
 }
 
+/// What backups record (`POST /v1/backup`).
+#[derive(Clone)]
+pub struct BackupMetrics {
+    pub completed: IntCounter,
+    pub failed: IntCounter,
+    pub bytes: IntCounter,
+    pub last_duration_seconds: Gauge,
+    pub running: IntGauge,
+}
+
 /// The labels of a target's series.
 pub const TARGET_LABELS: &[&str] = &["bus", "rule", "target"];
 
@@ -118,6 +128,7 @@ pub struct Metrics {
     pub archive: ArchiveMetrics,
     pub retention: RetentionMetrics,
     pub replay: ReplayMetrics,
+    pub backup: BackupMetrics,
 }
 
 impl Metrics {
@@ -317,6 +328,30 @@ impl Metrics {
                 "Age of the oldest record the log keeps, since its ingestion (0 when empty).",
             ),
         };
+        let last_backup = Gauge::new(
+            "stowage_backup_last_duration_seconds",
+            "How long the last completed backup took (and paused retention).",
+        )
+        .expect("metric name is valid");
+        registry
+            .register(Box::new(last_backup.clone()))
+            .expect("metric registered once");
+        let backup = BackupMetrics {
+            completed: counter(
+                "stowage_backups_total",
+                "Backups streamed to the end (trailer sent).",
+            ),
+            failed: counter(
+                "stowage_backups_failed_total",
+                "Backups that ended early: a store error, or the reader went away.",
+            ),
+            bytes: counter(
+                "stowage_backup_bytes_total",
+                "Bytes of backup stream sent, framing included.",
+            ),
+            last_duration_seconds: last_backup,
+            running: gauge("stowage_backup_running", "Backups being streamed now."),
+        };
         Metrics {
             registry,
             log,
@@ -326,6 +361,7 @@ impl Metrics {
             archive,
             retention,
             replay,
+            backup,
         }
     }
 

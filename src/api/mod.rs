@@ -2,6 +2,7 @@
 //! into domain calls. Only this module decides HTTP status codes.
 
 pub mod aws;
+mod backup;
 mod body;
 pub mod dead_letters;
 pub mod error;
@@ -83,6 +84,7 @@ pub fn router(state: AppState) -> Router {
             get(dead_letters::show).delete(dead_letters::delete),
         )
         .route("/v1/replays/{name}", get(replays::show))
+        .route("/v1/backup", post(backup::backup))
         .route("/healthz", get(operator::healthz))
         .route("/metrics", get(operator::metrics))
         .fallback(|| async { ApiError::not_found("not_found", "no such endpoint") })

@@ -5,6 +5,7 @@
 //! be reached (the error on stderr), 2 for a usage error.
 
 mod archive;
+mod backup;
 mod client;
 mod dlq;
 mod events;
@@ -51,6 +52,8 @@ enum Command {
     Events(events::EventsArgs),
     /// Show every target's delivery status on a running server.
     Status(status::StatusArgs),
+    /// Copy a running server's data to a new directory (restore: serve --data-dir it).
+    Backup(backup::BackupArgs),
     /// Test an event pattern against an event, locally (exit 0 match, 1 no match, 2 invalid).
     TestPattern(test_pattern::TestPatternArgs),
 }
@@ -102,6 +105,7 @@ impl Cli {
             Command::Replay(args) => replay::run(args),
             Command::Events(args) => events::run(args),
             Command::Status(args) => status::run(args),
+            Command::Backup(args) => backup::run(args),
             Command::TestPattern(args) => Ok(test_pattern::run(args)),
         };
         outcome.unwrap_or_else(|error| {

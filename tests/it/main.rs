@@ -10,6 +10,7 @@ mod aws_connections;
 mod aws_put_events;
 mod aws_rules;
 mod aws_tags;
+mod backup;
 mod bad_input;
 mod cli;
 mod cli_dlq;
