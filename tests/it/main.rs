@@ -4,6 +4,7 @@
 
 #![allow(clippy::unwrap_used)] // tests may unwrap; most use `expect` with a reason
 
+mod archive_retention;
 mod archives;
 mod aws_buses;
 mod aws_connections;
