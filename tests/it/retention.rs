@@ -200,6 +200,15 @@ async fn letters_are_kept_until_purged_when_dead_letter_retention_is_0() {
     let_sweeps_run().await;
     assert_eq!(server.dead_letters("").await.len(), 1);
     assert_eq!(server.event(&buried).await.status, StatusCode::OK);
+    let age = server
+        .metrics()
+        .await
+        .get("stowage_log_oldest_record_age_seconds")
+        .expect("oldest record age gauge");
+    assert!(
+        age >= 365.0 * 86_400.0,
+        "the kept record is a year old by the clock: {age}"
+    );
 
     // Purged by the operator: nothing holds the record any more.
     let id = letters[0]["id"].as_str().expect("letter id").to_owned();
