@@ -258,7 +258,7 @@ async fn disk_use_stays_level_when_the_same_load_runs_again_after_removal() {
     let body = body_of_len(4000);
     let mut after = Vec::new();
     let mut sent = 0;
-    for _round in 0..10 {
+    for _round in 0..12 {
         for _ in 0..400 {
             server.publish_from("s", json!({ "pad": body })).await;
         }
@@ -272,14 +272,14 @@ async fn disk_use_stays_level_when_the_same_load_runs_again_after_removal() {
     // nothing in it is live and reuses it once a few are inactive
     // (docs/retention.md): the file grows to a few 8 MiB segments, then stays.
     const SEGMENT: u64 = 8 * 1024 * 1024;
-    let levelled = &after[6..];
+    let levelled = &after[8..];
     let (low, high) = (
         levelled.iter().min().expect("rounds"),
         levelled.iter().max().expect("rounds"),
     );
     assert!(
         high - low <= SEGMENT,
-        "disk use kept growing after round 6 (10 rounds wrote ~60 MB to sled): {after:?}"
+        "disk use kept growing after round 8 (12 rounds wrote ~70 MB to sled): {after:?}"
     );
     assert!(*high <= 8 * SEGMENT, "levelled too high: {after:?}");
 }
