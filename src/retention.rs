@@ -121,6 +121,7 @@ mod decision_tests {
             first: Seq(first),
             end: Seq(end),
             newest_ms,
+            records: end - first,
             bytes: 0,
         }
     }

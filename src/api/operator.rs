@@ -129,6 +129,8 @@ pub async fn healthz(State(state): State<AppState>) -> Response {
 pub async fn metrics(State(state): State<AppState>) -> Response {
     let delivery = state.delivery.clone();
     let _ = tokio::task::spawn_blocking(move || delivery.refresh_gauges()).await;
+    let retention = state.retention.clone();
+    let _ = tokio::task::spawn_blocking(move || retention.refresh_gauges()).await;
     state
         .metrics
         .disk_bytes

@@ -25,14 +25,10 @@ pub struct ChunkExtent {
     /// The latest ingestion time of its records (ms since the epoch); a
     /// damaged record counts as old: it can never be delivered anyway.
     pub newest_ms: i64,
-    /// Framed bytes of its records, as `stowage_log_record_bytes` counts them.
+    /// Its readable records and their framed bytes, as `stowage_log_records`
+    /// and `stowage_log_record_bytes` count them (damaged ones are not).
+    pub records: u64,
     pub bytes: u64,
-}
-
-impl ChunkExtent {
-    pub fn records(&self) -> u64 {
-        self.end.0 - self.first.0
-    }
 }
 
 /// What a removal took away.
@@ -56,6 +52,7 @@ impl Log {
                 first,
                 end: first,
                 newest_ms: i64::MIN,
+                records: 0,
                 bytes: 0,
             };
             for frame in chunk::frames(&value) {
@@ -63,9 +60,10 @@ impl Log {
                 let Ok(frame) = frame else {
                     break;
                 };
-                extent.bytes += frame.len() as u64;
                 if let Ok(event) = codec::decode::<Event>(frame) {
                     extent.newest_ms = extent.newest_ms.max(event.fields.ingested_ms);
+                    extent.records += 1;
+                    extent.bytes += frame.len() as u64;
                 }
             }
             out.push(extent);
@@ -83,7 +81,7 @@ impl Log {
         for extent in chunks {
             batch.remove(&extent.first.to_key());
             removed.chunks += 1;
-            removed.records += extent.records();
+            removed.records += extent.records;
             removed.bytes += extent.bytes;
         }
         self.log.apply_batch(batch)?;

@@ -196,6 +196,13 @@ impl Retention {
         Ok(report)
     }
 
+    /// Refreshes the oldest-record gauge (before /metrics renders). Blocking.
+    pub fn refresh_gauges(&self) {
+        if let Err(error) = self.refresh_oldest_age() {
+            tracing::warn!(%error, "cannot read the oldest log record");
+        }
+    }
+
     fn remove_old_letters(&self) -> Result<u64, StoreError> {
         let inner = &*self.inner;
         if inner.letter_retention.is_zero() {
