@@ -5,6 +5,7 @@
 //!
 //! - `archive`: archives: per archive an index over the log of its bus's matching events
 //! - `api`: HTTP (gateway, AWS JSON 1.1, operator API); the only place for status codes
+//! - `backup`: a consistent copy of the database as a stream of framed records
 //! - `bus`: event buses, `default` and custom ones, persisted
 //! - `catalog`: the control plane: rules, targets, connections, API destinations, compiled
 //! - `cli`: the command line (`serve`, `put`, `dlq`, `status`, `test-pattern`)
@@ -17,6 +18,7 @@
 //! - `metrics`: the Prometheus registry and handles
 //! - `pending`: the owner of pending deliveries: owed exactly until delivered, dead-lettered or purged
 //! - `pattern`: EventBridge event patterns (parse, validate, compile, match)
+//! - `retention`: log records nothing needs, and old dead letters, removed by a periodic sweep
 //! - `replay`: replays of an archive's window, in the background, resumable
 //! - `router`: each durable event matched once; pending deliveries recorded
 //! - `server`: bind, serve, shut down in order
@@ -26,6 +28,7 @@
 pub mod api;
 pub mod archive;
 pub mod attempts;
+pub mod backup;
 pub mod bus;
 pub mod catalog;
 pub mod cli;
@@ -39,6 +42,7 @@ pub mod metrics;
 pub mod pattern;
 pub mod pending;
 pub mod replay;
+pub mod retention;
 pub mod router;
 pub mod server;
 pub mod store;

@@ -4,8 +4,8 @@
 //! counters. `GET /metrics` renders `Metrics::render`.
 
 use prometheus::{
-    Encoder, GaugeVec, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec,
-    Opts, Registry, TextEncoder,
+    Encoder, Gauge, GaugeVec, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge,
+    IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
 /// What the log records about itself.
@@ -18,6 +18,14 @@ pub struct LogMetrics {
     pub record_bytes: IntGauge,
     pub corrupt_records: IntCounter,
     pub check_complete: IntGauge,
+}
+
+/// What retention records.
+#[derive(Clone)]
+pub struct RetentionMetrics {
+    pub removed_records: IntCounter,
+    pub removed_dead_letters: IntCounter,
+    pub oldest_record_age_seconds: IntGauge,
 }
 
 /// What ingestion records: accepted and rejected events.
@@ -97,6 +105,16 @@ impl ArchiveMetrics {
     }
 }
 
+/// What backups record (`POST /v1/backup`).
+#[derive(Clone)]
+pub struct BackupMetrics {
+    pub completed: IntCounter,
+    pub failed: IntCounter,
+    pub bytes: IntCounter,
+    pub last_duration_seconds: Gauge,
+    pub running: IntGauge,
+}
+
 /// The labels of a target's series.
 pub const TARGET_LABELS: &[&str] = &["bus", "rule", "target"];
 
@@ -108,7 +126,9 @@ pub struct Metrics {
     pub delivery: DeliveryMetrics,
     pub disk_bytes: IntGauge,
     pub archive: ArchiveMetrics,
+    pub retention: RetentionMetrics,
     pub replay: ReplayMetrics,
+    pub backup: BackupMetrics,
 }
 
 impl Metrics {
@@ -294,6 +314,44 @@ impl Metrics {
                 "Archive entries written (an event taken by two archives counts twice).",
             ),
         };
+        let retention = RetentionMetrics {
+            removed_records: counter(
+                "stowage_retention_removed_records_total",
+                "Log records removed by retention (nothing needed them and they were past log.min_retention).",
+            ),
+            removed_dead_letters: counter(
+                "stowage_retention_removed_dead_letters_total",
+                "Dead letters removed by retention (past dead_letters.retention).",
+            ),
+            oldest_record_age_seconds: gauge(
+                "stowage_log_oldest_record_age_seconds",
+                "Age of the oldest record the log keeps, since its ingestion (0 when empty).",
+            ),
+        };
+        let last_backup = Gauge::new(
+            "stowage_backup_last_duration_seconds",
+            "How long the last completed backup took (and paused retention).",
+        )
+        .expect("metric name is valid");
+        registry
+            .register(Box::new(last_backup.clone()))
+            .expect("metric registered once");
+        let backup = BackupMetrics {
+            completed: counter(
+                "stowage_backups_total",
+                "Backups streamed to the end (trailer sent).",
+            ),
+            failed: counter(
+                "stowage_backups_failed_total",
+                "Backups that ended early: a store error, or the reader went away.",
+            ),
+            bytes: counter(
+                "stowage_backup_bytes_total",
+                "Bytes of backup stream sent, framing included.",
+            ),
+            last_duration_seconds: last_backup,
+            running: gauge("stowage_backup_running", "Backups being streamed now."),
+        };
         Metrics {
             registry,
             log,
@@ -301,7 +359,9 @@ impl Metrics {
             delivery,
             disk_bytes,
             archive,
+            retention,
             replay,
+            backup,
         }
     }
 

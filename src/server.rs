@@ -28,6 +28,7 @@ use crate::log::{Log, WriterHandle};
 use crate::metrics::Metrics;
 use crate::pending::PendingDeliveries;
 use crate::replay::Replays;
+use crate::retention::{ExtraHolder, Holders, Retention};
 use crate::router::Router;
 use crate::store::{Store, StoreError};
 
@@ -109,6 +110,25 @@ impl Server {
                 .ok_or_else(|| ServerError::Runtime(std::io::Error::other("no runtime")))?,
             root.child_token(),
         )?;
+        let retention = Retention::new(
+            store.clone(),
+            log.clone(),
+            Holders {
+                pending: delivery.pending().clone(),
+                dead_letters: dead_letters.clone(),
+                catalog: catalog.clone(),
+                extra: vec![{
+                    let archives = archives.clone();
+                    ExtraHolder::new("archive", move || archives.lowest_held())
+                }],
+            },
+            dead_letters.clone(),
+            delivery.history().clone(),
+            delivery.clock().clone(),
+            config.log.min_retention,
+            config.dead_letters.retention,
+            metrics.retention.clone(),
+        );
         let addr = config.server.listen;
         let listener = TcpListener::bind(addr)
             .await
@@ -120,6 +140,7 @@ impl Server {
             delivery,
             dead_letters,
             archives,
+            retention,
             replays,
             store,
             metrics,
@@ -175,6 +196,12 @@ impl Server {
             delivery.clock().clone(),
             root.child_token(),
         ));
+        tasks.spawn(
+            state
+                .retention
+                .clone()
+                .run(config.log.retention_sweep_interval, root.child_token()),
+        );
         delivery.start();
         let router = Router {
             log: state.log.clone(),

@@ -17,8 +17,11 @@ use std::sync::{Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use crate::config::StorageConfig;
 
+mod copy;
 mod data_dir;
 mod pid_file;
+
+pub use copy::{CopyError, StoreCopy};
 
 pub use data_dir::DataDirError;
 use data_dir::Prepared;
@@ -69,6 +72,9 @@ pub mod tree {
     pub const PENDING: &str = "pending";
     /// dead-letter id (u64 BE) → framed `DeadLetter`.
     pub const DEAD_LETTERS: &str = "dead_letters";
+    /// `Seq` (u64 BE) ++ dead-letter id (u64 BE) → empty: which log records
+    /// letters hold, lowest first; written with the letters it indexes.
+    pub const DEAD_LETTER_SEQS: &str = "dead_letter_seqs";
     /// `Seq` (u64 BE) ++ target uid (u64 BE) ++ attempt number (u32 BE) →
     /// framed `AttemptRecord`; written only by `attempts`.
     pub const ATTEMPTS: &str = "attempts";
@@ -135,6 +141,16 @@ impl Store {
 
     pub fn tree(&self, name: &str) -> Result<sled::Tree, StoreError> {
         Ok(self.db.open_tree(name)?)
+    }
+
+    /// The name of every tree in the database (sled's default tree included),
+    /// for a backup that must copy trees it does not know of.
+    pub fn tree_names(&self) -> Vec<String> {
+        self.db
+            .tree_names()
+            .iter()
+            .map(|name| String::from_utf8_lossy(name).into_owned())
+            .collect()
     }
 
     /// A unique, increasing id (sled's persistent counter).

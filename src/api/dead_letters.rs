@@ -238,7 +238,11 @@ pub async fn redrive(State(state): State<AppState>, body: Bytes) -> Result<Respo
     };
     let letters = state.dead_letters.clone();
     let delivery = state.delivery.clone();
+    let store = state.store.clone();
     let outcome = tokio::task::spawn_blocking(move || {
+        // A redrive removes letters to add deliveries: it waits for a backup,
+        // which copies `pending` before `dead_letters` (see `backup`).
+        let _permit = store.removal_permit();
         let mut missing = Vec::new();
         let chosen = match selection {
             Selection::Ids(ids) => {

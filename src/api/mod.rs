@@ -2,10 +2,12 @@
 //! into domain calls. Only this module decides HTTP status codes.
 
 pub mod aws;
+mod backup;
 mod body;
 pub mod dead_letters;
 pub mod error;
 pub mod gateway;
+mod log;
 mod operator;
 pub mod pattern_test;
 pub mod replays;
@@ -26,6 +28,7 @@ use crate::log::Log;
 use crate::metrics::Metrics;
 use crate::pattern::Limits;
 use crate::replay::Replays;
+use crate::retention::Retention;
 use crate::store::Store;
 use error::ApiError;
 
@@ -55,6 +58,7 @@ pub struct Shared {
     pub delivery: Delivery,
     pub dead_letters: DeadLetters,
     pub archives: Archives,
+    pub retention: Retention,
     pub replays: Replays,
     pub store: Arc<Store>,
     pub metrics: Metrics,
@@ -70,6 +74,7 @@ pub fn router(state: AppState) -> Router {
         .route("/buses/{bus}/events", post(gateway::publish_to_bus))
         .route("/v1/events/{id}", get(operator::get_event))
         .route("/v1/events/{id}/deliveries", get(operator::get_deliveries))
+        .route("/v1/log", get(log::status))
         .route("/v1/test-event-pattern", post(pattern_test::native))
         .route("/v1/targets", get(dead_letters::targets))
         .route("/v1/dead-letters", get(dead_letters::list))
@@ -79,6 +84,7 @@ pub fn router(state: AppState) -> Router {
             get(dead_letters::show).delete(dead_letters::delete),
         )
         .route("/v1/replays/{name}", get(replays::show))
+        .route("/v1/backup", post(backup::backup))
         .route("/healthz", get(operator::healthz))
         .route("/metrics", get(operator::metrics))
         .fallback(|| async { ApiError::not_found("not_found", "no such endpoint") })

@@ -183,6 +183,33 @@ impl Client {
         self.execute(&url, request).await.map(|_| ())
     }
 
+    /// `POST path` with no body, for a long binary answer read piece by piece
+    /// (`Response::chunk`); a refusal is decoded as every other request's.
+    pub async fn post_streamed(&self, path: &str) -> Result<reqwest::Response, RequestError> {
+        let url = self.url(path);
+        let response =
+            self.http
+                .post(&url)
+                .send()
+                .await
+                .map_err(|source| RequestError::Unreachable {
+                    endpoint: self.endpoint.clone(),
+                    source,
+                })?;
+        let status = response.status();
+        if status.is_success() {
+            return Ok(response);
+        }
+        let body = response
+            .bytes()
+            .await
+            .map_err(|source| RequestError::Truncated {
+                url: url.clone(),
+                source,
+            })?;
+        Err(refusal(&url, status, &body))
+    }
+
     fn url(&self, path: &str) -> String {
         format!("{}{path}", self.endpoint)
     }
@@ -211,28 +238,33 @@ impl Client {
         if status.is_success() {
             return Ok((status, body));
         }
-        if let Ok(ErrorBody { error }) = serde_json::from_slice(&body) {
-            return Err(RequestError::Server {
-                status,
-                code: error.code,
-                message: error.message,
-            });
-        }
-        Err(match serde_json::from_slice::<AwsErrorBody>(&body) {
-            Ok(AwsErrorBody { kind, message }) => RequestError::Aws {
-                status,
-                kind,
-                message,
-            },
-            Err(_) => RequestError::Status {
-                url: url.to_owned(),
-                status,
-                body: String::from_utf8_lossy(&body)
-                    .chars()
-                    .take(QUOTED_BODY_CHARS)
-                    .collect(),
-            },
-        })
+        Err(refusal(url, status, &body))
+    }
+}
+
+/// The error a failure status and its body stand for.
+fn refusal(url: &str, status: StatusCode, body: &[u8]) -> RequestError {
+    if let Ok(ErrorBody { error }) = serde_json::from_slice(body) {
+        return RequestError::Server {
+            status,
+            code: error.code,
+            message: error.message,
+        };
+    }
+    match serde_json::from_slice::<AwsErrorBody>(body) {
+        Ok(AwsErrorBody { kind, message }) => RequestError::Aws {
+            status,
+            kind,
+            message,
+        },
+        Err(_) => RequestError::Status {
+            url: url.to_owned(),
+            status,
+            body: String::from_utf8_lossy(body)
+                .chars()
+                .take(QUOTED_BODY_CHARS)
+                .collect(),
+        },
     }
 }
 

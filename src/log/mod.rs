@@ -7,9 +7,11 @@
 mod check;
 mod chunk;
 mod idempotency;
+mod removal;
 mod writer;
 
 pub use idempotency::{IdempotencyKey, RequestDigest};
+pub use removal::{ChunkExtent, Removed};
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -87,6 +89,7 @@ pub struct Log {
     idempotency: sled::Tree,
     healthy: Arc<AtomicBool>,
     durable: watch::Receiver<Seq>,
+    metrics: LogMetrics,
 }
 
 /// Joins the writer thread once every `Log` handle is dropped.
@@ -116,6 +119,7 @@ impl Log {
         let meta = store.tree(tree::META)?;
         let next_seq = writer::recover_next_seq(&log, &meta)?;
         check::spawn(log.clone(), next_seq, metrics.clone());
+        let gauges = metrics.clone();
 
         let (tx, rx) = mpsc::channel(config.queue_depth);
         let healthy = Arc::new(AtomicBool::new(true));
@@ -148,6 +152,7 @@ impl Log {
                 idempotency,
                 healthy,
                 durable,
+                metrics: gauges,
             },
             WriterHandle { thread },
         ))

@@ -398,3 +398,117 @@ async fn the_retention_sweep_removes_entries_past_their_archives_retention() {
         Some(6.0)
     );
 }
+
+#[tokio::test]
+async fn the_archive_cli_creates_lists_describes_updates_and_deletes() {
+    use crate::cli::{stdout, stowage};
+
+    let server = TestServer::start().await;
+    let endpoint = server.base_url();
+    server
+        .aws_ok("CreateEventBus", &json!({ "Name": "orders" }))
+        .await;
+    let run = |args: Vec<String>| async move {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        stowage(&args).await
+    };
+    let args = |words: &[&str]| -> Vec<String> {
+        let mut all: Vec<String> = words.iter().map(|w| w.to_string()).collect();
+        all.extend(["--endpoint".to_owned(), endpoint.clone()]);
+        all
+    };
+
+    let created = run(args(&[
+        "archive",
+        "create",
+        "cli-archive",
+        "--bus",
+        "orders",
+        "--pattern",
+        r#"{"source":["shop"]}"#,
+        "--retention-days",
+        "7",
+    ]))
+    .await;
+    assert_eq!(created.status.code(), Some(0), "{created:?}");
+    assert_eq!(
+        stdout(&created),
+        format!("created archive cli-archive ({ARCHIVE_ARN_PREFIX}cli-archive)\n")
+    );
+    put_events(&server, "orders", &["shop", "crm"]).await;
+    wait_for_count(&server, "cli-archive", 1).await;
+
+    let listed = run(args(&["archive", "list"])).await;
+    assert_eq!(listed.status.code(), Some(0), "{listed:?}");
+    let text = stdout(&listed);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 2, "{text}");
+    assert!(
+        lines[0].starts_with("NAME") && lines[0].contains("EVENTS"),
+        "{text}"
+    );
+    let row: Vec<&str> = lines[1].split_whitespace().collect();
+    assert_eq!(
+        &row[..4],
+        ["cli-archive", "orders", "ENABLED", "1"],
+        "{text}"
+    );
+    assert!(lines[1].contains("7 days"), "{text}");
+
+    let json_list = run(args(&["archive", "list", "--json", "--bus", "orders"])).await;
+    let archives: Value = serde_json::from_str(stdout(&json_list).trim()).expect("JSON");
+    assert_eq!(archives[0]["ArchiveName"], "cli-archive");
+    assert_eq!(archives[0]["EventCount"], 1);
+
+    let described = run(args(&["archive", "describe", "cli-archive"])).await;
+    let text = stdout(&described);
+    assert!(text.contains("events:      1"), "{text}");
+    assert!(
+        text.contains(r#"pattern:     {"source":["shop"]}"#),
+        "{text}"
+    );
+
+    let updated = run(args(&[
+        "archive",
+        "update",
+        "cli-archive",
+        "--description",
+        "shop orders",
+        "--json",
+    ]))
+    .await;
+    assert_eq!(updated.status.code(), Some(0), "{updated:?}");
+    let body: Value = serde_json::from_str(stdout(&updated).trim()).expect("JSON");
+    assert_eq!(
+        body["ArchiveArn"],
+        format!("{ARCHIVE_ARN_PREFIX}cli-archive")
+    );
+    let described = run(args(&["archive", "describe", "cli-archive", "--json"])).await;
+    let body: Value = serde_json::from_str(stdout(&described).trim()).expect("JSON");
+    assert_eq!(body["Description"], "shop orders");
+
+    // A refusal: the AWS error on stderr, exit 1.
+    let refused = run(args(&[
+        "archive",
+        "create",
+        "cli-archive",
+        "--bus",
+        "orders",
+    ]))
+    .await;
+    assert_eq!(refused.status.code(), Some(1), "{refused:?}");
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        stderr.contains("ResourceAlreadyExistsException: Archive cli-archive already exists."),
+        "{stderr}"
+    );
+    let unknown_bus = run(args(&["archive", "create", "x", "--bus", "nope"])).await;
+    assert_eq!(unknown_bus.status.code(), Some(1), "{unknown_bus:?}");
+
+    let deleted = run(args(&["archive", "delete", "cli-archive"])).await;
+    assert_eq!(stdout(&deleted), "deleted archive cli-archive\n");
+    let empty = run(args(&["archive", "list"])).await;
+    assert_eq!(stdout(&empty), "no archives\n");
+    let usage = run(args(&["archive", "create"])).await;
+    assert_eq!(usage.status.code(), Some(2), "{usage:?}");
+}

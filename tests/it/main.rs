@@ -4,12 +4,14 @@
 
 #![allow(clippy::unwrap_used)] // tests may unwrap; most use `expect` with a reason
 
+mod archive_retention;
 mod archives;
 mod aws_buses;
 mod aws_connections;
 mod aws_put_events;
 mod aws_rules;
 mod aws_tags;
+mod backup;
 mod bad_input;
 mod cli;
 mod cli_dlq;
@@ -32,6 +34,7 @@ mod pattern_api;
 mod pattern_conformance;
 mod readme;
 mod replays;
+mod retention;
 mod shutdown;
 mod sink;
 mod startup;
