@@ -1,7 +1,8 @@
 //! `stowage status`: every target's delivery status on a running server
-//! (`GET /v1/targets`) and the log's size and oldest kept record (`GET
-//! /v1/log`), as a table and a summary or, with `--json`, as
-//! `{"targets": [...], "log": {...}}` (the server's own shapes).
+//! (`GET /v1/targets`), the log's size and oldest kept record (`GET
+//! /v1/log`) and the replays still running (`GET /v1/replays`), as a table
+//! and a summary or, with `--json`, as
+//! `{"targets": [...], "log": {...}, "replays": [...]}` (the server's own shapes).
 //!
 //! The numbers are the server's live counters since it started; this file
 //! only renders them.
@@ -16,6 +17,7 @@ use serde_json::value::RawValue;
 use super::ClientArgs;
 use super::client::{Client, block_on};
 use super::output::{Align, Table, print, println, truncate};
+use crate::api::replays::{ProgressView, Running};
 
 /// Longest "code: message" shown for a target's last error (its age follows).
 const LAST_ERROR_CHARS: usize = 60;
@@ -97,15 +99,33 @@ pub fn run(args: StatusArgs) -> anyhow::Result<ExitCode> {
         let client = Client::new(&args.client.endpoint)?;
         let Targets { targets } = client.get("/v1/targets", &[]).await?;
         let log: Box<RawValue> = client.get("/v1/log", &[]).await?;
+        let Running { replays } = client.get("/v1/replays", &[]).await?;
         if args.client.json {
-            let both = serde_json::json!({ "targets": targets, "log": log });
-            println(&serde_json::to_string(&both)?)?;
+            let all = serde_json::json!({ "targets": targets, "log": log, "replays": replays });
+            println(&serde_json::to_string(&all)?)?;
         } else {
             print(&table(&targets)?.to_string())?;
             print(&log_summary(&log)?)?;
+            print(&replay_lines(&replays))?;
         }
         Ok(ExitCode::SUCCESS)
     })
+}
+
+/// A line per running replay (none when no replay runs).
+fn replay_lines(replays: &[ProgressView]) -> String {
+    let mut out = String::new();
+    for replay in replays {
+        let total = replay
+            .total
+            .map_or_else(|| "?".to_owned(), |t| t.to_string());
+        let eta = replay.eta_secs.map_or_else(|| "-".to_owned(), |s| age(s));
+        out.push_str(&format!(
+            "REPLAY  {} {} from archive {}: {} of {total} events, {:.0}/s, eta {eta}\n",
+            replay.name, replay.state, replay.archive, replay.replayed, replay.rate
+        ));
+    }
+    out
 }
 
 /// Two lines under the targets: the log's size, and its oldest record and why
