@@ -119,7 +119,7 @@ fn replay_lines(replays: &[ProgressView]) -> String {
         let total = replay
             .total
             .map_or_else(|| "?".to_owned(), |t| t.to_string());
-        let eta = replay.eta_secs.map_or_else(|| "-".to_owned(), |s| age(s));
+        let eta = replay.eta_secs.map_or_else(|| "-".to_owned(), age);
         out.push_str(&format!(
             "REPLAY  {} {} from archive {}: {} of {total} events, {:.0}/s, eta {eta}\n",
             replay.name, replay.state, replay.archive, replay.replayed, replay.rate
