@@ -1,5 +1,6 @@
 //! `stowage status`: every target's delivery status on a running server
-//! (`GET /v1/targets`), as a table or, with `--json`, the server's array.
+//! (`GET /v1/targets`), as a table or, with `--json`, the server's array; in
+//! text, the archives follow when there are any.
 //!
 //! The numbers are the server's live counters since it started; this file
 //! only renders them.
@@ -65,6 +66,11 @@ pub fn run(args: StatusArgs) -> anyhow::Result<ExitCode> {
             println(&serde_json::to_string(&targets)?)?;
         } else {
             print(&table(&targets)?.to_string())?;
+            // Archives, when there are any (as `stowage archive list` shows them).
+            let archives = super::archive::fetch_all(&client, serde_json::json!({})).await?;
+            if !archives.is_empty() {
+                print(&format!("\n{}", super::archive::table(archives)?))?;
+            }
         }
         Ok(ExitCode::SUCCESS)
     })

@@ -460,6 +460,15 @@ async fn the_archive_cli_creates_lists_describes_updates_and_deletes() {
     assert_eq!(archives[0]["ArchiveName"], "cli-archive");
     assert_eq!(archives[0]["EventCount"], 1);
 
+    let status = run(args(&["status"])).await;
+    let text = stdout(&status);
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("NAME") && l.contains("EVENTS")),
+        "status shows the archives: {text}"
+    );
+    assert!(text.contains("cli-archive"), "{text}");
+
     let described = run(args(&["archive", "describe", "cli-archive"])).await;
     let text = stdout(&described);
     assert!(text.contains("events:      1"), "{text}");
