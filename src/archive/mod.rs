@@ -3,8 +3,8 @@
 //!
 //! An archive never copies an event: its entries name log `Seq`s (with the
 //! event's time, its ingestion time and its size), in two orders, by event
-//! time for replays (`scan`) and by seq for retention (`lowest_held`, the
-//! sweep). This module is the only writer of the `archives` and
+//! time for replays (`scan`, one key per entry) and by seq for retention
+//! (`lowest_held`, the sweep: one `Segment` key per routing step). This module is the only writer of the `archives` and
 //! `archive_index` trees. Invariant: an archive's `Totals` (event count, bytes)
 //! are exactly the sums over its entries, because every change to the entries
 //! is written in one sled batch with the totals, under one lock.
@@ -30,7 +30,7 @@ use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
 pub use matchers::MatcherSet;
 pub use offer::Offered;
-pub use record::{ArchiveInfo, ArchiveRecord, ArchiveState, ArchivedRef, Entry, Totals};
+pub use record::{ArchiveInfo, ArchiveRecord, ArchiveState, ArchivedRef, Entry, Segment, Totals};
 pub use sweep::expiry_cutoff_ms;
 
 use crate::catalog::Arns;
@@ -335,20 +335,19 @@ impl Archives {
         loop {
             let mut batch = sled::Batch::default();
             let mut removed = 0;
-            for item in self
-                .inner
-                .index
-                .range(keys::seq_range(id))
-                .take(REMOVE_BATCH)
-            {
+            for item in self.inner.index.range(keys::seq_range(id)) {
                 let (key, value) = item?;
-                if let (Some(seq), Ok(entry)) =
-                    (keys::parse_by_seq(&key), codec::decode::<Entry>(&value))
-                {
-                    batch.remove(keys::by_time(id, entry.time_ms, seq));
+                if let Ok(segment) = codec::decode::<Segment>(&value) {
+                    for (seq, entry) in &segment.entries {
+                        batch.remove(keys::by_time(id, entry.time_ms, *seq));
+                    }
+                    removed += segment.entries.len();
                 }
                 batch.remove(key);
                 removed += 1;
+                if removed >= REMOVE_BATCH {
+                    break;
+                }
             }
             if removed == 0 {
                 break;
@@ -356,7 +355,7 @@ impl Archives {
             let _permit = self.inner.store.removal_permit();
             self.inner.index.apply_batch(batch)?;
         }
-        // Time keys whose seq key was damaged.
+        // Time keys whose segment was damaged.
         let strays: Vec<_> = self
             .inner
             .index

@@ -103,6 +103,11 @@ pub fn run(args: StatusArgs) -> anyhow::Result<ExitCode> {
         } else {
             print(&table(&targets)?.to_string())?;
             print(&log_summary(&log)?)?;
+            // Archives, when there are any (as `stowage archive list` shows them).
+            let archives = super::archive::fetch_all(&client, serde_json::json!({})).await?;
+            if !archives.is_empty() {
+                print(&format!("\n{}", super::archive::table(archives)?))?;
+            }
         }
         Ok(ExitCode::SUCCESS)
     })
