@@ -14,9 +14,11 @@
 //!    `STOWAGE_BENCH_REPLAY_EVENTS` archived events. `STOWAGE_BENCH_CONNS`
 //!    (default 16) keep-alive connections publish 1 KiB events for
 //!    `STOWAGE_BENCH_SECS` (default 10) seconds without a replay, then the same
-//!    load runs while a replay of the whole archive runs. Printed: acked/s of
-//!    each, the cost (1 − with/without), and the events the replay appended
-//!    during the second run.
+//!    load runs while a replay of the whole archive runs (cancelled after), in
+//!    `STOWAGE_BENCH_ROUNDS` (default 3) alternating rounds so that a shared
+//!    machine's noise falls on both. Printed per round and on average: acked/s
+//!    without and with, the cost (1 − with/without), and the events the replay
+//!    appended during the run.
 //!
 //! Run it with:
 //!
@@ -260,28 +262,43 @@ async fn throughput(events: u64, silent: SocketAddr) {
 }
 
 async fn with_and_without(events: u64, conns: usize, secs: u64, silent: SocketAddr) {
+    let rounds: u32 = env_or("STOWAGE_BENCH_ROUNDS", 3);
     let server = server(None);
     let control = Control::new(&server);
     println!(
-        "\n## live ingest, {conns} connections, {secs} s: without and with a default-rate replay"
+        "\n## live ingest, {conns} connections, {secs} s per run: without and with a default-rate replay, alternating, {rounds} rounds"
     );
     let from = chrono::Utc::now().timestamp() - 1;
     let (archive, bus) = control.setup(&server, events, silent).await;
-    let without = load(server.addr, conns, secs).await;
-    control.start_replay("live", &archive, &bus, from).await;
-    let before = control.replay("live").await["replayed"]
-        .as_u64()
-        .unwrap_or(0);
-    let with = load(server.addr, conns, secs).await;
-    let progress = control.replay("live").await;
-    let replayed = progress["replayed"].as_u64().unwrap_or(0) - before;
-    println!("  without a replay: {without:>9.0} acked/s");
+    let (mut without_sum, mut with_sum) = (0.0, 0.0);
+    for round in 0..rounds {
+        let without = load(server.addr, conns, secs).await;
+        let name = format!("live-{round}");
+        control.start_replay(&name, &archive, &bus, from).await;
+        let with = load(server.addr, conns, secs).await;
+        let progress = control.replay(&name).await;
+        let replayed = progress["replayed"].as_u64().unwrap_or(0);
+        control
+            .aws("CancelReplay", json!({ "ReplayName": name }))
+            .await;
+        while control.replay(&name).await["state"] != "CANCELLED" {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        println!(
+            "  round {round}: without {without:>7.0} acked/s, with {with:>7.0} acked/s (replay {}: {replayed} events appended, {:.0}/s), cost {:.1}%",
+            progress["state"].as_str().unwrap_or("?"),
+            replayed as f64 / (secs as f64 + 1.0),
+            (1.0 - with / without) * 100.0
+        );
+        without_sum += without;
+        with_sum += with;
+    }
     println!(
-        "  with a replay:    {with:>9.0} acked/s  (replay {}: {replayed} events appended during the run, {:.0}/s)",
-        progress["state"].as_str().unwrap_or("?"),
-        replayed as f64 / (secs as f64 + 1.0)
+        "  mean: without {:.0} acked/s, with {:.0} acked/s, cost {:.1}%",
+        without_sum / f64::from(rounds),
+        with_sum / f64::from(rounds),
+        (1.0 - with_sum / without_sum) * 100.0
     );
-    println!("  cost: {:.1}%", (1.0 - with / without) * 100.0);
     println!(
         "  server at the end: RSS {:.0} MiB, data {:.0} MiB",
         server.rss_mib(),

@@ -23,7 +23,7 @@ use crate::event::{NewEvent, ReplayMark, now_ms};
 use crate::log::{AppendError, AppendRequest, Appended, Log};
 
 /// Batches being appended at once.
-const PIPELINE_DEPTH: usize = 4;
+const PIPELINE_DEPTH: usize = 16;
 /// Entries counted per scan when sizing the window.
 pub(super) const COUNT_BATCH: usize = 8192;
 
@@ -123,7 +123,10 @@ pub(super) async fn run(
             append: tokio::spawn(async move { log.append_all(requests).await }),
             last,
         });
-        while in_flight.len() >= PIPELINE_DEPTH {
+        // The cursor follows every durable batch, not only a full pipeline's.
+        while in_flight.len() >= PIPELINE_DEPTH
+            || in_flight.front().is_some_and(|f| f.append.is_finished())
+        {
             if !complete_front(&replays, name, &mut in_flight, &since_start).await {
                 return;
             }
