@@ -169,7 +169,9 @@ pub fn copy(
         for entry in tree.range(..=last) {
             let (key, value) = entry.map_err(StoreError::from)?;
             encoder.record(&key, &value, &mut out);
-            if out.len() >= PIECE_BYTES {
+            // Never wait for the reader while configuration changes are held:
+            // the configuration is buffered whole (it is small).
+            if out.len() >= PIECE_BYTES && config_held.is_none() {
                 hand_on(&mut out)?;
             }
         }
