@@ -4,7 +4,9 @@
 //! records, numbered 1, 2, 3, … in the order the attempts ended, and only the
 //! highest-numbered ones: recording attempt n removes attempt n − keep in the
 //! same batch. A group is removed whole by the sweep once its delivery is no
-//! longer pending and its last attempt is older than the retention.
+//! longer pending and its last attempt is older than the retention, and every
+//! group of an event when retention removes its log record (`remove_below`):
+//! history of an event that can no longer be shown only costs disk.
 //!
 //! History is diagnostic, not a guarantee: a round's records are one sled batch,
 //! never synced on their own, and a write that fails is logged and dropped;
@@ -270,6 +272,28 @@ impl AttemptHistory {
         }
         self.attempts.apply_batch(batch)?;
         Ok(removed)
+    }
+}
+
+impl AttemptHistory {
+    /// Drops every record of the events below `seq`, whose log records
+    /// retention removed; returns how many went.
+    pub fn remove_below(&self, seq: Seq) -> Result<usize, StoreError> {
+        let mut removed = 0;
+        loop {
+            let mut batch = sled::Batch::default();
+            let mut count = 0;
+            for item in self.attempts.range(..seq.to_key()).take(SWEEP_BATCH) {
+                let (key, _) = item?;
+                batch.remove(key);
+                count += 1;
+            }
+            if count == 0 {
+                return Ok(removed);
+            }
+            self.attempts.apply_batch(batch)?;
+            removed += count;
+        }
     }
 }
 

@@ -4,7 +4,7 @@
 //!
 //! | offset | size | field                                              |
 //! |--------|------|----------------------------------------------------|
-//! | 0      | 1    | format version (`FORMAT_V1` = 1)                   |
+//! | 0      | 1    | format version (`FORMAT_V1` = 1, `FORMAT_V2` = 2)  |
 //! | 1      | 4    | crc32 (crc32fast, little-endian) of bytes 5..      |
 //! | 5      | n    | payload: bincode 2 (standard config) of the record |
 //!
@@ -14,8 +14,12 @@
 
 use serde::{Serialize, de::DeserializeOwned};
 
-/// The only frame version written today.
+/// The frame version of every record but one kind.
 pub const FORMAT_V1: u8 = 1;
+/// Log records of replayed events only: the payload is `(Event, ReplayMark)`.
+/// Same header and checksum as v1; the version says which record type the
+/// payload holds, so a v1 log record decodes as it always did.
+pub const FORMAT_V2: u8 = 2;
 const HEADER_LEN: usize = 5;
 
 #[derive(Debug, thiserror::Error)]
@@ -34,7 +38,12 @@ pub enum FrameError {
 
 /// Encodes `record` into a frame.
 pub fn encode<T: Serialize>(record: &T) -> Vec<u8> {
-    let mut out = vec![FORMAT_V1, 0, 0, 0, 0];
+    encode_as(FORMAT_V1, record)
+}
+
+/// Encodes `record` into a frame of format `version`.
+pub fn encode_as<T: Serialize>(version: u8, record: &T) -> Vec<u8> {
+    let mut out = vec![version, 0, 0, 0, 0];
     bincode::serde::encode_into_std_write(record, &mut out, bincode::config::standard())
         .expect("encoding into a Vec cannot fail for plain serde records");
     let crc = crc32fast::hash(&out[HEADER_LEN..]);
@@ -42,12 +51,22 @@ pub fn encode<T: Serialize>(record: &T) -> Vec<u8> {
     out
 }
 
-/// Checks and decodes a frame. Never panics, whatever the bytes.
+/// Checks and decodes a v1 frame. Never panics, whatever the bytes.
 pub fn decode<T: DeserializeOwned>(frame: &[u8]) -> Result<T, FrameError> {
+    decode_as(FORMAT_V1, frame)
+}
+
+/// The format version of a frame (its first byte), if it has one.
+pub fn version_of(frame: &[u8]) -> Option<u8> {
+    frame.first().copied()
+}
+
+/// Checks and decodes a frame of format `version`. Never panics.
+pub fn decode_as<T: DeserializeOwned>(version: u8, frame: &[u8]) -> Result<T, FrameError> {
     if frame.len() < HEADER_LEN {
         return Err(FrameError::Truncated { len: frame.len() });
     }
-    if frame[0] != FORMAT_V1 {
+    if frame[0] != version {
         return Err(FrameError::UnknownVersion { version: frame[0] });
     }
     let stored = u32::from_le_bytes([frame[1], frame[2], frame[3], frame[4]]);

@@ -6,11 +6,13 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use figment::providers::{Env, Format, Serialized, Toml};
 use figment::{Figment, Provider};
 use serde::{Deserialize, Serialize};
 
+pub mod duration;
 mod error;
 mod suggest;
 
@@ -29,6 +31,8 @@ pub struct Config {
     pub patterns: PatternConfig,
     pub delivery: DeliveryConfig,
     pub log: LogConfig,
+    pub dead_letters: DeadLetterConfig,
+    pub replay: ReplayConfig,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -151,6 +155,31 @@ pub struct LogConfig {
     pub format: LogFormat,
     /// A tracing filter such as `info` (default) or `stowage=debug`. `RUST_LOG` wins if set.
     pub level: String,
+    /// Event log retention: a record no pending delivery, dead letter or
+    /// archive still needs is removed once it is this old (docs/retention.md).
+    /// Text such as `"24h"` (default) or `"90m"`; `"0"` removes as soon as nothing needs it.
+    #[serde(with = "duration::text")]
+    pub min_retention: Duration,
+    /// How often the retention sweep runs. Default `"1m"`, at least `"10ms"`.
+    #[serde(with = "duration::text")]
+    pub retention_sweep_interval: Duration,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DeadLetterConfig {
+    /// A dead letter is removed once it has been in its queue this long.
+    /// Default `"14d"`; `"0"` keeps letters until an operator purges them.
+    #[serde(with = "duration::text")]
+    pub retention: Duration,
+}
+
+impl Default for DeadLetterConfig {
+    fn default() -> Self {
+        DeadLetterConfig {
+            retention: Duration::from_secs(14 * 86_400),
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
@@ -204,6 +233,28 @@ impl Default for LogConfig {
         LogConfig {
             format: LogFormat::Human,
             level: "info".into(),
+            min_retention: Duration::from_secs(86_400),
+            retention_sweep_interval: Duration::from_secs(60),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ReplayConfig {
+    /// Most events per second one replay appends; 0 = unlimited. Default 2000,
+    /// so that a replay leaves the log writer to live traffic.
+    pub events_per_sec: u64,
+    /// Most archived events a replay reads and appends per batch (a low
+    /// `events_per_sec` takes fewer). Default 256, at most 65 536.
+    pub batch_events: usize,
+}
+
+impl Default for ReplayConfig {
+    fn default() -> Self {
+        ReplayConfig {
+            events_per_sec: 2_000,
+            batch_events: 256,
         }
     }
 }
@@ -316,6 +367,12 @@ impl Config {
         }
         if delivery.attempt_history_secs == 0 {
             return invalid("delivery.attempt_history_secs", "must be at least 1");
+        }
+        if self.log.retention_sweep_interval < Duration::from_millis(10) {
+            return invalid("log.retention_sweep_interval", "must be at least 10ms");
+        }
+        if self.replay.batch_events == 0 || self.replay.batch_events > 65_536 {
+            return invalid("replay.batch_events", "must be between 1 and 65536");
         }
         if self.storage.cache_capacity_bytes < 1024 * 1024 {
             return invalid("storage.cache_capacity_bytes", "must be at least 1 MiB");
@@ -430,6 +487,41 @@ mod tests {
             "{err}"
         );
         assert!(!err.contains('`'), "{err}");
+    }
+
+    #[test]
+    fn retention_durations_are_read_as_text() {
+        let (_dir, loaded) = load_toml(
+            "[log]\nmin_retention = \"90m\"\nretention_sweep_interval = \"30s\"\n[dead_letters]\nretention = \"0\"\n",
+        );
+        let config = loaded.expect("durations load");
+        assert_eq!(config.log.min_retention, Duration::from_secs(5400));
+        assert_eq!(config.log.retention_sweep_interval, Duration::from_secs(30));
+        assert_eq!(config.dead_letters.retention, Duration::ZERO);
+        let defaults = Config::default();
+        assert_eq!(defaults.log.min_retention, Duration::from_secs(86_400));
+        assert_eq!(
+            defaults.dead_letters.retention,
+            Duration::from_secs(14 * 86_400)
+        );
+    }
+
+    #[test]
+    fn a_bad_duration_names_the_field_and_the_expected_form() {
+        let (_dir, loaded) = load_toml("[log]\nmin_retention = \"24 hours\"\n");
+        let err = loaded.expect_err("refused").to_string();
+        assert!(
+            err.starts_with("invalid value for [log] min_retention in "),
+            "{err}"
+        );
+        assert!(err.contains("expected a duration such as"), "{err}");
+        let (_dir, loaded) = load_toml("[dead_letters]\nretention = 14\n");
+        let err = loaded.expect_err("a bare number is refused").to_string();
+        assert!(
+            err.starts_with("invalid value for [dead_letters] retention in "),
+            "{err}"
+        );
+        assert!(err.contains("\"14s\""), "{err}");
     }
 
     #[test]

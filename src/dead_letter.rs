@@ -8,6 +8,8 @@
 //! `DeadLetterConfig` uses `default`.
 
 use serde::{Deserialize, Serialize};
+use sled::Transactional;
+use sled::transaction::{ConflictableTransactionError, TransactionError};
 
 use crate::codec;
 use crate::event::{Event, Seq};
@@ -61,12 +63,30 @@ impl Filter {
 #[derive(Clone)]
 pub struct DeadLetters {
     letters: sled::Tree,
+    seqs: sled::Tree,
     store: std::sync::Arc<Store>,
+}
+
+/// The `dead_letter_seqs` key of letter `id` holding record `seq`.
+pub(crate) fn seq_key(seq: Seq, id: u64) -> [u8; 16] {
+    let mut key = [0u8; 16];
+    key[..8].copy_from_slice(&seq.to_key());
+    key[8..].copy_from_slice(&id.to_be_bytes());
+    key
 }
 
 /// The `dead_letters` key of letter `id`.
 pub(crate) fn key(id: u64) -> [u8; 8] {
     id.to_be_bytes()
+}
+
+pub(crate) fn transaction_error(e: TransactionError<()>, what: &str) -> StoreError {
+    match e {
+        TransactionError::Storage(e) => StoreError::Sled(e),
+        TransactionError::Abort(()) => StoreError::Sled(sled::Error::ReportableBug(format!(
+            "{what} transaction aborted"
+        ))),
+    }
 }
 
 /// The key and stored value of `letter`, for the transaction that buries it.
@@ -76,10 +96,85 @@ pub(crate) fn encode(letter: &DeadLetter) -> ([u8; 8], Vec<u8>) {
 
 impl DeadLetters {
     pub fn open(store: std::sync::Arc<Store>) -> Result<DeadLetters, StoreError> {
-        Ok(DeadLetters {
+        let letters = DeadLetters {
             letters: store.tree(tree::DEAD_LETTERS)?,
+            seqs: store.tree(tree::DEAD_LETTER_SEQS)?,
             store,
-        })
+        };
+        if letters.seqs.len() != letters.letters.len() {
+            letters.rebuild_seq_index()?;
+        }
+        Ok(letters)
+    }
+
+    fn rebuild_seq_index(&self) -> Result<(), StoreError> {
+        self.seqs.clear()?;
+        let mut batch = sled::Batch::default();
+        for item in self.letters.iter() {
+            let (_, value) = item?;
+            if let Ok(letter) = codec::decode::<DeadLetter>(&value) {
+                batch.insert(&seq_key(letter.seq, letter.id), &[]);
+            }
+        }
+        self.seqs.apply_batch(batch)?;
+        tracing::info!(letters = self.seqs.len(), "dead-letter seq index rebuilt");
+        Ok(())
+    }
+
+    /// The lowest log record any letter holds, and that letter's queue.
+    pub fn lowest_held(&self) -> Result<Option<(Seq, String)>, StoreError> {
+        while let Some((key, _)) = self.seqs.first()? {
+            let parsed = <[u8; 16]>::try_from(key.as_ref()).ok().and_then(|k| {
+                Some((
+                    Seq::from_key(&k[..8])?,
+                    u64::from_be_bytes(k[8..].try_into().ok()?),
+                ))
+            });
+            if let Some((seq, id)) = parsed
+                && let Some(letter) = self.get(id)?
+            {
+                return Ok(Some((seq, letter.queue)));
+            }
+            // Its letter is gone (or the key is not ours): it holds nothing.
+            self.seqs.remove(key)?;
+        }
+        Ok(None)
+    }
+
+    /// Removes up to `max` letters buried before `cutoff_ms` (delivery's
+    /// clock) in one transaction, oldest first, stopping at the first younger
+    /// one (ids grow with burial time); returns how many went. The caller
+    /// holds `Store::removal_permit`. Not synced: a letter whose removal a
+    /// crash loses is removed again by the next sweep.
+    pub fn remove_older_than(&self, cutoff_ms: i64, max: usize) -> Result<u64, StoreError> {
+        let mut old = Vec::new();
+        for item in self.letters.iter().take(max) {
+            let (key, value) = item?;
+            let letter = codec::decode::<DeadLetter>(&value).ok();
+            if letter
+                .as_ref()
+                .is_some_and(|l| l.dead_lettered_ms >= cutoff_ms)
+            {
+                break;
+            }
+            // A damaged letter can never be redriven: it goes too.
+            old.push((key, letter.map(|l| seq_key(l.seq, l.id))));
+        }
+        if old.is_empty() {
+            return Ok(0);
+        }
+        (&self.letters, &self.seqs)
+            .transaction(|(letters, seqs)| {
+                for (key, seq) in &old {
+                    letters.remove(key)?;
+                    if let Some(seq) = seq {
+                        seqs.remove(seq)?;
+                    }
+                }
+                Ok::<_, ConflictableTransactionError<()>>(())
+            })
+            .map_err(|e| transaction_error(e, "dead-letter retention"))?;
+        Ok(old.len() as u64)
     }
 
     pub fn get(&self, id: u64) -> Result<Option<DeadLetter>, StoreError> {
@@ -127,7 +222,17 @@ impl DeadLetters {
 
     /// Deletes a letter; false if there was none.
     pub fn delete(&self, id: u64) -> Result<bool, StoreError> {
-        let removed = self.letters.remove(key(id))?.is_some();
+        let removed = (&self.letters, &self.seqs)
+            .transaction(|(letters, seqs)| {
+                let Some(value) = letters.remove(&key(id))? else {
+                    return Ok(false);
+                };
+                if let Ok(letter) = codec::decode::<DeadLetter>(&value) {
+                    seqs.remove(&seq_key(letter.seq, letter.id))?;
+                }
+                Ok::<_, ConflictableTransactionError<()>>(true)
+            })
+            .map_err(|e| transaction_error(e, "dead-letter delete"))?;
         if removed {
             self.store.sync()?;
         }
@@ -149,5 +254,83 @@ impl DeadLetters {
             }
         }
         Ok(counts)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+    use crate::pending::PendingDeliveries;
+
+    fn letter(seq: u64, dead_lettered_ms: i64) -> DeadLetter {
+        DeadLetter {
+            id: 0,
+            queue: "default".into(),
+            event: crate::event::NewEvent::default()
+                .into_event(crate::event::EventId::for_seq(Seq(seq))),
+            seq: Seq(seq),
+            rule: "r".into(),
+            rule_arn: "arn".into(),
+            target_id: "t".into(),
+            target_arn: "https://example.com".into(),
+            target_uid: 1,
+            error_code: "SERVER_ERROR".into(),
+            error_message: "no".into(),
+            exhausted_retry_condition: None,
+            attempts: 1,
+            last_status: Some(500),
+            last_response: None,
+            age_base_ms: 0,
+            dead_lettered_ms,
+        }
+    }
+
+    #[test]
+    fn the_seq_index_follows_deletes_retention_and_is_rebuilt_at_open() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let config = Config::for_test(dir.path());
+        let store = std::sync::Arc::new(Store::open(&config.storage).expect("store"));
+        let pending = PendingDeliveries::open(store.clone()).expect("pending");
+        let letters = DeadLetters::open(store.clone()).expect("letters");
+        // Buried in time order 10, 20, 30 holding seqs 9, 3, 6.
+        let ids: Vec<u64> = [(9, 10), (3, 20), (6, 30)]
+            .into_iter()
+            .map(|(seq, ms)| pending.bury(letter(seq, ms)).expect("buried"))
+            .collect();
+        assert_eq!(
+            letters.lowest_held().expect("lowest"),
+            Some((Seq(3), "default".into()))
+        );
+        assert!(letters.delete(ids[1]).expect("deleted"));
+        assert_eq!(
+            letters.lowest_held().expect("lowest").map(|l| l.0),
+            Some(Seq(6))
+        );
+
+        // Retention stops at the first letter buried at or after the cutoff.
+        assert_eq!(letters.remove_older_than(30, 100).expect("removed"), 1);
+        assert!(letters.get(ids[0]).expect("read").is_none());
+        assert_eq!(
+            letters.lowest_held().expect("lowest").map(|l| l.0),
+            Some(Seq(6))
+        );
+
+        // A data directory from before the index: rebuilt at open.
+        store
+            .tree(tree::DEAD_LETTER_SEQS)
+            .expect("tree")
+            .clear()
+            .expect("cleared");
+        let reopened = DeadLetters::open(store.clone()).expect("letters");
+        assert_eq!(
+            reopened.lowest_held().expect("lowest").map(|l| l.0),
+            Some(Seq(6))
+        );
+        assert_eq!(
+            reopened.remove_older_than(i64::MAX, 100).expect("removed"),
+            1
+        );
+        assert_eq!(reopened.lowest_held().expect("lowest"), None);
     }
 }

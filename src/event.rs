@@ -95,6 +95,26 @@ pub struct NewEvent {
     /// The `detail` object as the publisher sent it: validated JSON text, kept
     /// verbatim so that nothing is lost or reordered.
     pub detail: String,
+    /// Set on an event a replay appended. Not part of the v1 record encoding
+    /// (skipped by serde): the log writes marked events as v2 frames,
+    /// `(Event, ReplayMark)`, so every v1 record still decodes unchanged.
+    #[serde(skip)]
+    pub replay: Option<ReplayMark>,
+}
+
+/// What makes a log record a replayed event: the replay that appended it and
+/// which archived record it copies.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReplayMark {
+    /// The replay's name (`"replay-name"` in the envelope).
+    pub name: String,
+    /// Chosen when the replay started: tells this replay's records from those
+    /// of an earlier replay of the same name.
+    pub replay_id: u64,
+    /// The archived record this one replays.
+    pub original: Seq,
+    /// The archived record's id.
+    pub original_id: EventId,
 }
 
 impl NewEvent {
@@ -124,11 +144,19 @@ struct Envelope<'a> {
     region: &'a str,
     resources: &'a [String],
     detail: &'a RawValue,
+    #[serde(rename = "replay-name", skip_serializing_if = "Option::is_none")]
+    replay_name: Option<&'a str>,
 }
 
 impl Event {
+    /// The name of the replay that appended this event, if one did.
+    pub fn replay_name(&self) -> Option<&str> {
+        self.fields.replay.as_ref().map(|mark| mark.name.as_str())
+    }
+
     /// Renders the EventBridge JSON envelope (`version`, `id`, `detail-type`,
-    /// `source`, `account`, `time`, `region`, `resources`, `detail`).
+    /// `source`, `account`, `time`, `region`, `resources`, `detail`, and
+    /// `replay-name` for a replayed event).
     pub fn to_envelope_json(&self) -> String {
         let fields = &self.fields;
         let detail: &RawValue =
@@ -143,6 +171,7 @@ impl Event {
             region: &fields.region,
             resources: &fields.resources,
             detail,
+            replay_name: self.replay_name(),
         };
         serde_json::to_string(&envelope).expect("an envelope of strings and raw JSON serializes")
     }
@@ -227,8 +256,25 @@ mod tests {
             region: "us-east-1".into(),
             resources: vec!["arn:x".into()],
             detail: r#"{"b":1,"a":[true,null]}"#.into(),
+            replay: None,
         }
         .into_event(EventId::for_seq(Seq(3)))
+    }
+
+    #[test]
+    fn a_replayed_event_adds_replay_name_at_the_top_level() {
+        let mut e = event();
+        assert!(!e.to_envelope_json().contains("replay-name"));
+        e.fields.replay = Some(ReplayMark {
+            name: "r1".into(),
+            replay_id: 9,
+            original: Seq(1),
+            original_id: EventId::for_seq(Seq(1)),
+        });
+        let json: serde_json::Value =
+            serde_json::from_str(&e.to_envelope_json()).expect("envelope is JSON");
+        assert_eq!(json["replay-name"], "r1");
+        assert_eq!(json["detail"]["b"], 1);
     }
 
     #[test]

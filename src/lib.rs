@@ -3,6 +3,7 @@
 //! Every event is fsynced into an append-only sled log before the publisher gets
 //! its `200`; rules with EventBridge patterns route events to HTTP targets.
 //!
+//! - `archive`: archives: per archive an index over the log of its bus's matching events
 //! - `api`: HTTP (gateway, AWS JSON 1.1, operator API); the only place for status codes
 //! - `backup`: a consistent copy of the database as a stream of framed records
 //! - `bus`: event buses, `default` and custom ones, persisted
@@ -17,12 +18,15 @@
 //! - `metrics`: the Prometheus registry and handles
 //! - `pending`: the owner of pending deliveries: owed exactly until delivered, dead-lettered or purged
 //! - `pattern`: EventBridge event patterns (parse, validate, compile, match)
+//! - `retention`: log records nothing needs, and old dead letters, removed by a periodic sweep
+//! - `replay`: replays of an archive's window, in the background, resumable
 //! - `router`: each durable event matched once; pending deliveries recorded
 //! - `server`: bind, serve, shut down in order
 //! - `store`: the sled database, its trees, durability
 //! - `transform`: input transformation (Input, InputPath, InputTransformer) and JSON paths
 
 pub mod api;
+pub mod archive;
 pub mod attempts;
 pub mod backup;
 pub mod bus;
@@ -37,6 +41,8 @@ pub mod log;
 pub mod metrics;
 pub mod pattern;
 pub mod pending;
+pub mod replay;
+pub mod retention;
 pub mod router;
 pub mod server;
 pub mod store;

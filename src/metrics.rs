@@ -4,8 +4,8 @@
 //! counters. `GET /metrics` renders `Metrics::render`.
 
 use prometheus::{
-    Encoder, Gauge, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec,
-    Opts, Registry, TextEncoder,
+    Encoder, Gauge, GaugeVec, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge,
+    IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
 /// What the log records about itself.
@@ -18,6 +18,14 @@ pub struct LogMetrics {
     pub record_bytes: IntGauge,
     pub corrupt_records: IntCounter,
     pub check_complete: IntGauge,
+}
+
+/// What retention records.
+#[derive(Clone)]
+pub struct RetentionMetrics {
+    pub removed_records: IntCounter,
+    pub removed_dead_letters: IntCounter,
+    pub oldest_record_age_seconds: IntGauge,
 }
 
 /// What ingestion records: accepted and rejected events.
@@ -44,6 +52,59 @@ pub struct DeliveryMetrics {
     pub latency_seconds: Histogram,
 }
 
+/// What replays record; per-replay gauges (label `replay`) exist while its
+/// runner runs.
+#[derive(Clone)]
+pub struct ReplayMetrics {
+    pub events: IntCounter,
+    pub progress_ratio: GaugeVec,
+    pub rate: GaugeVec,
+}
+
+impl ReplayMetrics {
+    /// After a durable batch of `appended` events of `replay`.
+    pub fn replayed(&self, replay: &str, appended: u64, ratio: Option<f64>, rate: f64) {
+        self.events.inc_by(appended);
+        if let Some(ratio) = ratio {
+            self.progress_ratio.with_label_values(&[replay]).set(ratio);
+        }
+        self.rate.with_label_values(&[replay]).set(rate);
+    }
+
+    /// Drops the series of a replay whose runner stopped.
+    pub fn forget(&self, replay: &str) {
+        let _ = self.progress_ratio.remove_label_values(&[replay]);
+        let _ = self.rate.remove_label_values(&[replay]);
+    }
+}
+
+/// What archives record; per-archive series carry the label `archive`.
+#[derive(Clone)]
+pub struct ArchiveMetrics {
+    pub events: IntGaugeVec,
+    pub bytes: IntGaugeVec,
+    pub archived_events: IntCounter,
+}
+
+impl ArchiveMetrics {
+    /// Sets an archive's gauges to its totals.
+    pub fn set(&self, archive: &str, totals: &crate::archive::Totals) {
+        let clamp = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+        self.events
+            .with_label_values(&[archive])
+            .set(clamp(totals.event_count));
+        self.bytes
+            .with_label_values(&[archive])
+            .set(clamp(totals.size_bytes));
+    }
+
+    /// Drops a deleted archive's series.
+    pub fn forget(&self, archive: &str) {
+        let _ = self.events.remove_label_values(&[archive]);
+        let _ = self.bytes.remove_label_values(&[archive]);
+    }
+}
+
 /// What backups record (`POST /v1/backup`).
 #[derive(Clone)]
 pub struct BackupMetrics {
@@ -64,6 +125,9 @@ pub struct Metrics {
     pub ingest: IngestMetrics,
     pub delivery: DeliveryMetrics,
     pub disk_bytes: IntGauge,
+    pub archive: ArchiveMetrics,
+    pub retention: RetentionMetrics,
+    pub replay: ReplayMetrics,
     pub backup: BackupMetrics,
 }
 
@@ -209,6 +273,61 @@ impl Metrics {
             "stowage_store_disk_bytes",
             "Bytes the sled database occupies on disk.",
         );
+        let replay_gauge = |name: &str, help: &str| {
+            let g =
+                GaugeVec::new(Opts::new(name, help), &["replay"]).expect("metric name is valid");
+            registry
+                .register(Box::new(g.clone()))
+                .expect("metric registered once");
+            g
+        };
+        let archive_gauge = |name: &str, help: &str| {
+            let g = IntGaugeVec::new(Opts::new(name, help), &["archive"])
+                .expect("metric name is valid");
+            registry
+                .register(Box::new(g.clone()))
+                .expect("metric registered once");
+            g
+        };
+        let replay = ReplayMetrics {
+            events: counter(
+                "stowage_replay_events_total",
+                "Archived events replayed (appended to the log as replayed events).",
+            ),
+            progress_ratio: replay_gauge(
+                "stowage_replay_progress_ratio",
+                "Share of its window a running replay has replayed (0 to 1).",
+            ),
+            rate: replay_gauge(
+                "stowage_replay_rate_events_per_second",
+                "Events per second a running replay appends, since its runner started.",
+            ),
+        };
+        let archive = ArchiveMetrics {
+            events: archive_gauge("stowage_archive_events", "Events an archive holds."),
+            bytes: archive_gauge(
+                "stowage_archive_bytes",
+                "Bytes of the events an archive holds (their envelope JSON).",
+            ),
+            archived_events: counter(
+                "stowage_archive_events_archived_total",
+                "Archive entries written (an event taken by two archives counts twice).",
+            ),
+        };
+        let retention = RetentionMetrics {
+            removed_records: counter(
+                "stowage_retention_removed_records_total",
+                "Log records removed by retention (nothing needed them and they were past log.min_retention).",
+            ),
+            removed_dead_letters: counter(
+                "stowage_retention_removed_dead_letters_total",
+                "Dead letters removed by retention (past dead_letters.retention).",
+            ),
+            oldest_record_age_seconds: gauge(
+                "stowage_log_oldest_record_age_seconds",
+                "Age of the oldest record the log keeps, since its ingestion (0 when empty).",
+            ),
+        };
         let last_backup = Gauge::new(
             "stowage_backup_last_duration_seconds",
             "How long the last completed backup took (and paused retention).",
@@ -239,6 +358,9 @@ impl Metrics {
             ingest,
             delivery,
             disk_bytes,
+            archive,
+            retention,
+            replay,
             backup,
         }
     }

@@ -20,10 +20,11 @@
 
 use serde::{Deserialize, Serialize};
 use sled::Transactional;
-use sled::transaction::{ConflictableTransactionError, TransactionError};
+use sled::transaction::ConflictableTransactionError;
+use std::sync::{Arc, RwLock, RwLockWriteGuard};
 
 use crate::codec;
-use crate::dead_letter::{self, DeadLetter};
+use crate::dead_letter::{self, DeadLetter, transaction_error};
 use crate::event::Seq;
 use crate::store::{Store, StoreError, tree};
 
@@ -116,16 +117,12 @@ impl Routed {
 pub struct PendingDeliveries {
     pending: sled::Tree,
     letters: sled::Tree,
+    letter_seqs: sled::Tree,
     store: std::sync::Arc<Store>,
-}
-
-fn transaction_error(e: TransactionError<()>, what: &str) -> StoreError {
-    match e {
-        TransactionError::Storage(e) => StoreError::Sled(e),
-        TransactionError::Abort(()) => StoreError::Sled(sled::Error::ReportableBug(format!(
-            "{what} transaction aborted"
-        ))),
-    }
+    /// Held shared by every move between pending and the dead letters (bury,
+    /// redrive), exclusively by retention while it reads what both hold, so
+    /// that no delivery is in flight between the two places while it looks.
+    moves: Arc<RwLock<()>>,
 }
 
 impl PendingDeliveries {
@@ -133,8 +130,17 @@ impl PendingDeliveries {
         Ok(PendingDeliveries {
             pending: store.tree(tree::PENDING)?,
             letters: store.tree(tree::DEAD_LETTERS)?,
+            letter_seqs: store.tree(tree::DEAD_LETTER_SEQS)?,
             store,
+            moves: Arc::new(RwLock::new(())),
         })
+    }
+
+    /// Stops moves between pending and the dead letters until the guard is
+    /// dropped: retention reads the lowest seq both hold under it. Never
+    /// held across an await.
+    pub fn hold_moves(&self) -> RwLockWriteGuard<'_, ()> {
+        self.moves.write().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Where routing resumes: the first event not yet routed.
@@ -221,9 +227,12 @@ impl PendingDeliveries {
         letter.id = self.store.generate_id()?;
         let pending_key = key(letter.target_uid, letter.seq);
         let (letter_key, value) = dead_letter::encode(&letter);
-        (&self.letters, &self.pending)
-            .transaction(|(letters, pending)| {
+        let seq_key = dead_letter::seq_key(letter.seq, letter.id);
+        let _moving = self.moves.read().unwrap_or_else(|p| p.into_inner());
+        (&self.letters, &self.pending, &self.letter_seqs)
+            .transaction(|(letters, pending, seqs)| {
                 letters.insert(&letter_key, value.as_slice())?;
+                seqs.insert(&seq_key, &[])?;
                 pending.remove(&pending_key)?;
                 Ok::<_, ConflictableTransactionError<()>>(())
             })
@@ -238,11 +247,14 @@ impl PendingDeliveries {
         let letter_key = dead_letter::key(letter.id);
         let pending_key = key(letter.target_uid, letter.seq);
         let value = codec::encode(&PendingDelivery::new(age_base_ms));
-        (&self.letters, &self.pending)
-            .transaction(|(letters, pending)| {
+        let seq_key = dead_letter::seq_key(letter.seq, letter.id);
+        let _moving = self.moves.read().unwrap_or_else(|p| p.into_inner());
+        (&self.letters, &self.pending, &self.letter_seqs)
+            .transaction(|(letters, pending, seqs)| {
                 if letters.remove(&letter_key)?.is_none() {
                     return Ok(false);
                 }
+                seqs.remove(&seq_key)?;
                 pending.insert(&pending_key, value.as_slice())?;
                 Ok::<_, ConflictableTransactionError<()>>(true)
             })

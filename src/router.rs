@@ -5,15 +5,20 @@
 //! Progress is durable and exact: the pending keys of a step and the router's
 //! new position are written in one atomic sled batch, so after a crash routing
 //! resumes where the last applied batch ended, and no (target, seq) is recorded
-//! twice or lost. The batch is not synced on its own: the events are already
+//! twice or lost. The archives take their entries just before (`archive`).
+//! The batch is not synced on its own: the events are already
 //! durable, and a lost batch is simply routed again (sled recovers a prefix of
 //! its writes, so a later delivery's removal is never kept without its batch).
+//!
+//! A replayed record (one with a `ReplayMark`) goes only to its replay's rules
+//! (`Replays::route_filter`) and is never offered to an archive.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use tokio_util::sync::CancellationToken;
 
+use crate::archive::Archives;
 use crate::catalog::Catalog;
 use crate::delivery::Delivery;
 use crate::delivery::cache::RenderedEvent;
@@ -21,6 +26,7 @@ use crate::event::Seq;
 use crate::log::Log;
 use crate::metrics::DeliveryMetrics;
 use crate::pending::{PendingDeliveries, PendingDelivery, Routed};
+use crate::replay::{Replays, RouteFilter};
 use crate::store::StoreError;
 
 pub struct Router {
@@ -30,6 +36,9 @@ pub struct Router {
     pub delivery: Delivery,
     pub metrics: DeliveryMetrics,
     pub batch: usize,
+    pub archives: Archives,
+    /// Where replayed records find their rules.
+    pub replays: Replays,
 }
 
 impl Router {
@@ -65,10 +74,13 @@ impl Router {
                 let pending = self.pending.clone();
                 let metrics = self.metrics.clone();
                 let delivery = self.delivery.clone();
+                let archives = self.archives.clone();
+                let replays = self.replays.clone();
                 let batch = self.batch;
                 tokio::task::spawn_blocking(move || {
                     route_step(
-                        &log, &catalog, &pending, &delivery, &metrics, at, until, batch,
+                        &log, &catalog, &pending, &delivery, &metrics, &archives, &replays, at,
+                        until, batch,
                     )
                 })
                 .await
@@ -105,15 +117,20 @@ fn route_step(
     pending: &PendingDeliveries,
     delivery: &Delivery,
     metrics: &DeliveryMetrics,
+    archives: &Archives,
+    replays: &Replays,
     at: Seq,
     until: Seq,
     max: usize,
 ) -> Result<(Seq, HashMap<u64, usize>), StoreError> {
     let events = log.read_range(at, until, max)?;
     let snapshot = catalog.snapshot();
+    let mut archived = archives.offering();
     let mut routed = Routed::default();
     let mut touched = HashMap::new();
     let mut rendered = Vec::new();
+    // Replay filters looked up once per step and replay.
+    let mut filters: HashMap<(String, u64), Option<RouteFilter>> = HashMap::new();
     // With nothing readable left before `until` (a torn tail), skip to it.
     let mut next = if events.is_empty() { until } else { at };
     for (seq, event) in events {
@@ -127,11 +144,33 @@ fn route_step(
             }
         };
         metrics.routed_events.inc();
+        // A replayed record: only its replay's rules, and never an archive.
+        let (filter, envelope) = match &event.fields.replay {
+            None => (RouteFilter::Every, archived.offer(seq, &event)),
+            Some(mark) => {
+                let found = filters
+                    .entry((mark.name.clone(), mark.replay_id))
+                    .or_insert_with(|| replays.route_filter(mark));
+                match found {
+                    Some(filter) => (filter.clone(), None),
+                    None => {
+                        tracing::warn!(%seq, replay = %mark.name, "replayed record of an unknown replay; not routed");
+                        continue;
+                    }
+                }
+            }
+        };
         if !snapshot.routes_anything(&event.fields.bus) {
             continue;
         }
-        let envelope = event.to_envelope_json();
-        let uids = match snapshot.route(&event.fields.bus, envelope.as_bytes()) {
+        let envelope = envelope.unwrap_or_else(|| event.to_envelope_json());
+        let routed_to = match &filter {
+            RouteFilter::Every => snapshot.route(&event.fields.bus, envelope.as_bytes()),
+            RouteFilter::Rules(rules) => {
+                snapshot.route_rules(&event.fields.bus, envelope.as_bytes(), rules)
+            }
+        };
+        let uids = match routed_to {
             Ok(uids) => uids,
             Err(error) => {
                 metrics.unroutable_records.inc();
@@ -155,6 +194,9 @@ fn route_step(
     }
     // Before the deliveries exist, so that their workers find the events.
     delivery.remember_routed(rendered);
+    // Before the position moves: a crash in between offers these again, and
+    // the archives skip what they already have.
+    archives.write(archived)?;
     pending.record_routed(routed, next)?;
     Ok((next, touched))
 }

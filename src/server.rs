@@ -17,6 +17,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::api::{self, AppState, Shared};
+use crate::archive::Archives;
 use crate::attempts::AttemptHistory;
 use crate::bus::Buses;
 use crate::catalog::Catalog;
@@ -26,6 +27,8 @@ use crate::delivery::{self, Clock, Delivery};
 use crate::log::{Log, WriterHandle};
 use crate::metrics::Metrics;
 use crate::pending::PendingDeliveries;
+use crate::replay::Replays;
+use crate::retention::{ExtraHolder, Holders, Retention};
 use crate::router::Router;
 use crate::store::{Store, StoreError};
 
@@ -33,6 +36,9 @@ use crate::store::{Store, StoreError};
 const IDEMPOTENCY_SWEEP_EVERY: Duration = Duration::from_secs(600);
 /// How often settled deliveries' expired attempt history is swept.
 const HISTORY_SWEEP_EVERY: Duration = Duration::from_secs(600);
+/// How often archive entries past their archive's retention are swept (and
+/// whenever delivery's clock is moved, in tests).
+const ARCHIVE_SWEEP_EVERY: Duration = Duration::from_secs(600);
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
@@ -69,7 +75,21 @@ impl Server {
         let buses = Buses::open(store.clone(), &config.aws)?;
         let catalog = Catalog::open(store.clone(), &config.aws, config.patterns.limits())?;
         let dead_letters = DeadLetters::open(store.clone())?;
+        let archives = Archives::open(
+            store.clone(),
+            catalog.arns().clone(),
+            config.patterns.limits(),
+            metrics.archive.clone(),
+        )?;
         let root = CancellationToken::new();
+        let replays = Replays::open(
+            store.clone(),
+            Arc::new(archives.clone()),
+            log.clone(),
+            config.replay.clone(),
+            metrics.replay.clone(),
+            root.child_token(),
+        )?;
         let delivery_runtime =
             delivery::Runtime::new(config.delivery.threads).map_err(ServerError::Runtime)?;
         let history = AttemptHistory::open(
@@ -90,6 +110,25 @@ impl Server {
                 .ok_or_else(|| ServerError::Runtime(std::io::Error::other("no runtime")))?,
             root.child_token(),
         )?;
+        let retention = Retention::new(
+            store.clone(),
+            log.clone(),
+            Holders {
+                pending: delivery.pending().clone(),
+                dead_letters: dead_letters.clone(),
+                catalog: catalog.clone(),
+                extra: vec![{
+                    let archives = archives.clone();
+                    ExtraHolder::new("archive", move || archives.lowest_held())
+                }],
+            },
+            dead_letters.clone(),
+            delivery.history().clone(),
+            delivery.clock().clone(),
+            config.log.min_retention,
+            config.dead_letters.retention,
+            metrics.retention.clone(),
+        );
         let addr = config.server.listen;
         let listener = TcpListener::bind(addr)
             .await
@@ -100,6 +139,9 @@ impl Server {
             catalog,
             delivery,
             dead_letters,
+            archives,
+            retention,
+            replays,
             store,
             metrics,
             ingest: Arc::new(config.ingest.clone()),
@@ -149,6 +191,17 @@ impl Server {
         ));
         let delivery = state.delivery.clone();
         tasks.spawn(sweep_attempt_history(delivery.clone(), root.child_token()));
+        tasks.spawn(sweep_archives(
+            state.archives.clone(),
+            delivery.clock().clone(),
+            root.child_token(),
+        ));
+        tasks.spawn(
+            state
+                .retention
+                .clone()
+                .run(config.log.retention_sweep_interval, root.child_token()),
+        );
         delivery.start();
         let router = Router {
             log: state.log.clone(),
@@ -157,8 +210,13 @@ impl Server {
             delivery: delivery.clone(),
             metrics: state.metrics.delivery.clone(),
             batch: config.delivery.router_batch,
+            archives: state.archives.clone(),
+            replays: state.replays.clone(),
         };
         delivery.spawn(router.run(root.child_token()));
+        // Unfinished replays go on where their cursors are.
+        let replays = state.replays.clone();
+        replays.resume();
 
         let stop = root.clone();
         tokio::spawn(async move {
@@ -186,6 +244,9 @@ impl Server {
         tracing::info!("stopped accepting; finishing");
         tasks.close();
         tasks.wait().await;
+        // Runners stop between batches; they append, so before the writer goes.
+        replays.shutdown().await;
+        drop(replays);
         delivery.shutdown().await;
         // The writer exits once every `Log` handle is gone; delivery holds one.
         drop(delivery);
@@ -239,6 +300,30 @@ async fn sweep_attempt_history(delivery: Delivery, stop: CancellationToken) {
             Ok(Ok(_)) => {}
             Ok(Err(error)) => tracing::warn!(%error, "attempt history sweep failed"),
             Err(error) => tracing::warn!(%error, "attempt history sweep panicked"),
+        }
+    }
+}
+
+/// Removes archive entries past their archive's retention, by delivery's
+/// clock: every `ARCHIVE_SWEEP_EVERY`, and at once when a test moves the clock.
+async fn sweep_archives(archives: Archives, clock: Clock, stop: CancellationToken) {
+    let mut every = tokio::time::interval(ARCHIVE_SWEEP_EVERY);
+    let mut moved = clock.moved();
+    loop {
+        tokio::select! {
+            () = stop.cancelled() => return,
+            _ = every.tick() => {}
+            changed = moved.changed() => if changed.is_err() { return },
+        }
+        let archives = archives.clone();
+        let now = clock.now_ms();
+        match tokio::task::spawn_blocking(move || archives.sweep(now)).await {
+            Ok(Ok(removed)) if removed > 0 => {
+                tracing::info!(removed, "archive entries past retention swept")
+            }
+            Ok(Ok(_)) => {}
+            Ok(Err(error)) => tracing::warn!(%error, "archive retention sweep failed"),
+            Err(error) => tracing::warn!(%error, "archive retention sweep panicked"),
         }
     }
 }

@@ -72,9 +72,16 @@ pub mod tree {
     pub const PENDING: &str = "pending";
     /// dead-letter id (u64 BE) → framed `DeadLetter`.
     pub const DEAD_LETTERS: &str = "dead_letters";
+    /// `Seq` (u64 BE) ++ dead-letter id (u64 BE) → empty: which log records
+    /// letters hold, lowest first; written with the letters it indexes.
+    pub const DEAD_LETTER_SEQS: &str = "dead_letter_seqs";
     /// `Seq` (u64 BE) ++ target uid (u64 BE) ++ attempt number (u32 BE) →
     /// framed `AttemptRecord`; written only by `attempts`.
     pub const ATTEMPTS: &str = "attempts";
+    /// archive name → framed `ArchiveRecord`; written only by `archive`.
+    pub const ARCHIVES: &str = "archives";
+    /// archive entries and totals (see `archive::keys`); written only by `archive`.
+    pub const ARCHIVE_INDEX: &str = "archive_index";
 }
 
 /// sled's segment size (a power of two; sled allows at most 16 MiB).

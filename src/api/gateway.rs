@@ -136,6 +136,7 @@ async fn try_publish(
         region: state.aws.region.clone(),
         resources: Vec::new(),
         detail,
+        replay: None,
     };
     match state
         .log

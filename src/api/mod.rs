@@ -7,8 +7,10 @@ mod body;
 pub mod dead_letters;
 pub mod error;
 pub mod gateway;
+mod log;
 mod operator;
 pub mod pattern_test;
+pub mod replays;
 
 use std::sync::Arc;
 
@@ -16,6 +18,7 @@ use axum::Router;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 
+use crate::archive::Archives;
 use crate::bus::Buses;
 use crate::catalog::Catalog;
 use crate::config::{AwsConfig, IngestConfig};
@@ -24,6 +27,8 @@ use crate::delivery::Delivery;
 use crate::log::Log;
 use crate::metrics::Metrics;
 use crate::pattern::Limits;
+use crate::replay::Replays;
+use crate::retention::Retention;
 use crate::store::Store;
 use error::ApiError;
 
@@ -52,6 +57,9 @@ pub struct Shared {
     pub catalog: Catalog,
     pub delivery: Delivery,
     pub dead_letters: DeadLetters,
+    pub archives: Archives,
+    pub retention: Retention,
+    pub replays: Replays,
     pub store: Arc<Store>,
     pub metrics: Metrics,
     pub ingest: Arc<IngestConfig>,
@@ -66,6 +74,7 @@ pub fn router(state: AppState) -> Router {
         .route("/buses/{bus}/events", post(gateway::publish_to_bus))
         .route("/v1/events/{id}", get(operator::get_event))
         .route("/v1/events/{id}/deliveries", get(operator::get_deliveries))
+        .route("/v1/log", get(log::status))
         .route("/v1/test-event-pattern", post(pattern_test::native))
         .route("/v1/targets", get(dead_letters::targets))
         .route("/v1/dead-letters", get(dead_letters::list))
@@ -74,6 +83,7 @@ pub fn router(state: AppState) -> Router {
             "/v1/dead-letters/{id}",
             get(dead_letters::show).delete(dead_letters::delete),
         )
+        .route("/v1/replays/{name}", get(replays::show))
         .route("/v1/backup", post(backup::backup))
         .route("/healthz", get(operator::healthz))
         .route("/metrics", get(operator::metrics))

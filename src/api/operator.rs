@@ -14,7 +14,8 @@ use super::error::ApiError;
 use crate::delivery::DeliveryTrace;
 use crate::event::{Event, EventId, Seq, format_time};
 
-/// The stored event `id`: 400 for a malformed id, 404 for an unknown one.
+/// The stored event `id`: 400 for a malformed id, 404 for an unknown one, 410
+/// for one retention removed.
 fn find(state: &AppState, id: &str) -> Result<(Seq, Event), ApiError> {
     let Some(event_id) = EventId::parse(id) else {
         return Err(ApiError::bad_request(
@@ -26,7 +27,30 @@ fn find(state: &AppState, id: &str) -> Result<(Seq, Event), ApiError> {
         .log
         .lookup(event_id)
         .map_err(|e| ApiError::internal(&e))?;
-    found.ok_or_else(|| ApiError::not_found("event_not_found", format!("no event with id {id}")))
+    if let Some(found) = found {
+        return Ok(found);
+    }
+    let removed = match event_id.seq() {
+        Some(seq) => state
+            .log
+            .was_removed(seq)
+            .map_err(|e| ApiError::internal(&e))?,
+        None => false,
+    };
+    if removed {
+        return Err(ApiError::new(
+            StatusCode::GONE,
+            "event_removed",
+            format!(
+                "event {id} was removed from the log by retention: nothing needed it any more \
+                 and it was older than log.min_retention (see GET /v1/log)"
+            ),
+        ));
+    }
+    Err(ApiError::not_found(
+        "event_not_found",
+        format!("no event with id {id}"),
+    ))
 }
 
 pub async fn get_event(
@@ -105,6 +129,8 @@ pub async fn healthz(State(state): State<AppState>) -> Response {
 pub async fn metrics(State(state): State<AppState>) -> Response {
     let delivery = state.delivery.clone();
     let _ = tokio::task::spawn_blocking(move || delivery.refresh_gauges()).await;
+    let retention = state.retention.clone();
+    let _ = tokio::task::spawn_blocking(move || retention.refresh_gauges()).await;
     state
         .metrics
         .disk_bytes

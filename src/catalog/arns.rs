@@ -62,6 +62,17 @@ impl Arns {
         }
     }
 
+    pub fn archive(&self, name: &str) -> String {
+        format!("{}archive/{name}", self.prefix)
+    }
+
+    /// The archive name in one of this server's archive ARNs.
+    pub fn archive_name<'a>(&self, arn: &'a str) -> Option<&'a str> {
+        arn.strip_prefix(&self.prefix)?
+            .strip_prefix("archive/")
+            .filter(|name| !name.is_empty() && !name.contains('/'))
+    }
+
     pub fn connection(&self, record: &ConnectionRecord) -> String {
         format!("{}connection/{}/{}", self.prefix, record.name, record.uuid)
     }

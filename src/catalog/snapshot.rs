@@ -1,7 +1,7 @@
 //! The compiled control plane: per bus one matcher over its enabled rules, and
 //! per target what delivering to it needs.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
 use super::Arns;
@@ -124,12 +124,33 @@ impl Snapshot {
     }
 
     pub fn route(&self, bus: &str, envelope_json: &[u8]) -> Result<Vec<u64>, EventError> {
+        self.route_where(bus, envelope_json, |_| true)
+    }
+
+    /// `route`, limited to the rules named in `rules` (a replay's FilterArns).
+    pub fn route_rules(
+        &self,
+        bus: &str,
+        envelope_json: &[u8],
+        rules: &HashSet<String>,
+    ) -> Result<Vec<u64>, EventError> {
+        self.route_where(bus, envelope_json, |name| rules.contains(name))
+    }
+
+    fn route_where(
+        &self,
+        bus: &str,
+        envelope_json: &[u8],
+        wanted: impl Fn(&str) -> bool,
+    ) -> Result<Vec<u64>, EventError> {
         let Some(routes) = self.buses.get(bus) else {
             return Ok(Vec::new());
         };
         let mut out = Vec::new();
         for index in routes.matcher.matches(envelope_json)? {
-            if let Some(rule) = routes.rules.get(index as usize) {
+            if let Some(rule) = routes.rules.get(index as usize)
+                && wanted(&rule.name)
+            {
                 out.extend_from_slice(&rule.targets);
             }
         }

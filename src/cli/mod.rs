@@ -4,12 +4,14 @@
 //! Client commands exit 0 on success, 1 when the server refused or could not
 //! be reached (the error on stderr), 2 for a usage error.
 
+mod archive;
 mod backup;
 mod client;
 mod dlq;
 mod events;
 mod output;
 mod put;
+mod replay;
 mod status;
 mod test_pattern;
 
@@ -42,6 +44,10 @@ enum Command {
     Put(put::PutArgs),
     /// Inspect, redrive and purge dead letters on a running server.
     Dlq(dlq::DlqArgs),
+    /// Create, list, describe, update and delete archives on a running server.
+    Archive(archive::ArchiveArgs),
+    /// Start, follow, list and cancel replays of archived events on a running server.
+    Replay(replay::ReplayArgs),
     /// Inspect events on a running server: `events trace ID` shows where one went.
     Events(events::EventsArgs),
     /// Show every target's delivery status on a running server.
@@ -95,6 +101,8 @@ impl Cli {
             Command::Serve(args) => serve(args).map(|()| ExitCode::SUCCESS),
             Command::Put(args) => put::run(args),
             Command::Dlq(args) => dlq::run(args),
+            Command::Archive(args) => archive::run(args),
+            Command::Replay(args) => replay::run(args),
             Command::Events(args) => events::run(args),
             Command::Status(args) => status::run(args),
             Command::Backup(args) => backup::run(args),

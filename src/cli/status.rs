@@ -1,5 +1,7 @@
 //! `stowage status`: every target's delivery status on a running server
-//! (`GET /v1/targets`), as a table or, with `--json`, the server's array.
+//! (`GET /v1/targets`) and the log's size and oldest kept record (`GET
+//! /v1/log`), as a table and a summary or, with `--json`, as
+//! `{"targets": [...], "log": {...}}` (the server's own shapes).
 //!
 //! The numbers are the server's live counters since it started; this file
 //! only renders them.
@@ -57,17 +59,115 @@ struct LastError {
     age_secs: Option<f64>,
 }
 
+/// `GET /v1/log`, the fields shown (`retention::LogStatus`).
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct LogStatus {
+    records: i64,
+    record_bytes: i64,
+    disk_bytes: u64,
+    min_retention: String,
+    dead_letter_retention: String,
+    removed_records: u64,
+    oldest: Option<OldestKept>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct OldestKept {
+    seq: u64,
+    age_secs: Option<f64>,
+    kept: Kept,
+}
+
+#[derive(Deserialize)]
+struct Kept {
+    reason: String,
+    holder: Option<Holder>,
+}
+
+#[derive(Deserialize)]
+struct Holder {
+    kind: String,
+    name: Option<String>,
+}
+
 pub fn run(args: StatusArgs) -> anyhow::Result<ExitCode> {
     block_on(async {
         let client = Client::new(&args.client.endpoint)?;
         let Targets { targets } = client.get("/v1/targets", &[]).await?;
+        let log: Box<RawValue> = client.get("/v1/log", &[]).await?;
         if args.client.json {
-            println(&serde_json::to_string(&targets)?)?;
+            let both = serde_json::json!({ "targets": targets, "log": log });
+            println(&serde_json::to_string(&both)?)?;
         } else {
             print(&table(&targets)?.to_string())?;
+            print(&log_summary(&log)?)?;
         }
         Ok(ExitCode::SUCCESS)
     })
+}
+
+/// Two lines under the targets: the log's size, and its oldest record and why
+/// it is kept.
+fn log_summary(raw: &RawValue) -> anyhow::Result<String> {
+    let log: LogStatus = serde_json::from_str(raw.get())
+        .context("the server sent a log status this client cannot read")?;
+    let letters = match log.dead_letter_retention.as_str() {
+        "0" => "dead letters kept until purged".to_owned(),
+        keep => format!("dead letters kept {keep}"),
+    };
+    let mut out = format!(
+        "\nLOG     {} records ({}), {} on disk; {} removed by retention (min_retention {}, {letters})\n",
+        log.records,
+        bytes(log.record_bytes.max(0).unsigned_abs()),
+        bytes(log.disk_bytes),
+        log.removed_records,
+        log.min_retention,
+    );
+    let oldest = match log.oldest {
+        None => "OLDEST  - (the log is empty)\n".to_owned(),
+        Some(oldest) => {
+            let age = oldest
+                .age_secs
+                .map_or_else(|| "age unknown".into(), |s| format!("{} old", age(s)));
+            format!("OLDEST  #{} ({age}), {}\n", oldest.seq, why(&oldest.kept))
+        }
+    };
+    out.push_str(&oldest);
+    Ok(out)
+}
+
+fn why(kept: &Kept) -> String {
+    match (kept.reason.as_str(), &kept.holder) {
+        ("held", Some(holder)) => {
+            let name = holder.name.as_deref().unwrap_or("?");
+            match holder.kind.as_str() {
+                "router" => "kept: not routed yet".to_owned(),
+                "pending" => format!("kept: a delivery to {name} is pending"),
+                "deadLetter" => format!("kept: a letter in dead-letter queue {name} holds it"),
+                kind => format!("kept: {kind} {name} holds it"),
+            }
+        }
+        ("minRetention", _) => "kept: younger than log.min_retention".to_owned(),
+        ("awaitingSweep", _) => "nothing keeps it: the next retention sweep removes it".to_owned(),
+        (other, _) => format!("kept: {other}"),
+    }
+}
+
+/// A byte count in its largest binary unit: `512 B`, `3.2 KiB`, `1.1 GiB`.
+fn bytes(n: u64) -> String {
+    const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
+    if n < 1024 {
+        return format!("{n} B");
+    }
+    let mut value = n as f64 / 1024.0;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    format!("{value:.1} {}", UNITS[unit])
 }
 
 fn table(targets: &[Box<RawValue>]) -> anyhow::Result<Table> {
@@ -158,6 +258,38 @@ mod tests {
         assert_eq!(age(192.0), "3m12s");
         assert_eq!(age(5.0 * 3600.0 + 7.0), "5h0m");
         assert_eq!(age(2.0 * 86_400.0 + 3.0 * 3600.0 + 59.0), "2d3h");
+    }
+
+    #[test]
+    fn the_log_summary_names_the_size_and_what_keeps_the_oldest_record() {
+        let raw: Box<RawValue> = serde_json::from_str(
+            r#"{"records":1204,"recordBytes":1153433,"diskBytes":3355443,"checkComplete":true,
+                "nextSeq":5000,"minRetention":"1d","minRetentionSecs":86400,
+                "deadLetterRetention":"14d","removedRecords":3796,"removedDeadLetters":0,
+                "oldest":{"seq":3796,"time":"2025-01-01T00:00:00Z","ageSecs":7500.0,
+                "kept":{"reason":"held","holder":{"kind":"pending","name":"default/orders/erp"},"seq":3800}}}"#,
+        )
+        .expect("valid JSON");
+        let text = log_summary(&raw).expect("readable");
+        assert!(
+            text.contains("LOG     1204 records (1.1 MiB), 3.2 MiB on disk; 3796 removed by retention (min_retention 1d, dead letters kept 14d)"),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "OLDEST  #3796 (2h5m old), kept: a delivery to default/orders/erp is pending"
+            ),
+            "{text}"
+        );
+        let empty: Box<RawValue> = serde_json::from_str(
+            r#"{"records":0,"recordBytes":0,"diskBytes":10,"minRetention":"0",
+                "deadLetterRetention":"0","removedRecords":0,"oldest":null}"#,
+        )
+        .expect("valid JSON");
+        let text = log_summary(&empty).expect("readable");
+        assert!(text.contains("0 records (0 B), 10 B on disk"), "{text}");
+        assert!(text.contains("dead letters kept until purged"), "{text}");
+        assert!(text.contains("OLDEST  - (the log is empty)"), "{text}");
     }
 
     #[test]

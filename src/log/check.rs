@@ -5,8 +5,8 @@
 //! reads of it return `ReadError::Corrupt`, never its bytes.
 
 use super::chunk;
-use crate::codec;
-use crate::event::{Event, Seq};
+
+use crate::event::Seq;
 use crate::metrics::LogMetrics;
 
 /// Checks records below `end` (the writer counts everything from `end` on).
@@ -26,7 +26,7 @@ pub(super) fn spawn(log: sled::Tree, end: Seq, metrics: LogMetrics) {
                 let first = Seq::from_key(&key).map_or(0, |s| s.0);
                 for (seq, frame) in (first..).zip(chunk::frames(&value)) {
                     let checked = frame.map_err(|e| e.to_string()).and_then(|frame| {
-                        codec::decode::<Event>(frame)
+                        super::decode_event(frame)
                             .map(|_| frame.len())
                             .map_err(|e| e.to_string())
                     });

@@ -4,7 +4,7 @@
 //! | size | field                                                    |
 //! |------|----------------------------------------------------------|
 //! | 4    | frame length n, u32 little-endian                        |
-//! | n    | frame (`codec`: version byte, crc32, bincode of an Event) |
+//! | n    | frame (`codec`: version byte, crc32, bincode of an Event; v2: (Event, ReplayMark)) |
 //! | …    | the next length and frame, until the value ends           |
 //!
 //! The chunk's key is the sequence number of its first event; the k-th frame is

@@ -7,9 +7,11 @@
 mod check;
 mod chunk;
 mod idempotency;
+mod removal;
 mod writer;
 
 pub use idempotency::{IdempotencyKey, RequestDigest};
+pub use removal::{ChunkExtent, Removed};
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -19,7 +21,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::codec::{self, FrameError};
 use crate::config::IngestConfig;
-use crate::event::{Event, EventId, NewEvent, Seq};
+use crate::event::{Event, EventId, NewEvent, ReplayMark, Seq};
 use crate::metrics::LogMetrics;
 use crate::store::{Store, StoreError, tree};
 
@@ -87,6 +89,7 @@ pub struct Log {
     idempotency: sled::Tree,
     healthy: Arc<AtomicBool>,
     durable: watch::Receiver<Seq>,
+    metrics: LogMetrics,
 }
 
 /// Joins the writer thread once every `Log` handle is dropped.
@@ -116,6 +119,7 @@ impl Log {
         let meta = store.tree(tree::META)?;
         let next_seq = writer::recover_next_seq(&log, &meta)?;
         check::spawn(log.clone(), next_seq, metrics.clone());
+        let gauges = metrics.clone();
 
         let (tx, rx) = mpsc::channel(config.queue_depth);
         let healthy = Arc::new(AtomicBool::new(true));
@@ -148,6 +152,7 @@ impl Log {
                 idempotency,
                 healthy,
                 durable,
+                metrics: gauges,
             },
             WriterHandle { thread },
         ))
@@ -244,7 +249,7 @@ impl Log {
                 match frame {
                     Ok(frame) => out.push((
                         seq,
-                        codec::decode(frame).map_err(|source| ReadError::Corrupt { seq, source }),
+                        decode_event(frame).map_err(|source| ReadError::Corrupt { seq, source }),
                     )),
                     Err(source) => {
                         out.push((seq, Err(ReadError::Torn { seq, source })));
@@ -271,7 +276,7 @@ impl Log {
             // Past a torn point nothing can be located, the wanted frame included.
             let frame = frame.map_err(|source| ReadError::Torn { seq, source })?;
             if i == index {
-                return codec::decode(frame)
+                return decode_event(frame)
                     .map(Some)
                     .map_err(|source| ReadError::Corrupt { seq, source });
             }
@@ -290,6 +295,25 @@ impl Log {
             .filter(|event| event.id == id)
             .map(|event| (seq, event)))
     }
+}
+
+/// A log record's frame: v1 `Event` for a live event, v2 `(Event, ReplayMark)`
+/// for a replayed one (the mark is skipped by the v1 encoding).
+fn encode_event(event: &Event) -> Vec<u8> {
+    match &event.fields.replay {
+        None => codec::encode(event),
+        Some(mark) => codec::encode_as(codec::FORMAT_V2, &(event, mark)),
+    }
+}
+
+/// Decodes a log record of either version.
+fn decode_event(frame: &[u8]) -> Result<Event, FrameError> {
+    if codec::version_of(frame) == Some(codec::FORMAT_V2) {
+        let (mut event, mark): (Event, ReplayMark) = codec::decode_as(codec::FORMAT_V2, frame)?;
+        event.fields.replay = Some(mark);
+        return Ok(event);
+    }
+    codec::decode(frame)
 }
 
 #[cfg(test)]
@@ -322,6 +346,80 @@ mod tests {
                 ..NewEvent::default()
             },
         }
+    }
+
+    fn sample(replay: Option<ReplayMark>) -> Event {
+        NewEvent {
+            bus: "orders".into(),
+            source: "shop".into(),
+            detail: r#"{"n":1}"#.into(),
+            time_ms: 1_700_000_000_000,
+            replay,
+            ..NewEvent::default()
+        }
+        .into_event(EventId::for_seq(Seq(5)))
+    }
+
+    #[test]
+    fn live_events_keep_the_v1_frame_and_replayed_ones_round_trip_as_v2() {
+        let live = sample(None);
+        let frame = encode_event(&live);
+        assert_eq!(frame[0], codec::FORMAT_V1);
+        // Exactly what the log wrote before replays existed.
+        assert_eq!(frame, codec::encode(&live));
+        assert_eq!(decode_event(&frame).expect("v1 decodes"), live);
+
+        let mark = ReplayMark {
+            name: "after-outage".into(),
+            replay_id: 42,
+            original: Seq(3),
+            original_id: EventId::for_seq(Seq(3)),
+        };
+        let replayed = sample(Some(mark.clone()));
+        let frame = encode_event(&replayed);
+        assert_eq!(frame[0], codec::FORMAT_V2);
+        let decoded = decode_event(&frame).expect("v2 decodes");
+        assert_eq!(decoded.fields.replay, Some(mark));
+        assert_eq!(decoded, replayed);
+        assert!(
+            codec::decode::<Event>(&frame).is_err(),
+            "v2 is not read as v1"
+        );
+    }
+
+    #[test]
+    fn a_v1_record_written_before_replays_still_decodes() {
+        // Fields in the v1 order, as an older build encoded them.
+        #[derive(serde::Serialize)]
+        struct OldEvent<'a> {
+            id: EventId,
+            bus: &'a str,
+            source: &'a str,
+            detail_type: &'a str,
+            time_ms: i64,
+            ingested_ms: i64,
+            account: &'a str,
+            region: &'a str,
+            resources: Vec<String>,
+            detail: &'a str,
+        }
+        let id = EventId::for_seq(Seq(5));
+        let frame = codec::encode(&OldEvent {
+            id,
+            bus: "orders",
+            source: "shop",
+            detail_type: "",
+            time_ms: 1_700_000_000_000,
+            ingested_ms: 0,
+            account: "",
+            region: "",
+            resources: vec![],
+            detail: r#"{"n":1}"#,
+        });
+        let event = decode_event(&frame).expect("old record decodes");
+        assert_eq!(event.id, id);
+        assert_eq!(event.fields.detail, r#"{"n":1}"#);
+        assert_eq!(event.replay_name(), None);
     }
 
     #[tokio::test]

@@ -16,7 +16,6 @@ use tokio::sync::mpsc;
 use super::chunk::{MAX_CHUNK_BYTES, frames, push_frame};
 use super::idempotency::{Entry, RequestDigest};
 use super::{AppendError, Appended, Pending};
-use crate::codec;
 use crate::event::{EventId, MAX_SEQ, Seq, now_ms};
 use crate::metrics::LogMetrics;
 use crate::store::{Store, StoreError};
@@ -154,7 +153,7 @@ impl Writer {
             }
             let id = EventId::for_seq(seq);
             let event = std::mem::take(&mut p.request.event).into_event(id);
-            let frame = codec::encode(&event);
+            let frame = super::encode_event(&event);
             let bytes = i64::try_from(frame.len()).unwrap_or(i64::MAX);
             if chunk.bytes.len() + frame.len() > MAX_CHUNK_BYTES {
                 chunk.store(&self.log)?;

@@ -270,6 +270,11 @@ fn check(model: &Model, subject: &Subject) -> Result<(), TestCaseError> {
         .map(|l| (l.id, (l.target_uid, l.seq.0)))
         .collect();
     prop_assert_eq!(&stored, &model.letters);
+    // The seq index answers the lowest record any letter holds.
+    prop_assert_eq!(
+        letters.lowest_held().unwrap().map(|(seq, _)| seq),
+        model.letters.values().map(|(_, seq)| Seq(*seq)).min()
+    );
     Ok(())
 }
 

@@ -383,9 +383,9 @@ async fn an_unknown_operation_names_the_closest_supported_one() {
         reply.json()["message"],
         "operation PutRules is not supported; did you mean PutRule?"
     );
-    let reply = server.aws("CreateArchive", "{}").await;
+    let reply = server.aws("ActivateEventSource", "{}").await;
     assert_eq!(
         reply.json()["message"],
-        "operation CreateArchive is not supported"
+        "operation ActivateEventSource is not supported"
     );
 }

@@ -225,7 +225,9 @@ async fn status_without_targets_prints_the_header_or_an_empty_array() {
     assert_eq!(output.status.code(), Some(0), "{output:?}");
     let text = stdout(&output);
     let lines: Vec<&str> = text.lines().collect();
-    assert_eq!(lines.len(), 1, "only the header: {text}");
+    assert_eq!(lines[1], "", "only the header, then the log: {text}");
+    assert!(lines[2].starts_with("LOG     0 records"), "{text}");
+    assert_eq!(lines[3], "OLDEST  - (the log is empty)", "{text}");
     for column in [
         "BUS",
         "RULE",
@@ -244,7 +246,10 @@ async fn status_without_targets_prints_the_header_or_an_empty_array() {
 
     let output = stowage(&["status", "--endpoint", &endpoint, "--json"]).await;
     assert_eq!(output.status.code(), Some(0), "{output:?}");
-    assert_eq!(printed_json(&output), json!([]));
+    let printed = printed_json(&output);
+    assert_eq!(printed["targets"], json!([]));
+    assert_eq!(printed["log"]["records"], 0, "{printed}");
+    assert_eq!(printed["log"]["oldest"], Value::Null, "{printed}");
 }
 
 #[tokio::test]
@@ -364,7 +369,7 @@ async fn an_operator_lists_shows_redrives_and_purges_real_dead_letters() {
     assert_eq!(received[2].header("webhook-id"), Some(kept));
 
     let status = printed_json(&stowage(&["status", "--endpoint", &endpoint, "--json"]).await);
-    let target = &status.as_array().expect("targets")[0];
+    let target = &status["targets"].as_array().expect("targets")[0];
     assert_eq!(target["targetId"], "hook");
     assert_eq!(target["deadLettered"], 2);
     let table = stdout(&stowage(&["status", "--endpoint", &endpoint]).await);
@@ -399,7 +404,7 @@ async fn status_shows_how_long_ago_the_last_error_happened() {
     server.clock().advance(Duration::from_secs(4 * 60));
 
     let status = printed_json(&stowage(&["status", "--endpoint", &endpoint, "--json"]).await);
-    let target = &status.as_array().expect("targets")[0];
+    let target = &status["targets"].as_array().expect("targets")[0];
     assert_eq!(target["delivered"], 1, "{target}");
     let last_error = &target["lastError"];
     assert_eq!(last_error["status"], 503, "{target}");

@@ -4,6 +4,8 @@
 
 #![allow(clippy::unwrap_used)] // tests may unwrap; most use `expect` with a reason
 
+mod archive_retention;
+mod archives;
 mod aws_buses;
 mod aws_connections;
 mod aws_put_events;
@@ -13,6 +15,7 @@ mod backup;
 mod bad_input;
 mod cli;
 mod cli_dlq;
+mod cli_replay;
 mod config;
 mod corruption;
 mod crash;
@@ -30,6 +33,8 @@ mod operations;
 mod pattern_api;
 mod pattern_conformance;
 mod readme;
+mod replays;
+mod retention;
 mod shutdown;
 mod sink;
 mod startup;

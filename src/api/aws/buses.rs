@@ -111,6 +111,14 @@ pub fn delete(state: &AppState, request: NameRequest) -> Result<Response, AwsErr
             "Event bus {name} still has rules; delete them first."
         )));
     }
+    // Deleting the bus would leave them indexing nothing; they go first.
+    let archives = state.archives.of_bus(name);
+    if !archives.is_empty() {
+        return Err(AwsError::validation(format!(
+            "Event bus {name} is used by archives {}; delete them first.",
+            archives.join(", ")
+        )));
+    }
     match state.buses.delete(name) {
         // Like AWS, deleting a bus that does not exist succeeds.
         Ok(()) | Err(BusError::NotFound(_)) => {

@@ -239,6 +239,7 @@ fn to_event(state: &AppState, entry: Entry, now: i64) -> Result<NewEvent, Result
         region: state.aws.region.clone(),
         resources: entry.resources.unwrap_or_default(),
         detail,
+        replay: None,
     })
 }
 

@@ -5,6 +5,7 @@
 //! translates; the domain modules decide. How a domain refusal reads on the wire
 //! is `wording.rs`'s.
 
+mod archives;
 mod buses;
 mod connection_auth;
 mod connection_parameters;
@@ -15,6 +16,7 @@ mod events;
 mod operations;
 mod paginate;
 mod patterns;
+mod replays;
 mod rules;
 mod tags;
 mod target_shape;
@@ -96,6 +98,14 @@ impl AwsError {
         AwsError {
             status: StatusCode::BAD_REQUEST,
             kind: "LimitExceededException",
+            message: message.into(),
+        }
+    }
+
+    pub fn illegal_status(message: impl Into<String>) -> Self {
+        AwsError {
+            status: StatusCode::BAD_REQUEST,
+            kind: "IllegalStatusException",
             message: message.into(),
         }
     }

@@ -5,8 +5,8 @@
 use axum::response::Response;
 
 use super::{
-    AwsError, buses, connections, destinations, events, parse, parse_sensitive, patterns, rules,
-    tags, targets,
+    AwsError, archives, buses, connections, destinations, events, parse, parse_sensitive, patterns,
+    replays, rules, tags, targets,
 };
 use crate::api::AppState;
 
@@ -60,6 +60,15 @@ operations! { state, body;
     "TagResource" => tags::tag(state, parse(body)?),
     "UntagResource" => tags::untag(state, parse(body)?),
     "ListTagsForResource" => tags::list(state, parse(body)?),
+    "CreateArchive" => archives::create(state, parse(body)?),
+    "DescribeArchive" => archives::describe(state, parse(body)?),
+    "ListArchives" => archives::list(state, parse(body)?),
+    "UpdateArchive" => archives::update(state, parse(body)?),
+    "DeleteArchive" => archives::delete(state, parse(body)?),
+    "StartReplay" => replays::start(state, parse(body)?),
+    "DescribeReplay" => replays::describe(state, parse(body)?),
+    "ListReplays" => replays::list(state, parse(body)?),
+    "CancelReplay" => replays::cancel(state, parse(body)?),
 }
 
 /// The message for an operation not in the table, with the closest name when
@@ -124,7 +133,7 @@ mod tests {
         );
         assert_eq!(closest("listrules"), Some("ListRules"));
         assert_eq!(closest("TagResources"), Some("TagResource"));
-        assert_eq!(closest("CreateArchive"), None);
+        assert_eq!(closest("CreatePartnerEventSource"), None);
         assert_eq!(unknown("Nope"), "operation Nope is not supported");
     }
 

@@ -28,6 +28,7 @@ fn plain_event() -> Event {
         region: "us-east-1".into(),
         resources: vec![],
         detail: r#"{"id":"a/b","kind":"big"}"#.into(),
+        replay: None,
     }
     .into_event(EventId::for_seq(Seq(7)))
 }
