@@ -14,7 +14,9 @@
 //! 1. **Nothing is removed during the copy.** `copy` holds
 //!    `Store::pause_removals()` from before the first tree to after the last:
 //!    retention (log chunks, archive entries, old dead letters) waits, and so
-//!    does a redrive (which removes a letter to add a delivery). Whatever a
+//!    do a redrive (which removes a letter to add a delivery), an operator's
+//!    deletion of a letter (letters are copied before `dead_letter_seqs`,
+//!    their index of held log records) and an archive's purge. Whatever a
 //!    copied record refers to is still there when its tree is read.
 //! 2. **Referrers before what they refer to; the log last.** Catalog trees
 //!    first (buses, rules, connections, API destinations, tags), then
