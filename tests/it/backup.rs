@@ -157,6 +157,13 @@ async fn backup_under_load_restores_every_acked_event_and_the_configuration() {
         .create_api_destination("dest", &connection, &sink.url("/dest"), "POST", json!({}))
         .await;
 
+    server
+        .aws_ok(
+            "CreateArchive",
+            &json!({ "ArchiveName": "everything",
+                     "EventSourceArn": "arn:aws:events:us-east-1:000000000000:event-bus/default" }),
+        )
+        .await;
     let (stop, publishers) = start_publishers(&server, 6, 400);
     // Let a few thousand events in before the backup begins.
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -235,6 +242,14 @@ async fn backup_under_load_restores_every_acked_event_and_the_configuration() {
         described["InvocationEndpoint"],
         sink.url("/dest"),
         "{described}"
+    );
+
+    let archive = restored
+        .aws_ok("DescribeArchive", &json!({ "ArchiveName": "everything" }))
+        .await;
+    assert!(
+        archive["EventCount"].as_u64().expect("EventCount") > 0,
+        "{archive}"
     );
 
     // The copy keeps taking events, with ids that follow the copied ones.
