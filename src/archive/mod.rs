@@ -325,8 +325,20 @@ impl Archives {
         };
         self.inner.metrics.forget(name);
         // The archive is gone from here on; its entries go in batches (and at
-        // the next start if a crash interrupts this).
-        self.purge(id)?;
+        // the next start if a crash interrupts this), on a thread of their
+        // own: the purge takes the removal permit, which a running backup
+        // holds for its whole copy, and the caller is an async handler.
+        let this = self.clone();
+        let purging = std::thread::Builder::new()
+            .name("archive-purge".into())
+            .spawn(move || {
+                if let Err(error) = this.purge(id) {
+                    tracing::warn!(%error, id, "purging a deleted archive's entries failed; the next start retries");
+                }
+            });
+        if let Err(error) = purging {
+            tracing::warn!(%error, id, "cannot start the purge of a deleted archive; the next start does it");
+        }
         Ok(())
     }
 
