@@ -1,7 +1,9 @@
 //! `stowage status`: every target's delivery status on a running server
-//! (`GET /v1/targets`) and the log's size and oldest kept record (`GET
-//! /v1/log`), as a table and a summary or, with `--json`, as
-//! `{"targets": [...], "log": {...}}` (the server's own shapes).
+//! (`GET /v1/targets`), the log's size and oldest kept record (`GET
+//! /v1/log`), the archives (ListArchives) and the replays not yet ended (their
+//! `GET /v1/replays/{name}` progress), as tables and a summary or, with
+//! `--json`, as `{"targets", "log", "archives", "replays"}` (the server's own
+//! shapes).
 //!
 //! The numbers are the server's live counters since it started; this file
 //! only renders them.
@@ -11,11 +13,13 @@ use std::time::Duration;
 
 use anyhow::Context;
 use serde::Deserialize;
+use serde_json::json;
 use serde_json::value::RawValue;
 
 use super::ClientArgs;
 use super::client::{Client, block_on};
 use super::output::{Align, Table, print, println, truncate};
+use crate::api::replays::ProgressView;
 
 /// Longest "code: message" shown for a target's last error (its age follows).
 const LAST_ERROR_CHARS: usize = 60;
@@ -97,20 +101,78 @@ pub fn run(args: StatusArgs) -> anyhow::Result<ExitCode> {
         let client = Client::new(&args.client.endpoint)?;
         let Targets { targets } = client.get("/v1/targets", &[]).await?;
         let log: Box<RawValue> = client.get("/v1/log", &[]).await?;
+        let archives = super::archive::fetch_all(&client, json!({})).await?;
+        let replays = running_replays(&client).await?;
         if args.client.json {
-            let both = serde_json::json!({ "targets": targets, "log": log });
-            println(&serde_json::to_string(&both)?)?;
+            let all = json!({
+                "targets": targets,
+                "log": log,
+                "archives": archives,
+                "replays": replays,
+            });
+            println(&serde_json::to_string(&all)?)?;
         } else {
             print(&table(&targets)?.to_string())?;
             print(&log_summary(&log)?)?;
-            // Archives, when there are any (as `stowage archive list` shows them).
-            let archives = super::archive::fetch_all(&client, serde_json::json!({})).await?;
             if !archives.is_empty() {
                 print(&format!("\n{}", super::archive::table(archives)?))?;
+            }
+            if !replays.is_empty() {
+                print(&format!("\n{}", replay_table(&replays)))?;
             }
         }
         Ok(ExitCode::SUCCESS)
     })
+}
+
+/// The progress of every replay that has not ended (`GET /v1/replays/{name}`
+/// for each one ListReplays names as starting, running or cancelling).
+async fn running_replays(client: &Client) -> anyhow::Result<Vec<ProgressView>> {
+    let mut running = Vec::new();
+    for replay in super::replay::fetch_all(client, json!({})).await? {
+        let state = replay["State"].as_str().unwrap_or_default();
+        if !matches!(state, "STARTING" | "RUNNING" | "CANCELLING") {
+            continue;
+        }
+        let Some(name) = replay["ReplayName"].as_str() else {
+            continue;
+        };
+        let path = format!("/v1/replays/{name}");
+        match client.get::<ProgressView>(&path, &[]).await {
+            Ok(progress) => running.push(progress),
+            // Ended and removed between the two requests.
+            Err(error) if error.code() == Some("replay_not_found") => {}
+            Err(error) => return Err(error.into()),
+        }
+    }
+    Ok(running)
+}
+
+/// Running replays: how far each has come, its rate and time left.
+fn replay_table(replays: &[ProgressView]) -> Table {
+    let mut table = Table::new(&[
+        ("REPLAY", Align::Left),
+        ("STATE", Align::Left),
+        ("ARCHIVE", Align::Left),
+        ("REPLAYED", Align::Right),
+        ("RATE", Align::Right),
+        ("ETA", Align::Right),
+    ]);
+    for replay in replays {
+        let replayed = match replay.total {
+            Some(total) => format!("{} of {total}", replay.replayed),
+            None => replay.replayed.to_string(),
+        };
+        table.row(vec![
+            replay.name.clone(),
+            replay.state.clone(),
+            replay.archive.clone(),
+            replayed,
+            format!("{:.0}/s", replay.rate),
+            replay.eta_secs.map_or_else(|| "-".into(), age),
+        ]);
+    }
+    table
 }
 
 /// Two lines under the targets: the log's size, and its oldest record and why
