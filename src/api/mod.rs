@@ -83,6 +83,7 @@ pub fn router(state: AppState) -> Router {
             "/v1/dead-letters/{id}",
             get(dead_letters::show).delete(dead_letters::delete),
         )
+        .route("/v1/replays", get(replays::running))
         .route("/v1/replays/{name}", get(replays::show))
         .route("/v1/backup", post(backup::backup))
         .route("/healthz", get(operator::healthz))

@@ -1,6 +1,7 @@
 //! `GET /v1/replays/{name}`: a replay's progress for operators and
 //! `stowage replay start --wait` (events replayed of the window's total, rate,
-//! ETA, state). Starting and cancelling are the AWS API's.
+//! ETA, state); `GET /v1/replays`: the progress of every replay still running
+//! (for `stowage status`). Starting and cancelling are the AWS API's.
 
 use axum::Json;
 use axum::extract::{Path, State};
@@ -37,13 +38,35 @@ pub struct ProgressView {
     pub eta_secs: Option<f64>,
 }
 
+/// `GET /v1/replays`: the replays that have not ended.
+#[derive(Serialize, Deserialize)]
+pub struct Running {
+    pub replays: Vec<ProgressView>,
+}
+
 pub async fn show(State(state): State<AppState>, Path(name): Path<String>) -> Response {
-    let (Some(record), Some(progress)) = (state.replays.get(&name), state.replays.progress(&name))
-    else {
-        return ApiError::not_found("replay_not_found", format!("no replay named {name}"))
-            .into_response();
-    };
-    Json(ProgressView {
+    match view(&state, &name) {
+        Some(view) => Json(view).into_response(),
+        None => ApiError::not_found("replay_not_found", format!("no replay named {name}"))
+            .into_response(),
+    }
+}
+
+pub async fn running(State(state): State<AppState>) -> Json<Running> {
+    let replays = state
+        .replays
+        .list()
+        .into_iter()
+        .filter(|r| r.state.is_active())
+        .filter_map(|r| view(&state, &r.name))
+        .collect();
+    Json(Running { replays })
+}
+
+fn view(state: &AppState, name: &str) -> Option<ProgressView> {
+    let record = state.replays.get(name)?;
+    let progress = state.replays.progress(name)?;
+    Some(ProgressView {
         name: record.name,
         arn: record.arn,
         state: record.state.as_aws().to_owned(),
@@ -61,5 +84,4 @@ pub async fn show(State(state): State<AppState>, Path(name): Path<String>) -> Re
         rate: progress.rate,
         eta_secs: progress.eta_secs,
     })
-    .into_response()
 }

@@ -304,8 +304,7 @@ async fn list(args: ListArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// Every page of ListReplays for `request`: the `Replay` objects as sent.
-/// (`stowage status` shows the running ones.)
-pub(super) async fn fetch_all(client: &Client, mut request: Value) -> anyhow::Result<Vec<Value>> {
+async fn fetch_all(client: &Client, mut request: Value) -> anyhow::Result<Vec<Value>> {
     let mut replays = Vec::new();
     loop {
         let page: Value = client.aws("ListReplays", &request).await?;

@@ -1,7 +1,7 @@
 //! `stowage status`: every target's delivery status on a running server
 //! (`GET /v1/targets`), the log's size and oldest kept record (`GET
-//! /v1/log`), the archives (ListArchives) and the replays not yet ended (their
-//! `GET /v1/replays/{name}` progress), as tables and a summary or, with
+//! /v1/log`), the archives (ListArchives) and the replays not yet ended (`GET
+//! /v1/replays`: their progress), as tables and a summary or, with
 //! `--json`, as `{"targets", "log", "archives", "replays"}` (the server's own
 //! shapes).
 //!
@@ -19,7 +19,7 @@ use serde_json::value::RawValue;
 use super::ClientArgs;
 use super::client::{Client, block_on};
 use super::output::{Align, Table, print, println, truncate};
-use crate::api::replays::ProgressView;
+use crate::api::replays::{ProgressView, Running};
 
 /// Longest "code: message" shown for a target's last error (its age follows).
 const LAST_ERROR_CHARS: usize = 60;
@@ -102,7 +102,7 @@ pub fn run(args: StatusArgs) -> anyhow::Result<ExitCode> {
         let Targets { targets } = client.get("/v1/targets", &[]).await?;
         let log: Box<RawValue> = client.get("/v1/log", &[]).await?;
         let archives = super::archive::fetch_all(&client, json!({})).await?;
-        let replays = running_replays(&client).await?;
+        let Running { replays } = client.get("/v1/replays", &[]).await?;
         if args.client.json {
             let all = json!({
                 "targets": targets,
@@ -123,29 +123,6 @@ pub fn run(args: StatusArgs) -> anyhow::Result<ExitCode> {
         }
         Ok(ExitCode::SUCCESS)
     })
-}
-
-/// The progress of every replay that has not ended (`GET /v1/replays/{name}`
-/// for each one ListReplays names as starting, running or cancelling).
-async fn running_replays(client: &Client) -> anyhow::Result<Vec<ProgressView>> {
-    let mut running = Vec::new();
-    for replay in super::replay::fetch_all(client, json!({})).await? {
-        let state = replay["State"].as_str().unwrap_or_default();
-        if !matches!(state, "STARTING" | "RUNNING" | "CANCELLING") {
-            continue;
-        }
-        let Some(name) = replay["ReplayName"].as_str() else {
-            continue;
-        };
-        let path = format!("/v1/replays/{name}");
-        match client.get::<ProgressView>(&path, &[]).await {
-            Ok(progress) => running.push(progress),
-            // Ended and removed between the two requests.
-            Err(error) if error.code() == Some("replay_not_found") => {}
-            Err(error) => return Err(error.into()),
-        }
-    }
-    Ok(running)
 }
 
 /// Running replays: how far each has come, its rate and time left.

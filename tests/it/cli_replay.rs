@@ -106,3 +106,50 @@ async fn replay_start_waits_lists_describes_and_refuses_a_second_cancel() {
     let metrics = server.metrics().await;
     assert_eq!(metrics.get("stowage_replay_events_total"), Some(5.0));
 }
+
+#[tokio::test]
+async fn status_shows_a_running_replay_and_its_progress() {
+    let sink = Sink::start().await;
+    let server = fast_retries()
+        .env("STOWAGE_REPLAY__EVENTS_PER_SEC", "2")
+        .start()
+        .await;
+    let base = archived_events(&server, &sink, 10).await;
+    let endpoint = server.base_url();
+    let output = stowage(&[
+        "replay",
+        "start",
+        "slowcli",
+        "--archive",
+        "arch",
+        "--from",
+        &rfc3339(base),
+        "--to",
+        &rfc3339(base + 9),
+        "--endpoint",
+        &endpoint,
+    ])
+    .await;
+    assert_eq!(output.status.code(), Some(0), "{output:?}");
+    assert!(
+        stdout(&output).starts_with("replay slowcli STARTING"),
+        "{output:?}"
+    );
+
+    let output = stowage(&["status", "--json", "--endpoint", &endpoint]).await;
+    assert_eq!(output.status.code(), Some(0), "{output:?}");
+    let status: Value = serde_json::from_str(stdout(&output).trim()).expect("JSON");
+    assert_eq!(status["replays"][0]["name"], "slowcli", "{status}");
+    assert_eq!(status["replays"][0]["archive"], "arch", "{status}");
+
+    let text = stdout(&stowage(&["status", "--endpoint", &endpoint]).await);
+    let row = text
+        .lines()
+        .find(|line| line.starts_with("slowcli "))
+        .unwrap_or_else(|| panic!("a replay row: {text}"));
+    assert!(row.contains(" arch "), "{text}");
+
+    let output = stowage(&["replay", "cancel", "slowcli", "--endpoint", &endpoint]).await;
+    assert_eq!(output.status.code(), Some(0), "{output:?}");
+    assert_eq!(stdout(&output), "replay slowcli CANCELLING\n");
+}
