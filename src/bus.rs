@@ -55,6 +55,11 @@ impl From<sled::Error> for BusError {
     }
 }
 
+/// While it lives, no bus is created or deleted (`Buses::hold_changes`).
+pub struct BusChangesHeld<'a> {
+    _held: std::sync::RwLockReadGuard<'a, BTreeMap<String, BusRecord>>,
+}
+
 #[derive(Clone)]
 pub struct Buses {
     store: Arc<Store>,
@@ -160,6 +165,12 @@ impl Buses {
         } else {
             Some(name_or_arn)
         }
+    }
+
+    /// Holds bus changes off until dropped (a backup copying the `buses`
+    /// tree with the catalog's); reads go on. Never hold it across an await.
+    pub fn hold_changes(&self) -> BusChangesHeld<'_> {
+        BusChangesHeld { _held: self.read() }
     }
 
     fn read(&self) -> std::sync::RwLockReadGuard<'_, BTreeMap<String, BusRecord>> {

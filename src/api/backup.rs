@@ -26,12 +26,17 @@ const BUFFERED_PIECES: usize = 4;
 pub async fn backup(State(state): State<AppState>) -> Response {
     let (mut sender, body) = Channel::<Bytes, std::io::Error>::new(BUFFERED_PIECES);
     let store = state.store.clone();
+    let (buses, catalog) = (state.buses.clone(), state.catalog.clone());
     let metrics = state.metrics.backup.clone();
     let runtime = tokio::runtime::Handle::current();
     tokio::task::spawn_blocking(move || {
         let started = Instant::now();
         metrics.running.inc();
-        let copied = backup::copy(&store, env!("CARGO_PKG_VERSION"), |piece| {
+        let config = backup::Config {
+            buses: &buses,
+            catalog: &catalog,
+        };
+        let copied = backup::copy(&store, config, env!("CARGO_PKG_VERSION"), |piece| {
             runtime
                 .block_on(sender.send_data(Bytes::from(piece)))
                 .is_ok()

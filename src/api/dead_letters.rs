@@ -163,10 +163,17 @@ pub async fn delete(
 ) -> Result<Response, ApiError> {
     let id = parse_id(&id)?;
     let letters = state.dead_letters.clone();
-    let removed = tokio::task::spawn_blocking(move || letters.delete(id))
-        .await
-        .map_err(blocking_error)?
-        .map_err(|e| ApiError::internal(&e))?;
+    let store = state.store.clone();
+    let removed = tokio::task::spawn_blocking(move || {
+        // A backup copies letters before their seq index: a letter deleted
+        // between the two would be copied without the entry that holds its
+        // log record, so deletion waits for a running backup.
+        let _permit = store.removal_permit();
+        letters.delete(id)
+    })
+    .await
+    .map_err(blocking_error)?
+    .map_err(|e| ApiError::internal(&e))?;
     if !removed {
         return Err(ApiError::not_found(
             "dead_letter_not_found",

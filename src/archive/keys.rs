@@ -6,7 +6,7 @@
 //! |-----|---------------------------------|----------------------------|
 //! | 0   | id                              | the archive's `Totals`     |
 //! | 1   | id ++ event time ++ seq         | `scan` (replays)           |
-//! | 2   | id ++ seq                       | `lowest_held`, the sweep   |
+//! | 2   | id ++ first seq of a segment    | `lowest_held`, the sweep   |
 //!
 //! Event times are i64 ms stored with the sign bit flipped, so that byte order
 //! is numeric order for times before 1970 too.

@@ -3,8 +3,8 @@
 //!
 //! An archive never copies an event: its entries name log `Seq`s (with the
 //! event's time, its ingestion time and its size), in two orders, by event
-//! time for replays (`scan`) and by seq for retention (`lowest_held`, the
-//! sweep). This module is the only writer of the `archives` and
+//! time for replays (`scan`, one key per entry) and by seq for retention
+//! (`lowest_held`, the sweep: one `Segment` key per routing step). This module is the only writer of the `archives` and
 //! `archive_index` trees. Invariant: an archive's `Totals` (event count, bytes)
 //! are exactly the sums over its entries, because every change to the entries
 //! is written in one sled batch with the totals, under one lock.
@@ -30,7 +30,7 @@ use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
 pub use matchers::MatcherSet;
 pub use offer::Offered;
-pub use record::{ArchiveInfo, ArchiveRecord, ArchiveState, ArchivedRef, Entry, Totals};
+pub use record::{ArchiveInfo, ArchiveRecord, ArchiveState, ArchivedRef, Entry, Segment, Totals};
 pub use sweep::expiry_cutoff_ms;
 
 use crate::catalog::Arns;
@@ -325,8 +325,20 @@ impl Archives {
         };
         self.inner.metrics.forget(name);
         // The archive is gone from here on; its entries go in batches (and at
-        // the next start if a crash interrupts this).
-        self.purge(id)?;
+        // the next start if a crash interrupts this), on a thread of their
+        // own: the purge takes the removal permit, which a running backup
+        // holds for its whole copy, and the caller is an async handler.
+        let this = self.clone();
+        let purging = std::thread::Builder::new()
+            .name("archive-purge".into())
+            .spawn(move || {
+                if let Err(error) = this.purge(id) {
+                    tracing::warn!(%error, id, "purging a deleted archive's entries failed; the next start retries");
+                }
+            });
+        if let Err(error) = purging {
+            tracing::warn!(%error, id, "cannot start the purge of a deleted archive; the next start does it");
+        }
         Ok(())
     }
 
@@ -335,20 +347,19 @@ impl Archives {
         loop {
             let mut batch = sled::Batch::default();
             let mut removed = 0;
-            for item in self
-                .inner
-                .index
-                .range(keys::seq_range(id))
-                .take(REMOVE_BATCH)
-            {
+            for item in self.inner.index.range(keys::seq_range(id)) {
                 let (key, value) = item?;
-                if let (Some(seq), Ok(entry)) =
-                    (keys::parse_by_seq(&key), codec::decode::<Entry>(&value))
-                {
-                    batch.remove(keys::by_time(id, entry.time_ms, seq));
+                if let Ok(segment) = codec::decode::<Segment>(&value) {
+                    for (seq, entry) in &segment.entries {
+                        batch.remove(keys::by_time(id, entry.time_ms, *seq));
+                    }
+                    removed += segment.entries.len();
                 }
                 batch.remove(key);
                 removed += 1;
+                if removed >= REMOVE_BATCH {
+                    break;
+                }
             }
             if removed == 0 {
                 break;
@@ -356,7 +367,7 @@ impl Archives {
             let _permit = self.inner.store.removal_permit();
             self.inner.index.apply_batch(batch)?;
         }
-        // Time keys whose seq key was damaged.
+        // Time keys whose segment was damaged.
         let strays: Vec<_> = self
             .inner
             .index

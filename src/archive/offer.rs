@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use super::{Archives, Entry, MatcherSet, Totals, keys};
+use super::{Archives, Entry, MatcherSet, Segment, Totals, keys};
 use crate::codec;
 use crate::event::{Event, Seq};
 use crate::store::StoreError;
@@ -65,19 +65,21 @@ impl Archives {
             return Ok(());
         }
         let mut state = self.state();
-        let mut changed: HashMap<u64, Totals> = HashMap::new();
+        let mut changed: HashMap<u64, (Totals, Segment)> = HashMap::new();
         let mut batch = sled::Batch::default();
         let mut archived = 0;
         for (id, seq, entry) in offered.taken {
             let Some(current) = state.totals.get(&id) else {
                 continue;
             };
-            let totals = changed.entry(id).or_insert(*current);
+            let (totals, segment) = changed
+                .entry(id)
+                .or_insert_with(|| (*current, Segment::default()));
             if seq.0 < totals.next_seq {
                 continue;
             }
-            batch.insert(keys::by_seq(id, seq), codec::encode(&entry));
             batch.insert(keys::by_time(id, entry.time_ms, seq), &[]);
+            segment.entries.push((seq, entry));
             totals.event_count += 1;
             totals.size_bytes += entry.size;
             totals.next_seq = seq.0 + 1;
@@ -86,12 +88,18 @@ impl Archives {
         if archived == 0 {
             return Ok(());
         }
-        for (id, totals) in &changed {
-            batch.insert(keys::totals(*id), codec::encode(totals));
+        for (id, (totals, segment)) in &changed {
+            if let Some((first, _)) = segment.entries.first() {
+                batch.insert(keys::by_seq(*id, *first), codec::encode(segment));
+                batch.insert(keys::totals(*id), codec::encode(totals));
+            }
         }
         self.inner.index.apply_batch(batch)?;
         self.inner.metrics.archived_events.inc_by(archived);
-        for (id, totals) in changed {
+        for (id, (totals, segment)) in changed {
+            if segment.entries.is_empty() {
+                continue;
+            }
             if let Some(name) = state.name_of(id) {
                 self.inner.metrics.set(name, &totals);
             }

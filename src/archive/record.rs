@@ -6,7 +6,7 @@
 //! |-----------------|---------------------------|---------------------------|
 //! | `archives`      | archive name              | framed `ArchiveRecord`    |
 //! | `archive_index` | `keys::totals(id)`        | framed `Totals`           |
-//! | `archive_index` | `keys::by_seq(id, seq)`   | framed `Entry`            |
+//! | `archive_index` | `keys::by_seq(id, first)` | framed `Segment`          |
 //! | `archive_index` | `keys::by_time(id, t, seq)` | empty                   |
 //!
 //! Frames are `codec`'s (version byte, crc32, bincode).
@@ -82,7 +82,26 @@ pub struct Totals {
     pub next_seq: u64,
 }
 
-/// One archived event, under its seq key.
+/// The entries one routing step added to one archive, in seq order, under
+/// the seq of the first. One key per step rather than per event: sled's cost
+/// is per key (docs/performance.md, "Archives").
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Segment {
+    pub entries: Vec<(Seq, Entry)>,
+}
+
+impl Segment {
+    /// When its newest entry was ingested: the whole segment expires then.
+    pub fn newest_ingested_ms(&self) -> i64 {
+        self.entries
+            .iter()
+            .map(|(_, e)| e.ingested_ms)
+            .max()
+            .unwrap_or(i64::MIN)
+    }
+}
+
+/// One archived event.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Entry {
     /// The event's `time`, ms since the epoch: its key in the time order.

@@ -1,12 +1,17 @@
 //! Retention of archive entries: an entry goes once its event was ingested
 //! more than `RetentionDays` days ago (never with 0), unless a replay holds
-//! the archive. Removals hold the store's removal permit and are written in
+//! the archive; entries go by whole segments (one routing step's). Removals hold the store's removal permit and are written in
 //! batches with the archive's totals.
 
-use super::{Archives, Entry, REMOVE_BATCH, keys};
+use super::{Archives, REMOVE_BATCH, Segment, keys};
 use crate::codec;
-use crate::event::Seq;
 use crate::store::StoreError;
+
+/// What one sweep batch did: entries removed, and whether more may follow.
+enum Swept {
+    More(u64),
+    Done(u64),
+}
 
 const DAY_MS: i64 = 24 * 60 * 60 * 1000;
 
@@ -35,66 +40,72 @@ impl Archives {
                 continue;
             };
             loop {
-                let step = self.sweep_batch(&name, id, cutoff)?;
-                removed += step;
-                if step < REMOVE_BATCH as u64 {
-                    break;
+                match self.sweep_batch(&name, id, cutoff)? {
+                    Swept::More(step) => removed += step,
+                    Swept::Done(step) => {
+                        removed += step;
+                        break;
+                    }
                 }
             }
         }
         Ok(removed)
     }
 
-    /// One batch of archive `id`'s oldest entries ingested before `cutoff`.
-    /// Entries are in seq order, which is ingestion order: the first one not
-    /// expired ends the batch.
-    fn sweep_batch(&self, name: &str, id: u64, cutoff: i64) -> Result<u64, StoreError> {
+    /// One batch of archive `id`'s oldest segments whose every entry was
+    /// ingested before `cutoff`. Segments are in seq order, which is
+    /// ingestion order: the first one not wholly expired ends the sweep (its
+    /// expired entries go with it later; an entry is kept at most one routing
+    /// step longer than its retention).
+    fn sweep_batch(&self, name: &str, id: u64, cutoff: i64) -> Result<Swept, StoreError> {
         let _permit = self.inner.store.removal_permit();
         // Held across the batch: a replay that asks for a hold waits for it.
         let holds = self.inner.holds.lock().unwrap_or_else(|p| p.into_inner());
         if holds.contains_key(name) {
-            return Ok(0);
+            return Ok(Swept::Done(0));
         }
         let mut state = self.state();
         let Some(mut totals) = state.totals.get(&id).copied() else {
-            return Ok(0);
+            return Ok(Swept::Done(0));
         };
         let mut batch = sled::Batch::default();
         let mut removed = 0;
-        for item in self
-            .inner
-            .index
-            .range(keys::seq_range(id))
-            .take(REMOVE_BATCH)
-        {
+        let mut done = true;
+        for item in self.inner.index.range(keys::seq_range(id)) {
+            if removed >= REMOVE_BATCH as u64 {
+                done = false;
+                break;
+            }
             let (key, value) = item?;
-            let Some(seq) = keys::parse_by_seq(&key) else {
-                continue;
-            };
-            let entry = match codec::decode::<Entry>(&value) {
-                Ok(entry) => entry,
+            let segment = match codec::decode::<Segment>(&value) {
+                Ok(segment) => segment,
                 Err(error) => {
-                    tracing::error!(archive = name, %seq, %error, "damaged archive entry kept");
+                    tracing::error!(archive = name, %error, "damaged archive segment kept");
                     continue;
                 }
             };
-            if entry.ingested_ms >= cutoff {
+            if segment.newest_ingested_ms() >= cutoff {
                 break;
             }
+            for (seq, entry) in &segment.entries {
+                batch.remove(keys::by_time(id, entry.time_ms, *seq));
+                totals.event_count = totals.event_count.saturating_sub(1);
+                totals.size_bytes = totals.size_bytes.saturating_sub(entry.size);
+                removed += 1;
+            }
             batch.remove(key);
-            batch.remove(keys::by_time(id, entry.time_ms, Seq(seq.0)));
-            totals.event_count = totals.event_count.saturating_sub(1);
-            totals.size_bytes = totals.size_bytes.saturating_sub(entry.size);
-            removed += 1;
         }
-        if removed == 0 {
-            return Ok(0);
+        if removed > 0 {
+            batch.insert(keys::totals(id), codec::encode(&totals));
+            self.inner.index.apply_batch(batch)?;
+            state.totals.insert(id, totals);
+            self.inner.metrics.set(name, &totals);
         }
-        batch.insert(keys::totals(id), codec::encode(&totals));
-        self.inner.index.apply_batch(batch)?;
-        state.totals.insert(id, totals);
-        self.inner.metrics.set(name, &totals);
-        Ok(removed)
+        Ok(if done {
+            Swept::Done(removed)
+        } else {
+            Swept::More(removed)
+        })
     }
 }
 

@@ -14,7 +14,9 @@
 //! 1. **Nothing is removed during the copy.** `copy` holds
 //!    `Store::pause_removals()` from before the first tree to after the last:
 //!    retention (log chunks, archive entries, old dead letters) waits, and so
-//!    does a redrive (which removes a letter to add a delivery). Whatever a
+//!    do a redrive (which removes a letter to add a delivery), an operator's
+//!    deletion of a letter (letters are copied before `dead_letter_seqs`,
+//!    their index of held log records) and an archive's purge. Whatever a
 //!    copied record refers to is still there when its tree is read.
 //! 2. **Referrers before what they refer to; the log last.** Catalog trees
 //!    first (buses, rules, connections, API destinations, tags), then
@@ -41,9 +43,9 @@
 //! writer inserts a batch's idempotency keys a moment before its log chunk,
 //! so a key copied in that moment can name an event the copy lacks (it was
 //! not acknowledged before the backup began); a retry of that publish after
-//! a restore is answered with that missing event's id. A configuration change
-//! made during the copy's first milliseconds may be in part of the catalog
-//! trees only (see docs/operations.md).
+//! a restore is answered with that missing event's id. The catalog trees
+//! are copied as one state: bus and catalog changes wait while they are
+//! copied (milliseconds: they are small).
 //!
 //! sled's id counter is not a tree: the trailer carries the next id the
 //! source would hand out, and the copy starts above it.
@@ -52,6 +54,8 @@ pub mod stream;
 
 use std::time::Instant;
 
+use crate::bus::Buses;
+use crate::catalog::Catalog;
 use crate::event::now_ms;
 use crate::store::{Store, StoreError, tree};
 pub use stream::{Decoder, Item, StreamError, Trailer};
@@ -93,6 +97,13 @@ pub fn copy_order(names: &[String]) -> Vec<String> {
     order
 }
 
+/// What holds configuration changes off while the catalog trees are copied.
+#[derive(Clone, Copy)]
+pub struct Config<'a> {
+    pub buses: &'a Buses,
+    pub catalog: &'a Catalog,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum CopyError {
     #[error("reading the store failed")]
@@ -117,6 +128,7 @@ pub struct Copied {
 /// blocking thread.
 pub fn copy(
     store: &Store,
+    config: Config<'_>,
     server_version: &str,
     mut send: impl FnMut(Vec<u8>) -> bool,
 ) -> Result<Copied, CopyError> {
@@ -138,7 +150,17 @@ pub fn copy(
             Err(CopyError::ReaderGone)
         }
     };
-    for name in copy_order(&store.tree_names()) {
+    let names = copy_order(&store.tree_names());
+    let catalog_trees = names
+        .iter()
+        .take_while(|n| CATALOG.contains(&n.as_str()))
+        .count();
+    // The configuration is copied as one state: no change lands between its trees.
+    let mut config_held = Some((config.buses.hold_changes(), config.catalog.hold_changes()));
+    for (i, name) in names.into_iter().enumerate() {
+        if i == catalog_trees {
+            config_held = None;
+        }
         let tree = store.tree(&name)?;
         encoder.tree(name.as_bytes(), &mut out);
         // Up to the last key when the tree's copy starts, so a tree that grows
@@ -149,11 +171,14 @@ pub fn copy(
         for entry in tree.range(..=last) {
             let (key, value) = entry.map_err(StoreError::from)?;
             encoder.record(&key, &value, &mut out);
-            if out.len() >= PIECE_BYTES {
+            // Never wait for the reader while configuration changes are held:
+            // the configuration is buffered whole (it is small).
+            if out.len() >= PIECE_BYTES && config_held.is_none() {
                 hand_on(&mut out)?;
             }
         }
     }
+    drop(config_held);
     // Taken last: every id in the copied records was handed out before it.
     let id_floor = store.generate_id()?;
     let trailer = encoder.finish(id_floor, &mut out);
@@ -170,6 +195,15 @@ pub fn copy(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn open(dir: &std::path::Path) -> (std::sync::Arc<Store>, Buses, Catalog) {
+        let config = crate::config::Config::for_test(dir);
+        let store = std::sync::Arc::new(Store::open(&config.storage).expect("open"));
+        let buses = Buses::open(store.clone(), &config.aws).expect("buses");
+        let catalog =
+            Catalog::open(store.clone(), &config.aws, config.patterns.limits()).expect("catalog");
+        (store, buses, catalog)
+    }
 
     fn names(list: &[&str]) -> Vec<String> {
         list.iter().map(|s| (*s).to_owned()).collect()
@@ -218,8 +252,7 @@ mod tests {
     #[test]
     fn copy_streams_every_record_and_a_floor_above_used_ids() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let config = crate::config::Config::for_test(dir.path());
-        let store = Store::open(&config.storage).expect("open");
+        let (store, buses, catalog) = open(dir.path());
         store
             .tree(tree::LOG)
             .expect("log")
@@ -232,7 +265,11 @@ mod tests {
             .expect("insert");
         let used = store.generate_id().expect("id");
         let mut bytes = Vec::new();
-        let copied = copy(&store, "test", |piece| {
+        let config = Config {
+            buses: &buses,
+            catalog: &catalog,
+        };
+        let copied = copy(&store, config, "test", |piece| {
             bytes.extend_from_slice(&piece);
             true
         })
@@ -259,11 +296,14 @@ mod tests {
         use std::sync::Arc;
         use std::sync::atomic::{AtomicBool, Ordering};
         let dir = tempfile::tempdir().expect("tempdir");
-        let config = crate::config::Config::for_test(dir.path());
-        let store = Arc::new(Store::open(&config.storage).expect("open"));
+        let (store, buses, catalog) = open(dir.path());
+        let config = Config {
+            buses: &buses,
+            catalog: &catalog,
+        };
         let removed = Arc::new(AtomicBool::new(false));
         let mut sweeper = None;
-        copy(&store, "test", |_| {
+        copy(&store, config, "test", |_| {
             let (sweep_store, sweep_removed) = (store.clone(), removed.clone());
             sweeper.get_or_insert_with(|| {
                 std::thread::spawn(move || {
@@ -283,9 +323,12 @@ mod tests {
     #[test]
     fn a_reader_gone_stops_the_copy_and_releases_removals() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let config = crate::config::Config::for_test(dir.path());
-        let store = Store::open(&config.storage).expect("open");
-        let err = copy(&store, "test", |_| false).expect_err("reader gone");
+        let (store, buses, catalog) = open(dir.path());
+        let config = Config {
+            buses: &buses,
+            catalog: &catalog,
+        };
+        let err = copy(&store, config, "test", |_| false).expect_err("reader gone");
         assert!(matches!(err, CopyError::ReaderGone), "{err:?}");
         drop(store.removal_permit());
     }

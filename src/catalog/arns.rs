@@ -208,6 +208,25 @@ mod tests {
     }
 
     #[test]
+    fn archive_arns_name_their_archive() {
+        let arns = arns();
+        let arn = arns.archive("orders.all");
+        assert_eq!(
+            arn,
+            "arn:aws:events:us-east-1:000000000000:archive/orders.all"
+        );
+        assert_eq!(arns.archive_name(&arn), Some("orders.all"));
+        for other in [
+            "arn:aws:events:us-east-1:000000000000:archive/",
+            "arn:aws:events:us-east-1:000000000000:archive/a/b",
+            "arn:aws:events:eu-west-1:000000000000:archive/a",
+            "arn:aws:events:us-east-1:000000000000:event-bus/a",
+        ] {
+            assert_eq!(arns.archive_name(other), None, "{other}");
+        }
+    }
+
+    #[test]
     fn a_connection_arn_without_its_id_is_incomplete_not_missing() {
         let arns = arns();
         for arn in [

@@ -31,6 +31,11 @@ use crate::event::now_ms;
 use crate::pattern::{Limits, Pattern};
 use crate::store::{Store, StoreError, tree};
 
+/// While it lives, the catalog does not change (`Catalog::hold_changes`).
+pub struct CatalogChangesHeld<'a> {
+    _held: std::sync::MutexGuard<'a, State>,
+}
+
 /// Handle on the control plane; clone it freely.
 #[derive(Clone)]
 pub struct Catalog {
@@ -161,6 +166,15 @@ impl Catalog {
     /// Notified with every new snapshot.
     pub fn subscribe(&self) -> watch::Receiver<Arc<Snapshot>> {
         self.inner.published.subscribe()
+    }
+
+    /// Holds every change (and read) of the catalog off until dropped (a
+    /// backup copying the catalog's trees as one state). Hold it briefly and
+    /// never across an await.
+    pub fn hold_changes(&self) -> CatalogChangesHeld<'_> {
+        CatalogChangesHeld {
+            _held: self.state(),
+        }
     }
 
     fn state(&self) -> std::sync::MutexGuard<'_, State> {

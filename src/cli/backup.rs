@@ -14,9 +14,12 @@ use std::io::ErrorKind;
 use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
+use bytes::Bytes;
 use serde_json::json;
 
 use super::ClientArgs;
@@ -24,6 +27,9 @@ use super::client::{Client, RequestError, block_on};
 use super::output::println;
 use crate::backup::{Decoder, Item, Trailer};
 use crate::store::StoreCopy;
+
+/// Pieces of the stream buffered between the network and the writer.
+const BUFFERED_PIECES: usize = 16;
 
 #[derive(clap::Args)]
 pub struct BackupArgs {
@@ -173,6 +179,9 @@ fn create_private(partial: &Path) -> anyhow::Result<()> {
 }
 
 /// Reads the stream into a new database in `partial`; returns what it held.
+/// The network is read here while a blocking thread (`write`) checks the
+/// pieces and inserts them, so reading and writing overlap; a bounded channel
+/// between them keeps memory flat and paces the server.
 async fn copy(
     client: &Client,
     partial: &Path,
@@ -181,24 +190,65 @@ async fn copy(
     let started = Instant::now();
     let mut response = client.post_streamed("/v1/backup").await?;
     let url = response.url().to_string();
-    let mut copy = StoreCopy::create(partial)?;
+    let copy = StoreCopy::create(partial)?;
+    let records = Arc::new(AtomicU64::new(0));
+    let (pieces, inbox) = tokio::sync::mpsc::channel::<Bytes>(BUFFERED_PIECES);
+    let writer = tokio::task::spawn_blocking({
+        let records = records.clone();
+        move || write(copy, inbox, &records)
+    });
+    let mut received = 0u64;
+    let read = async {
+        while let Some(piece) = response
+            .chunk()
+            .await
+            .map_err(|source| RequestError::Truncated {
+                url: url.clone(),
+                source,
+            })
+            .context("the server stopped sending the backup")?
+        {
+            received += piece.len() as u64;
+            bar.set_position(received);
+            bar.set_message(format!("{} records", records.load(Ordering::Relaxed)));
+            if pieces.send(piece).await.is_err() {
+                break; // the writer stopped: its error says why
+            }
+        }
+        anyhow::Ok(())
+    };
+    let read = read.await;
+    drop(pieces);
+    bar.set_message(format!(
+        "{} records; syncing",
+        records.load(Ordering::Relaxed)
+    ));
+    // A failed read is the cause of the writer's "incomplete"; a refused
+    // stream stops the reading without a read error.
+    let written = writer.await.context("the copy's writer thread failed")?;
+    read?;
+    let trailer =
+        written.with_context(|| format!("cannot complete the copy in {}", partial.display()))?;
+    Ok(Summary {
+        trees: trailer.trees.len(),
+        records: trailer.records(),
+        bytes: received,
+        elapsed: started.elapsed(),
+    })
+}
+
+/// Checks and inserts every piece until the channel closes, then, if the
+/// stream was complete, finishes the copy (ids raised, synced). Blocking.
+fn write(
+    mut copy: StoreCopy,
+    mut inbox: tokio::sync::mpsc::Receiver<Bytes>,
+    records: &AtomicU64,
+) -> anyhow::Result<Trailer> {
     let mut decoder = Decoder::new();
     let mut tree: Option<String> = None;
     let mut trailer: Option<Trailer> = None;
-    let mut records = 0u64;
-    let mut received = 0u64;
-    while let Some(piece) = response
-        .chunk()
-        .await
-        .map_err(|source| RequestError::Truncated {
-            url: url.clone(),
-            source,
-        })
-        .context("the server stopped sending the backup")?
-    {
+    while let Some(piece) = inbox.blocking_recv() {
         decoder.push(&piece);
-        received += piece.len() as u64;
-        bar.set_position(received);
         while let Some(item) = decoder
             .next_item()
             .context("the backup stream is damaged")?
@@ -215,12 +265,11 @@ async fn copy(
                         bail!("the backup stream has a record before any tree");
                     };
                     copy.insert(tree, &key, &value)?;
-                    records += 1;
+                    records.fetch_add(1, Ordering::Relaxed);
                 }
                 Item::Trailer(t) => trailer = Some(t),
             }
         }
-        bar.set_message(format!("{records} records"));
     }
     decoder
         .finish()
@@ -228,15 +277,8 @@ async fn copy(
     let Some(trailer) = trailer else {
         bail!("the backup stream has no trailer");
     };
-    bar.set_message(format!("{records} records; syncing"));
-    copy.finish(trailer.id_floor)
-        .with_context(|| format!("cannot complete the copy in {}", partial.display()))?;
-    Ok(Summary {
-        trees: trailer.trees.len(),
-        records: trailer.records(),
-        bytes: received,
-        elapsed: started.elapsed(),
-    })
+    copy.finish(trailer.id_floor)?;
+    Ok(trailer)
 }
 
 /// Renames the complete copy to `out` (replacing it if it is an empty

@@ -1,8 +1,9 @@
 //! `stowage status`: every target's delivery status on a running server
 //! (`GET /v1/targets`), the log's size and oldest kept record (`GET
-//! /v1/log`) and the replays still running (`GET /v1/replays`), as a table
-//! and a summary or, with `--json`, as
-//! `{"targets": [...], "log": {...}, "replays": [...]}` (the server's own shapes).
+//! /v1/log`), the archives (ListArchives) and the replays not yet ended (`GET
+//! /v1/replays`: their progress), as tables and a summary or, with
+//! `--json`, as `{"targets", "log", "archives", "replays"}` (the server's own
+//! shapes).
 //!
 //! The numbers are the server's live counters since it started; this file
 //! only renders them.
@@ -12,6 +13,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use serde::Deserialize;
+use serde_json::json;
 use serde_json::value::RawValue;
 
 use super::ClientArgs;
@@ -99,33 +101,55 @@ pub fn run(args: StatusArgs) -> anyhow::Result<ExitCode> {
         let client = Client::new(&args.client.endpoint)?;
         let Targets { targets } = client.get("/v1/targets", &[]).await?;
         let log: Box<RawValue> = client.get("/v1/log", &[]).await?;
+        let archives = super::archive::fetch_all(&client, json!({})).await?;
         let Running { replays } = client.get("/v1/replays", &[]).await?;
         if args.client.json {
-            let all = serde_json::json!({ "targets": targets, "log": log, "replays": replays });
+            let all = json!({
+                "targets": targets,
+                "log": log,
+                "archives": archives,
+                "replays": replays,
+            });
             println(&serde_json::to_string(&all)?)?;
         } else {
             print(&table(&targets)?.to_string())?;
             print(&log_summary(&log)?)?;
-            print(&replay_lines(&replays))?;
+            if !archives.is_empty() {
+                print(&format!("\n{}", super::archive::table(archives)?))?;
+            }
+            if !replays.is_empty() {
+                print(&format!("\n{}", replay_table(&replays)))?;
+            }
         }
         Ok(ExitCode::SUCCESS)
     })
 }
 
-/// A line per running replay (none when no replay runs).
-fn replay_lines(replays: &[ProgressView]) -> String {
-    let mut out = String::new();
+/// Running replays: how far each has come, its rate and time left.
+fn replay_table(replays: &[ProgressView]) -> Table {
+    let mut table = Table::new(&[
+        ("REPLAY", Align::Left),
+        ("STATE", Align::Left),
+        ("ARCHIVE", Align::Left),
+        ("REPLAYED", Align::Right),
+        ("RATE", Align::Right),
+        ("ETA", Align::Right),
+    ]);
     for replay in replays {
-        let total = replay
-            .total
-            .map_or_else(|| "?".to_owned(), |t| t.to_string());
-        let eta = replay.eta_secs.map_or_else(|| "-".to_owned(), age);
-        out.push_str(&format!(
-            "REPLAY  {} {} from archive {}: {} of {total} events, {:.0}/s, eta {eta}\n",
-            replay.name, replay.state, replay.archive, replay.replayed, replay.rate
-        ));
+        let replayed = match replay.total {
+            Some(total) => format!("{} of {total}", replay.replayed),
+            None => replay.replayed.to_string(),
+        };
+        table.row(vec![
+            replay.name.clone(),
+            replay.state.clone(),
+            replay.archive.clone(),
+            replayed,
+            format!("{:.0}/s", replay.rate),
+            replay.eta_secs.map_or_else(|| "-".into(), age),
+        ]);
     }
-    out
+    table
 }
 
 /// Two lines under the targets: the log's size, and its oldest record and why

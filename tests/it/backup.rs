@@ -157,6 +157,13 @@ async fn backup_under_load_restores_every_acked_event_and_the_configuration() {
         .create_api_destination("dest", &connection, &sink.url("/dest"), "POST", json!({}))
         .await;
 
+    server
+        .aws_ok(
+            "CreateArchive",
+            &json!({ "ArchiveName": "everything",
+                     "EventSourceArn": "arn:aws:events:us-east-1:000000000000:event-bus/default" }),
+        )
+        .await;
     let (stop, publishers) = start_publishers(&server, 6, 400);
     // Let a few thousand events in before the backup begins.
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -235,6 +242,14 @@ async fn backup_under_load_restores_every_acked_event_and_the_configuration() {
         described["InvocationEndpoint"],
         sink.url("/dest"),
         "{described}"
+    );
+
+    let archive = restored
+        .aws_ok("DescribeArchive", &json!({ "ArchiveName": "everything" }))
+        .await;
+    assert!(
+        archive["EventCount"].as_u64().expect("EventCount") > 0,
+        "{archive}"
     );
 
     // The copy keeps taking events, with ids that follow the copied ones.
@@ -384,20 +399,22 @@ async fn a_non_empty_out_dir_is_refused() {
     assert_eq!(mode(&empty), 0o700);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_server_killed_mid_backup_leaves_no_copy_and_restarts() {
-    let mut server = TestServer::start().await;
-    // About 40 MB: far more than the socket buffers between server and CLI.
-    let (stop, publishers) = start_publishers(&server, 8, 16 * 1024);
+/// About 40 MB of events: far more than the socket buffers between the
+/// server and a CLI, so a stopped CLI leaves the server mid-copy.
+async fn fill_large(server: &TestServer) -> Vec<Timed> {
+    let (stop, publishers) = start_publishers(server, 8, 16 * 1024);
     let deadline = Instant::now() + Duration::from_secs(120);
     while server.log_records().await < 2500.0 {
         assert!(Instant::now() < deadline, "load did not flow");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let acked = stop_publishers(stop, publishers).await;
+    stop_publishers(stop, publishers).await
+}
 
-    let root = tempfile::tempdir().expect("tempdir");
-    let out = root.path().join("copy");
+/// Starts `stowage backup --out out` and, once the server is streaming,
+/// freezes it (SIGSTOP): the server stays mid-copy, removals paused, until
+/// the CLI is continued (SIGCONT on the returned pid).
+async fn stalled_backup(server: &TestServer, out: &Path) -> (tokio::process::Child, Pid) {
     let cli = tokio::process::Command::new(BIN)
         .args([
             "backup",
@@ -413,14 +430,74 @@ async fn a_server_killed_mid_backup_leaves_no_copy_and_restarts() {
         .expect("spawn stowage backup");
     let cli_pid =
         Pid::from_raw(i32::try_from(cli.id().expect("running")).expect("pid")).expect("pid");
-    // Wait until the server is streaming, then freeze the CLI so the server
-    // is surely mid-copy (blocked on a full socket) when it is killed.
     let deadline = Instant::now() + Duration::from_secs(30);
     while server.metrics().await.get("stowage_backup_running") != Some(1.0) {
         assert!(Instant::now() < deadline, "the backup never started");
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
     kill_process(cli_pid, Signal::STOP).expect("SIGSTOP the CLI");
+    (cli, cli_pid)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn deleting_archives_during_a_backup_does_not_stall_the_server() {
+    const ARCHIVES: usize = 16;
+    let server = TestServer::start().await;
+    let bus = "arn:aws:events:us-east-1:000000000000:event-bus/default";
+    for n in 0..ARCHIVES {
+        server
+            .aws_ok(
+                "CreateArchive",
+                &json!({ "ArchiveName": format!("a{n}"), "EventSourceArn": bus }),
+            )
+            .await;
+    }
+    fill_large(&server).await;
+    let root = tempfile::tempdir().expect("tempdir");
+    let out = root.path().join("copy");
+    let (cli, cli_pid) = stalled_backup(&server, &out).await;
+    // More deletions at once than the server has async workers: each purges
+    // the archive's entries, which waits for the backup to end.
+    let mut deletes = JoinSet::new();
+    for n in 0..ARCHIVES {
+        let base = server.base_url();
+        deletes.spawn(async move {
+            http()
+                .post(format!("{base}/"))
+                .header("x-amz-target", "AWSEvents.DeleteArchive")
+                .header("content-type", "application/x-amz-json-1.1")
+                .body(json!({ "ArchiveName": format!("a{n}") }).to_string())
+                .send()
+                .await
+                .map(|r| r.status())
+        });
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let health = tokio::time::timeout(Duration::from_secs(10), server.healthz()).await;
+    kill_process(cli_pid, Signal::CONT).expect("SIGCONT the CLI");
+    assert_eq!(
+        health.ok(),
+        Some(StatusCode::OK),
+        "the server stopped answering while a backup held removals; logs:\n{}",
+        server.logs()
+    );
+    while let Some(done) = deletes.join_next().await {
+        assert_eq!(done.expect("task").expect("answered"), StatusCode::OK);
+    }
+    let output = tokio::time::timeout(Duration::from_secs(120), cli.wait_with_output())
+        .await
+        .expect("the CLI ends")
+        .expect("its output");
+    assert!(output.status.success(), "{}", stderr(&output));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_server_killed_mid_backup_leaves_no_copy_and_restarts() {
+    let mut server = TestServer::start().await;
+    let acked = fill_large(&server).await;
+    let root = tempfile::tempdir().expect("tempdir");
+    let out = root.path().join("copy");
+    let (cli, cli_pid) = stalled_backup(&server, &out).await;
     server.kill9().await;
     kill_process(cli_pid, Signal::CONT).expect("SIGCONT the CLI");
     let output = tokio::time::timeout(Duration::from_secs(60), cli.wait_with_output())

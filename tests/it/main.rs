@@ -38,5 +38,6 @@ mod retention;
 mod shutdown;
 mod sink;
 mod startup;
+mod status;
 mod support;
 mod sync_failure;
