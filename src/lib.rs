@@ -5,6 +5,7 @@
 //!
 //! - `archive`: archives: per archive an index over the log of its bus's matching events
 //! - `api`: HTTP (gateway, AWS JSON 1.1, operator API); the only place for status codes
+//! - `auth`: who the caller is: operator credentials and SigV4 verification
 //! - `backup`: a consistent copy of the database as a stream of framed records
 //! - `bus`: event buses, `default` and custom ones, persisted
 //! - `catalog`: the control plane: rules, targets, connections, API destinations, compiled
@@ -28,6 +29,7 @@
 pub mod api;
 pub mod archive;
 pub mod attempts;
+pub mod auth;
 pub mod backup;
 pub mod bus;
 pub mod catalog;

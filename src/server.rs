@@ -19,6 +19,7 @@ use tokio_util::task::TaskTracker;
 use crate::api::{self, AppState, Shared};
 use crate::archive::Archives;
 use crate::attempts::AttemptHistory;
+use crate::auth::{Access, Operators, OperatorsError, Unprotected};
 use crate::bus::Buses;
 use crate::catalog::Catalog;
 use crate::config::Config;
@@ -54,6 +55,10 @@ pub enum ServerError {
     Serve(#[source] std::io::Error),
     #[error("cannot start the delivery runtime")]
     Runtime(#[source] std::io::Error),
+    #[error("cannot load the operator credentials")]
+    Operators(#[from] OperatorsError),
+    #[error(transparent)]
+    Unprotected(#[from] Unprotected),
 }
 
 pub struct Server {
@@ -69,6 +74,18 @@ pub struct Server {
 impl Server {
     /// Opens the data directory and binds the listener; nothing is served yet.
     pub async fn bind(config: Config) -> Result<Server, ServerError> {
+        let access = Access::new(
+            Operators::load(&config.auth)?,
+            config.server.listen,
+            config.server.metrics_open,
+            &config.aws.region,
+        )?;
+        if access.is_open() {
+            tracing::warn!(
+                listen = %config.server.listen,
+                "no operator credentials configured: serving open to every caller on this loopback address; configure [auth] operators to require AWS SigV4 signatures"
+            );
+        }
         let store = Arc::new(Store::open(&config.storage)?);
         let metrics = Metrics::new();
         let (log, writer) = Log::open(store.clone(), &config.ingest, metrics.log.clone())?;
@@ -147,6 +164,7 @@ impl Server {
             ingest: Arc::new(config.ingest.clone()),
             aws: Arc::new(config.aws.clone()),
             patterns: Arc::new(config.patterns.limits()),
+            access: Arc::new(access),
         });
         Ok(Server {
             root,

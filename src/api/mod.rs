@@ -1,6 +1,7 @@
 //! The HTTP surface: routes, shared state, and the translation of wire formats
 //! into domain calls. Only this module decides HTTP status codes.
 
+pub mod auth;
 pub mod aws;
 mod backup;
 mod body;
@@ -19,6 +20,7 @@ use axum::http::StatusCode;
 use axum::routing::{get, post};
 
 use crate::archive::Archives;
+use crate::auth::Access;
 use crate::bus::Buses;
 use crate::catalog::Catalog;
 use crate::config::{AwsConfig, IngestConfig};
@@ -65,6 +67,8 @@ pub struct Shared {
     pub ingest: Arc<IngestConfig>,
     pub aws: Arc<AwsConfig>,
     pub patterns: Arc<Limits>,
+    /// Operator credentials and what is open (`auth`).
+    pub access: Arc<Access>,
 }
 
 pub fn router(state: AppState) -> Router {
@@ -96,5 +100,9 @@ pub fn router(state: AppState) -> Router {
                 "method not allowed on this endpoint",
             )
         })
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::authenticate,
+        ))
         .with_state(state)
 }

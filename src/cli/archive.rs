@@ -160,7 +160,7 @@ fn time(seconds: f64) -> String {
 }
 
 async fn create(args: CreateArgs) -> anyhow::Result<ExitCode> {
-    let client = Client::new(&args.client.endpoint)?;
+    let client = Client::for_args(&args.client)?;
     let mut request = json!({
         "ArchiveName": args.name,
         "EventSourceArn": bus_arn(&client, &args.bus).await?,
@@ -183,7 +183,7 @@ async fn create(args: CreateArgs) -> anyhow::Result<ExitCode> {
 }
 
 async fn list(args: ListArgs) -> anyhow::Result<ExitCode> {
-    let client = Client::new(&args.client.endpoint)?;
+    let client = Client::for_args(&args.client)?;
     let mut request = json!({});
     if let Some(prefix) = &args.prefix {
         request["NamePrefix"] = json!(prefix);
@@ -232,7 +232,7 @@ pub(super) fn table(archives: Vec<Value>) -> anyhow::Result<Table> {
 }
 
 async fn describe(args: NameArgs) -> anyhow::Result<ExitCode> {
-    let client = Client::new(&args.client.endpoint)?;
+    let client = Client::for_args(&args.client)?;
     let described: Value = client
         .aws("DescribeArchive", &json!({ "ArchiveName": args.name }))
         .await?;
@@ -269,7 +269,7 @@ async fn describe(args: NameArgs) -> anyhow::Result<ExitCode> {
 }
 
 async fn update(args: UpdateArgs) -> anyhow::Result<ExitCode> {
-    let client = Client::new(&args.client.endpoint)?;
+    let client = Client::for_args(&args.client)?;
     let mut request = json!({ "ArchiveName": args.name });
     if let Some(pattern) = args.pattern {
         request["EventPattern"] = json!(pattern);
@@ -290,7 +290,7 @@ async fn update(args: UpdateArgs) -> anyhow::Result<ExitCode> {
 }
 
 async fn delete(args: NameArgs) -> anyhow::Result<ExitCode> {
-    let client = Client::new(&args.client.endpoint)?;
+    let client = Client::for_args(&args.client)?;
     let _: Value = client
         .aws("DeleteArchive", &json!({ "ArchiveName": args.name }))
         .await?;

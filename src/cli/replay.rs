@@ -154,7 +154,7 @@ async fn archive_arns(client: &Client, archive: &str) -> anyhow::Result<(String,
 }
 
 async fn start(args: StartArgs) -> anyhow::Result<ExitCode> {
-    let client = Client::new(&args.client.endpoint)?;
+    let client = Client::for_args(&args.client)?;
     let (archive_arn, bus_arn) = archive_arns(&client, &args.archive).await?;
     let bus = bus_arn.rsplit('/').next().unwrap_or(&bus_arn).to_owned();
     let mut filter_arns = Vec::with_capacity(args.rules.len());
@@ -256,7 +256,7 @@ async fn wait(client: &Client, name: &str, bar: bool) -> anyhow::Result<Progress
 }
 
 async fn list(args: ListArgs) -> anyhow::Result<ExitCode> {
-    let client = Client::new(&args.client.endpoint)?;
+    let client = Client::for_args(&args.client)?;
     let mut request = json!({});
     if let Some(prefix) = &args.prefix {
         request["NamePrefix"] = json!(prefix);
@@ -304,7 +304,7 @@ async fn list(args: ListArgs) -> anyhow::Result<ExitCode> {
 }
 
 async fn describe(args: NameArgs) -> anyhow::Result<ExitCode> {
-    let client = Client::new(&args.client.endpoint)?;
+    let client = Client::for_args(&args.client)?;
     let described: Value = client
         .aws("DescribeReplay", &json!({ "ReplayName": args.name }))
         .await?;
@@ -370,7 +370,7 @@ async fn describe(args: NameArgs) -> anyhow::Result<ExitCode> {
 }
 
 async fn cancel(args: NameArgs) -> anyhow::Result<ExitCode> {
-    let client = Client::new(&args.client.endpoint)?;
+    let client = Client::for_args(&args.client)?;
     let cancelled: Value = client
         .aws("CancelReplay", &json!({ "ReplayName": args.name }))
         .await?;

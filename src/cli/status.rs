@@ -98,7 +98,7 @@ struct Holder {
 
 pub fn run(args: StatusArgs) -> anyhow::Result<ExitCode> {
     block_on(async {
-        let client = Client::new(&args.client.endpoint)?;
+        let client = Client::for_args(&args.client)?;
         let Targets { targets } = client.get("/v1/targets", &[]).await?;
         let log: Box<RawValue> = client.get("/v1/log", &[]).await?;
         let archives = client
