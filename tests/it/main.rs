@@ -36,6 +36,7 @@ mod readme;
 mod replays;
 mod retention;
 mod shutdown;
+mod signed_delivery;
 mod sink;
 mod startup;
 mod status;
