@@ -141,6 +141,16 @@ impl Store {
         Ok(store)
     }
 
+    /// The contents of `name`, a file of the data directory beside sled's
+    /// (such as the generated secrets key), if it exists.
+    pub fn data_file(&self, name: &str) -> std::io::Result<Option<Vec<u8>>> {
+        match std::fs::read(self.dir.join(name)) {
+            Ok(bytes) => Ok(Some(bytes)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
     pub fn tree(&self, name: &str) -> Result<sled::Tree, StoreError> {
         Ok(self.db.open_tree(name)?)
     }

@@ -32,9 +32,27 @@ pub async fn backup(State(state): State<AppState>) -> Response {
     tokio::task::spawn_blocking(move || {
         let started = Instant::now();
         metrics.running.inc();
+        // The generated secrets key, when the data directory has one: the
+        // copy's sealed secrets need it (a key from env or a file outside the
+        // data directory stays out of the backup).
+        let key = match store.data_file(crate::secrets::GENERATED_KEY_FILE) {
+            Ok(key) => key,
+            Err(error) => {
+                metrics.running.dec();
+                metrics.failed.inc();
+                tracing::error!(%error, "cannot read the generated secrets key; backup refused");
+                sender.abort(std::io::Error::other("the backup failed on the server"));
+                return;
+            }
+        };
+        let files: Vec<(&str, Vec<u8>)> = key
+            .map(|key| (crate::secrets::GENERATED_KEY_FILE, key))
+            .into_iter()
+            .collect();
         let config = backup::Config {
             buses: &buses,
             catalog: &catalog,
+            files: &files,
         };
         let copied = backup::copy(&store, config, env!("CARGO_PKG_VERSION"), |piece| {
             runtime

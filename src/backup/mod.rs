@@ -102,7 +102,14 @@ pub fn copy_order(names: &[String]) -> Vec<String> {
 pub struct Config<'a> {
     pub buses: &'a Buses,
     pub catalog: &'a Catalog,
+    /// Files of the data directory that belong with the database, by name,
+    /// sent after the trees as `file:NAME` (the generated secrets key: without
+    /// it the copy's sealed connection secrets could not be opened).
+    pub files: &'a [(&'a str, Vec<u8>)],
 }
+
+/// The stream's tree name for a data-directory file: `file:` and its name.
+pub const FILE_PREFIX: &str = "file:";
 
 #[derive(Debug, thiserror::Error)]
 pub enum CopyError {
@@ -179,6 +186,10 @@ pub fn copy(
         }
     }
     drop(config_held);
+    for (name, bytes) in config.files {
+        encoder.tree(format!("{FILE_PREFIX}{name}").as_bytes(), &mut out);
+        encoder.record(b"", bytes, &mut out);
+    }
     // Taken last: every id in the copied records was handed out before it.
     let id_floor = store.generate_id()?;
     let trailer = encoder.finish(id_floor, &mut out);
@@ -273,6 +284,7 @@ mod tests {
         let config = Config {
             buses: &buses,
             catalog: &catalog,
+            files: &[],
         };
         let copied = copy(&store, config, "test", |piece| {
             bytes.extend_from_slice(&piece);
@@ -305,6 +317,7 @@ mod tests {
         let config = Config {
             buses: &buses,
             catalog: &catalog,
+            files: &[],
         };
         let removed = Arc::new(AtomicBool::new(false));
         let mut sweeper = None;
@@ -332,6 +345,7 @@ mod tests {
         let config = Config {
             buses: &buses,
             catalog: &catalog,
+            files: &[],
         };
         let err = copy(&store, config, "test", |_| false).expect_err("reader gone");
         assert!(matches!(err, CopyError::ReaderGone), "{err:?}");

@@ -25,7 +25,7 @@ use serde_json::json;
 use super::ClientArgs;
 use super::client::{Client, RequestError, block_on};
 use super::output::println;
-use crate::backup::{Decoder, Item, Trailer};
+use crate::backup::{self, Decoder, Item, Trailer};
 use crate::store::StoreCopy;
 
 /// Pieces of the stream buffered between the network and the writer.
@@ -257,14 +257,19 @@ fn write(
                 Item::Header(_) => {}
                 Item::Tree(name) => {
                     let name = String::from_utf8(name).context("a tree name is not UTF-8")?;
-                    copy.create_tree(&name)?;
+                    if !name.starts_with(backup::FILE_PREFIX) {
+                        copy.create_tree(&name)?;
+                    }
                     tree = Some(name);
                 }
                 Item::Record { key, value } => {
                     let Some(tree) = &tree else {
                         bail!("the backup stream has a record before any tree");
                     };
-                    copy.insert(tree, &key, &value)?;
+                    match tree.strip_prefix(backup::FILE_PREFIX) {
+                        Some(file) => copy.write_file(file, &value)?,
+                        None => copy.insert(tree, &key, &value)?,
+                    }
                     records.fetch_add(1, Ordering::Relaxed);
                 }
                 Item::Trailer(t) => trailer = Some(t),

@@ -15,6 +15,7 @@
 //!   so the copy survives a power loss once it returns.
 
 use std::fs::File;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -39,6 +40,8 @@ pub enum CopyError {
     },
     #[error("writing the copy failed")]
     Sled(#[from] sled::Error),
+    #[error("the backup names a data-directory file {0:?} that is not a plain file name")]
+    FileName(String),
     #[error("the copy's id counter reached {got}, not the source's {floor}")]
     IdsNotRaised { floor: u64, got: u64 },
     #[error("fdatasync of {path} failed")]
@@ -101,6 +104,30 @@ impl StoreCopy {
             self.apply()?;
         }
         Ok(())
+    }
+
+    /// Writes `name`, a file of the data directory beside sled's (the
+    /// generated secrets key), private (0600) and synced. `name` must be a
+    /// plain file name.
+    pub fn write_file(&self, name: &str, bytes: &[u8]) -> Result<(), CopyError> {
+        let plain =
+            !name.is_empty() && name != "." && name != ".." && !name.contains(['/', '\\', '\0']);
+        if !plain {
+            return Err(CopyError::FileName(name.to_owned()));
+        }
+        let path = self.dir.join(name);
+        let sync_error = |source| CopyError::Sync {
+            path: path.clone(),
+            source,
+        };
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&path)
+            .map_err(sync_error)?;
+        std::io::Write::write_all(&mut file, bytes).map_err(sync_error)?;
+        file.sync_all().map_err(sync_error)
     }
 
     /// Creates tree `tree` even if no record of it follows (an empty tree

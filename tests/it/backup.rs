@@ -194,6 +194,14 @@ async fn backup_under_load_restores_every_acked_event_and_the_configuration() {
     assert!(summary["trees"].as_u64().expect("trees") >= 8, "{summary}");
     assert!(summary["seconds"].is_number(), "{summary}");
     assert_eq!(mode(&out), 0o700, "the copy is private");
+    // The generated secrets key comes along: the copy's sealed connection
+    // secrets open with it (the connection is checked after the restore).
+    let key = out.join("secrets.key");
+    assert_eq!(
+        std::fs::read(&key).expect("the key is in the copy"),
+        std::fs::read(server.data_dir().join("secrets.key")).expect("the server's key")
+    );
+    assert_eq!(mode(&key), 0o600, "the key is private");
     assert!(!root.path().join("copy.partial").exists());
 
     let before: Vec<Acked> = acked
