@@ -41,6 +41,10 @@ pub enum StoreError {
     SequenceExhausted,
     #[error("sled failed")]
     Sled(#[from] sled::Error),
+    #[error(
+        "the secrets key opens none of the {sealed} sealed records (connection and signing secrets): start with the key they were sealed with (STOWAGE_SECRETS_KEY, [secrets] key_file, or the data directory's secrets.key)"
+    )]
+    SecretsKeyMismatch { sealed: usize },
     #[error("fdatasync of {path} failed")]
     Sync {
         path: PathBuf,

@@ -108,6 +108,13 @@ fn load<T: serde::de::DeserializeOwned>(
     Ok(out)
 }
 
+/// Sealed records that opened with the key, and those that did not.
+#[derive(Default)]
+struct SealedCounts {
+    opened: usize,
+    unopenable: usize,
+}
+
 /// The records of a tree whose values are sealed; plaintext records written
 /// before sealing still load and their keys are returned to be rewritten
 /// sealed. Damaged or unopenable records are logged (by key), skipped and
@@ -117,14 +124,19 @@ fn load_sealed<T: serde::de::DeserializeOwned>(
     name: &str,
     secrets: &SecretBox,
     damaged: &mut usize,
+    sealed: &mut SealedCounts,
 ) -> Result<(Vec<T>, Vec<sled::IVec>), StoreError> {
     let mut out = Vec::new();
     let mut plaintext = Vec::new();
     for item in tree.iter() {
         let (key, value) = item?;
         let decoded = if SecretBox::is_sealed(&value) {
-            secrets
-                .open(name, &key, &value)
+            let opened = secrets.open(name, &key, &value);
+            match &opened {
+                Ok(_) => sealed.opened += 1,
+                Err(_) => sealed.unopenable += 1,
+            }
+            opened
                 .map_err(|e| e.to_string())
                 .and_then(|frame| codec::decode::<T>(&frame).map_err(|e| e.to_string()))
         } else {
@@ -163,6 +175,7 @@ impl Catalog {
         let signing_tree = store.tree(tree::SIGNING)?;
         let mut state = State::default();
         let mut damaged = 0;
+        let mut sealed = SealedCounts::default();
         for rule in load::<RuleRecord>(&rules_tree, "rule", &mut damaged)? {
             state
                 .rules
@@ -173,6 +186,7 @@ impl Catalog {
             tree::CONNECTIONS,
             &secrets,
             &mut damaged,
+            &mut sealed,
         )?;
         for c in connections {
             state.connections.insert(c.name.clone(), c);
@@ -192,8 +206,21 @@ impl Catalog {
                 "plaintext connection records sealed at rest"
             );
         }
-        let (signings, _) =
-            load_sealed::<SigningRecord>(&signing_tree, tree::SIGNING, &secrets, &mut damaged)?;
+        let (signings, _) = load_sealed::<SigningRecord>(
+            &signing_tree,
+            tree::SIGNING,
+            &secrets,
+            &mut damaged,
+            &mut sealed,
+        )?;
+        // Not one sealed record opens: the key is another one (a restore
+        // without its key, a changed STOWAGE_SECRETS_KEY). Starting would
+        // drop every connection; refuse instead.
+        if sealed.unopenable > 0 && sealed.opened == 0 {
+            return Err(StoreError::SecretsKeyMismatch {
+                sealed: sealed.unopenable,
+            });
+        }
         for r in signings {
             state.signing.insert(r.subject.clone(), r);
         }

@@ -36,6 +36,7 @@ mod pattern_conformance;
 mod readme;
 mod replays;
 mod retention;
+mod secrets_key;
 mod shutdown;
 mod signed_delivery;
 mod sink;
