@@ -3,7 +3,7 @@
 //!
 //! An archive never copies an event: its entries name log `Seq`s (with the
 //! event's time, its ingestion time and its size), in two orders, by event
-//! time for replays (`scan`, one key per entry) and by seq for retention
+//! time for replays (`scan`: one `TimeBucket` key per routing step and second of event time) and by seq for retention
 //! (`lowest_held`, the sweep: one `Segment` key per routing step). This module is the only writer of the `archives` and
 //! `archive_index` trees. Invariant: an archive's `Totals` (event count, bytes)
 //! are exactly the sums over its entries, because every change to the entries
