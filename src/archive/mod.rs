@@ -3,7 +3,7 @@
 //!
 //! An archive never copies an event: its entries name log `Seq`s (with the
 //! event's time, its ingestion time and its size), in two orders, by event
-//! time for replays (`scan`, one key per entry) and by seq for retention
+//! time for replays (`scan`: one `TimeBucket` key per routing step and second of event time) and by seq for retention
 //! (`lowest_held`, the sweep: one `Segment` key per routing step). This module is the only writer of the `archives` and
 //! `archive_index` trees. Invariant: an archive's `Totals` (event count, bytes)
 //! are exactly the sums over its entries, because every change to the entries
@@ -20,17 +20,20 @@
 
 mod keys;
 mod matchers;
+mod migrate;
 mod offer;
 mod record;
+mod scan;
 mod sweep;
 
 use std::collections::{BTreeMap, HashMap};
-use std::ops::Bound;
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
 pub use matchers::MatcherSet;
 pub use offer::Offered;
-pub use record::{ArchiveInfo, ArchiveRecord, ArchiveState, ArchivedRef, Entry, Segment, Totals};
+pub use record::{
+    ArchiveInfo, ArchiveRecord, ArchiveState, ArchivedRef, Entry, Segment, TimeBucket, Totals,
+};
 pub use sweep::expiry_cutoff_ms;
 
 use crate::catalog::Arns;
@@ -196,6 +199,15 @@ impl Archives {
         for id in orphans {
             archives.purge(id)?;
         }
+        let live: Vec<(String, u64)> = archives
+            .state()
+            .archives
+            .values()
+            .map(|a| (a.name.clone(), a.id))
+            .collect();
+        for (name, id) in live {
+            archives.migrate_time_keys(&name, id)?;
+        }
         Ok(archives)
     }
 
@@ -349,7 +361,13 @@ impl Archives {
             let mut removed = 0;
             for item in self.inner.index.range(keys::seq_range(id)) {
                 let (key, value) = item?;
-                if let Ok(segment) = codec::decode::<Segment>(&value) {
+                if let (Ok(segment), Some(first)) =
+                    (codec::decode::<Segment>(&value), keys::parse_by_seq(&key))
+                {
+                    for bucket in segment.buckets().into_keys() {
+                        batch.remove(keys::by_bucket(id, bucket, first));
+                    }
+                    // Left by a migration a crash interrupted.
                     for (seq, entry) in &segment.entries {
                         batch.remove(keys::by_time(id, entry.time_ms, *seq));
                     }
@@ -368,12 +386,16 @@ impl Archives {
             self.inner.index.apply_batch(batch)?;
         }
         // Time keys whose segment was damaged.
-        let strays: Vec<_> = self
+        let mut strays: Vec<_> = self
             .inner
             .index
             .range(keys::time_range(id))
             .keys()
             .collect::<Result<_, _>>()?;
+        let buckets = keys::bucket_range(id, i64::MIN, keys::bucket_of(i64::MAX));
+        for key in self.inner.index.range(buckets).keys() {
+            strays.push(key?);
+        }
         let _permit = self.inner.store.removal_permit();
         for key in strays {
             self.inner.index.remove(key)?;
@@ -417,39 +439,6 @@ impl Archives {
             .filter(|a| a.bus == bus)
             .map(|a| a.name.clone())
             .collect()
-    }
-
-    /// Entries with `from_ms <= time_ms <= to_ms`, ordered by (time_ms, seq),
-    /// strictly after `after`; none for an archive that does not exist.
-    pub fn scan(
-        &self,
-        name: &str,
-        from_ms: i64,
-        to_ms: i64,
-        after: Option<ArchivedRef>,
-        limit: usize,
-    ) -> Result<Vec<ArchivedRef>, StoreError> {
-        let Some(id) = self.state().archives.get(name).map(|a| a.id) else {
-            return Ok(Vec::new());
-        };
-        if from_ms > to_ms || limit == 0 {
-            return Ok(Vec::new());
-        }
-        let start = match after {
-            Some(a) if a.time_ms >= from_ms => Bound::Excluded(keys::by_time(id, a.time_ms, a.seq)),
-            _ => Bound::Included(keys::by_time(id, from_ms, Seq(0))),
-        };
-        let end = Bound::Included(keys::by_time(id, to_ms, Seq(u64::MAX)));
-        let mut out = Vec::new();
-        for key in self.inner.index.range::<Vec<u8>, _>((start, end)).keys() {
-            if let Some((time_ms, seq)) = keys::parse_by_time(&key?) {
-                out.push(ArchivedRef { time_ms, seq });
-                if out.len() >= limit {
-                    break;
-                }
-            }
-        }
-        Ok(out)
     }
 
     /// While the returned guard lives, the retention sweep does not remove

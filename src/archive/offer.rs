@@ -78,7 +78,6 @@ impl Archives {
             if seq.0 < totals.next_seq {
                 continue;
             }
-            batch.insert(keys::by_time(id, entry.time_ms, seq), &[]);
             segment.entries.push((seq, entry));
             totals.event_count += 1;
             totals.size_bytes += entry.size;
@@ -91,6 +90,9 @@ impl Archives {
         for (id, (totals, segment)) in &changed {
             if let Some((first, _)) = segment.entries.first() {
                 batch.insert(keys::by_seq(*id, *first), codec::encode(segment));
+                for (bucket, times) in segment.buckets() {
+                    batch.insert(keys::by_bucket(*id, bucket, *first), codec::encode(&times));
+                }
                 batch.insert(keys::totals(*id), codec::encode(totals));
             }
         }

@@ -7,9 +7,12 @@
 //! | `archives`      | archive name              | framed `ArchiveRecord`    |
 //! | `archive_index` | `keys::totals(id)`        | framed `Totals`           |
 //! | `archive_index` | `keys::by_seq(id, first)` | framed `Segment`          |
-//! | `archive_index` | `keys::by_time(id, t, seq)` | empty                   |
+//! | `archive_index` | `keys::by_bucket(id, b, first)` | framed `TimeBucket` |
+//! | `archive_index` | `keys::by_time(id, t, seq)` | empty (legacy, migrated at open) |
 //!
 //! Frames are `codec`'s (version byte, crc32, bincode).
+
+use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
@@ -99,6 +102,32 @@ impl Segment {
             .max()
             .unwrap_or(i64::MIN)
     }
+}
+
+impl Segment {
+    /// The segment's entries by time bucket (`keys::bucket_of`), each
+    /// bucket's in (time, seq) order: the values of its bucket keys.
+    pub fn buckets(&self) -> BTreeMap<i64, TimeBucket> {
+        let mut buckets: BTreeMap<i64, TimeBucket> = BTreeMap::new();
+        for (seq, entry) in &self.entries {
+            buckets
+                .entry(super::keys::bucket_of(entry.time_ms))
+                .or_default()
+                .entries
+                .push((entry.time_ms, *seq));
+        }
+        for bucket in buckets.values_mut() {
+            bucket.entries.sort_unstable();
+        }
+        buckets
+    }
+}
+
+/// The (event time, seq) of the events of one routing step whose time falls
+/// in one time bucket, in that order.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TimeBucket {
+    pub entries: Vec<(i64, Seq)>,
 }
 
 /// One archived event.

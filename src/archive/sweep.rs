@@ -87,8 +87,12 @@ impl Archives {
             if segment.newest_ingested_ms() >= cutoff {
                 break;
             }
-            for (seq, entry) in &segment.entries {
-                batch.remove(keys::by_time(id, entry.time_ms, *seq));
+            if let Some(first) = keys::parse_by_seq(&key) {
+                for bucket in segment.buckets().into_keys() {
+                    batch.remove(keys::by_bucket(id, bucket, first));
+                }
+            }
+            for (_, entry) in &segment.entries {
                 totals.event_count = totals.event_count.saturating_sub(1);
                 totals.size_bytes = totals.size_bytes.saturating_sub(entry.size);
                 removed += 1;

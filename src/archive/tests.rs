@@ -274,3 +274,225 @@ fn the_sweep_removes_expired_entries_unless_a_replay_holds_the_archive() {
         Some((Seq(0), "forever".into()))
     );
 }
+
+/// Writes one routing step as the archives did before time buckets: a
+/// segment, one empty legacy time key per entry, and the totals.
+fn write_legacy(fx: &Fixture, archives: &Archives, name: &str, events: &[(u64, Event)]) {
+    let index = fx.store.tree(tree::ARCHIVE_INDEX).expect("tree");
+    let id = archives.state().archives[name].id;
+    let mut totals = archives.state().totals[&id];
+    let mut segment = Segment::default();
+    for (seq, event) in events {
+        let entry = Entry {
+            time_ms: event.fields.time_ms,
+            ingested_ms: event.fields.ingested_ms,
+            size: event.to_envelope_json().len() as u64,
+        };
+        index
+            .insert(keys::by_time(id, entry.time_ms, Seq(*seq)), &[])
+            .expect("insert");
+        segment.entries.push((Seq(*seq), entry));
+        totals.event_count += 1;
+        totals.size_bytes += entry.size;
+        totals.next_seq = seq + 1;
+    }
+    let first = segment.entries[0].0;
+    index
+        .insert(keys::by_seq(id, first), codec::encode(&segment))
+        .expect("insert");
+    index
+        .insert(keys::totals(id), codec::encode(&totals))
+        .expect("insert");
+}
+
+fn legacy_keys(fx: &Fixture) -> usize {
+    let index = fx.store.tree(tree::ARCHIVE_INDEX).expect("tree");
+    index
+        .iter()
+        .keys()
+        .filter(|k| keys::parse_by_time(k.as_ref().expect("key")).is_some())
+        .count()
+}
+
+#[test]
+fn an_archive_written_with_one_time_key_per_event_is_migrated_at_open_and_replays() {
+    const DAY: i64 = 24 * 60 * 60 * 1000;
+    let now = 100 * DAY;
+    let fx = Fixture::new();
+    let archives = fx.archives();
+    archives
+        .create(input("old", "default", None, 7), Seq(0))
+        .expect("create");
+    // Two steps with out-of-order and equal times across buckets.
+    let first = [
+        (0, event(0, "default", "s", 2_500, now - 9 * DAY)),
+        (1, event(1, "default", "s", -1, now - 9 * DAY)),
+        (2, event(2, "default", "s", 2_500, now - 9 * DAY)),
+    ];
+    let second = [
+        (3, event(3, "default", "s", 999, now)),
+        (4, event(4, "default", "s", 1_000, now)),
+    ];
+    write_legacy(&fx, &archives, "old", &first);
+    drop(archives);
+    // Opened once between the steps: a crash midway leaves the first
+    // segment migrated and the second not.
+    let archives = fx.archives();
+    assert_eq!(legacy_keys(&fx), 0);
+    write_legacy(&fx, &archives, "old", &second);
+    drop(archives);
+    assert_eq!(legacy_keys(&fx), 2);
+    let archives = fx.archives();
+    assert_eq!(legacy_keys(&fx), 0);
+    let size = |e: &Event| e.to_envelope_json().len() as u64;
+    let all_size: u64 = first.iter().chain(&second).map(|(_, e)| size(e)).sum();
+    assert_eq!(totals(&archives, "old"), (5, all_size));
+    let order: Vec<_> = archives
+        .scan("old", i64::MIN, i64::MAX, None, 10)
+        .expect("scan")
+        .iter()
+        .map(|r| (r.time_ms, r.seq.0))
+        .collect();
+    assert_eq!(
+        order,
+        vec![(-1, 1), (999, 3), (1_000, 4), (2_500, 0), (2_500, 2)]
+    );
+    // New steps go on after the migrated ones; a re-offer is skipped.
+    route(&archives, &[(4, event(4, "default", "s", 1_000, now))]);
+    route(&archives, &[(5, event(5, "default", "s", 2_500, now))]);
+    let page = archives
+        .scan(
+            "old",
+            0,
+            3_000,
+            Some(ArchivedRef {
+                time_ms: 2_500,
+                seq: Seq(0),
+            }),
+            10,
+        )
+        .expect("scan");
+    let page: Vec<_> = page.iter().map(|r| r.seq.0).collect();
+    assert_eq!(page, vec![2, 5]);
+    // Retention finds the migrated segment's bucket keys.
+    assert_eq!(archives.sweep(now).expect("sweep"), 3);
+    let left: Vec<_> = archives
+        .scan("old", i64::MIN, i64::MAX, None, 10)
+        .expect("scan")
+        .iter()
+        .map(|r| r.seq.0)
+        .collect();
+    assert_eq!(left, vec![3, 4, 5]);
+    assert_eq!(totals(&archives, "old").0, 3);
+    assert_eq!(
+        archives.lowest_held().expect("lowest"),
+        Some((Seq(3), "old".into()))
+    );
+}
+
+#[test]
+fn the_sweep_and_a_delete_leave_no_time_bucket_behind() {
+    const DAY: i64 = 24 * 60 * 60 * 1000;
+    let fx = Fixture::new();
+    let archives = fx.archives();
+    archives
+        .create(input("a", "default", None, 1), Seq(0))
+        .expect("create");
+    let events: Vec<_> = (0..50)
+        .map(|s| (s, event(s, "default", "s", (s as i64 % 7) * 700 - 2_000, 0)))
+        .collect();
+    for step in events.chunks(9) {
+        route(&archives, step);
+    }
+    assert_eq!(archives.sweep(2 * DAY).expect("sweep"), 50);
+    let index = fx.store.tree(tree::ARCHIVE_INDEX).expect("tree");
+    let id = archives.state().archives["a"].id;
+    let all = keys::bucket_range(id, i64::MIN, keys::bucket_of(i64::MAX));
+    assert_eq!(index.range(all.clone()).count(), 0);
+    route(&archives, &[(50, event(50, "default", "s", 5, 0))]);
+    assert_eq!(index.range(all).count(), 1);
+}
+
+mod model {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn times() -> impl Strategy<Value = Vec<Vec<i64>>> {
+        // Few distinct times across bucket boundaries and zero: many equal.
+        let time = prop_oneof![
+            -2_100i64..2_100,
+            Just(-1_000i64),
+            Just(999i64),
+            Just(1_000i64),
+            Just(i64::MIN),
+            Just(i64::MAX),
+        ];
+        prop::collection::vec(prop::collection::vec(time, 0..12), 1..8)
+    }
+
+    fn window() -> impl Strategy<Value = (i64, i64, Option<(i64, u64)>, usize)> {
+        (
+            prop_oneof![-2_200i64..2_200, Just(i64::MIN)],
+            prop_oneof![-2_200i64..2_200, Just(i64::MAX)],
+            prop::option::of((-2_200i64..2_200, 0u64..60)),
+            1usize..12,
+        )
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(48))]
+        #[test]
+        fn scan_is_the_sorted_window_strictly_after_the_cursor(
+            steps in times(),
+            windows in prop::collection::vec(window(), 1..8),
+        ) {
+            let fx = Fixture::new();
+            let archives = fx.archives();
+            archives.create(input("m", "default", None, 0), Seq(0)).expect("create");
+            let mut model = Vec::new();
+            let mut seq = 0u64;
+            for step in &steps {
+                let events: Vec<_> = step
+                    .iter()
+                    .map(|&t| {
+                        seq += 1;
+                        (seq, event(seq, "default", "s", t, 0))
+                    })
+                    .collect();
+                model.extend(events.iter().map(|(s, e)| ArchivedRef { time_ms: e.fields.time_ms, seq: Seq(*s) }));
+                route(&archives, &events);
+            }
+            model.sort();
+            for (from, to, after, limit) in windows {
+                let after = after.map(|(time_ms, s)| ArchivedRef { time_ms, seq: Seq(s) });
+                let expected: Vec<_> = model
+                    .iter()
+                    .filter(|r| from <= r.time_ms && r.time_ms <= to)
+                    .filter(|r| after.is_none_or(|a| **r > a))
+                    .take(limit)
+                    .copied()
+                    .collect();
+                let got = archives.scan("m", from, to, after, limit).expect("scan");
+                prop_assert_eq!(&got, &expected);
+                // Paging with the last ref as cursor walks the whole window.
+                let mut walked = Vec::new();
+                let mut cursor = after;
+                loop {
+                    let page = archives.scan("m", from, to, cursor, limit).expect("scan");
+                    walked.extend_from_slice(&page);
+                    match page.last() {
+                        Some(last) if page.len() == limit => cursor = Some(*last),
+                        _ => break,
+                    }
+                }
+                let whole: Vec<_> = model
+                    .iter()
+                    .filter(|r| from <= r.time_ms && r.time_ms <= to)
+                    .filter(|r| after.is_none_or(|a| **r > a))
+                    .copied()
+                    .collect();
+                prop_assert_eq!(walked, whole);
+            }
+        }
+    }
+}
