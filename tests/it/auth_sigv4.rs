@@ -391,7 +391,10 @@ async fn aws_cli(server: &TestServer, secret: &str, args: &[&str]) -> std::proce
         .env("AWS_SECRET_ACCESS_KEY", secret)
         .env("AWS_DEFAULT_REGION", "us-east-1")
         .env("AWS_CONFIG_FILE", home.path().join("config"))
-        .env("AWS_SHARED_CREDENTIALS_FILE", home.path().join("credentials"))
+        .env(
+            "AWS_SHARED_CREDENTIALS_FILE",
+            home.path().join("credentials"),
+        )
         .env("AWS_MAX_ATTEMPTS", "1")
         .kill_on_drop(true);
     tokio::time::timeout(Duration::from_secs(60), command.output())
