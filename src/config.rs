@@ -34,6 +34,17 @@ pub struct Config {
     pub dead_letters: DeadLetterConfig,
     pub replay: ReplayConfig,
     pub auth: AuthConfig,
+    pub secrets: SecretsConfig,
+}
+
+/// Where the key sealing secrets at rest comes from. The env variable
+/// `STOWAGE_SECRETS_KEY` (base64 of 32 bytes) wins over `key_file`; with
+/// neither, a key file is generated in the data directory on first start.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SecretsConfig {
+    /// A file holding the base64 of 32 random bytes. Default none (see above).
+    pub key_file: Option<PathBuf>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]

@@ -59,6 +59,8 @@ pub enum ServerError {
     Operators(#[from] OperatorsError),
     #[error(transparent)]
     Unprotected(#[from] Unprotected),
+    #[error("cannot load the secrets key")]
+    SecretsKey(#[from] crate::secrets::KeyError),
 }
 
 pub struct Server {
@@ -90,7 +92,13 @@ impl Server {
         let metrics = Metrics::new();
         let (log, writer) = Log::open(store.clone(), &config.ingest, metrics.log.clone())?;
         let buses = Buses::open(store.clone(), &config.aws)?;
-        let catalog = Catalog::open(store.clone(), &config.aws, config.patterns.limits())?;
+        let secrets = open_secrets(&config)?;
+        let catalog = Catalog::open(
+            store.clone(),
+            &config.aws,
+            config.patterns.limits(),
+            secrets,
+        )?;
         let dead_letters = DeadLetters::open(store.clone())?;
         let archives = Archives::open(
             store.clone(),
@@ -297,6 +305,31 @@ async fn sweep_idempotency_keys(log: Log, stop: CancellationToken) {
             Err(error) => tracing::warn!(%error, "idempotency sweep panicked"),
         }
     }
+}
+
+/// The key sealing secrets at rest; says where it came from, never what it is.
+fn open_secrets(config: &Config) -> Result<crate::secrets::SecretBox, ServerError> {
+    use crate::secrets::{KeySource, load_or_create};
+    let env = std::env::var(crate::secrets::KEY_ENV).ok();
+    let (secrets, source) = load_or_create(
+        env.as_deref(),
+        config.secrets.key_file.as_deref(),
+        &config.storage.data_dir,
+    )?;
+    match source {
+        KeySource::Env => tracing::info!(
+            "secrets at rest sealed with the key from {}",
+            crate::secrets::KEY_ENV
+        ),
+        KeySource::File(path) => {
+            tracing::info!(path = %path.display(), "secrets at rest sealed with the key file")
+        }
+        KeySource::Generated(path) => tracing::warn!(
+            path = %path.display(),
+            "generated a secrets key file in the data directory: keep a copy apart from backups (a backup does not contain it, and restoring needs it), or set [secrets] key_file / STOWAGE_SECRETS_KEY"
+        ),
+    }
+    Ok(secrets)
 }
 
 async fn sweep_attempt_history(delivery: Delivery, stop: CancellationToken) {

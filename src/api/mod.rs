@@ -12,12 +12,13 @@ mod log;
 mod operator;
 pub mod pattern_test;
 pub mod replays;
+pub mod signing;
 
 use std::sync::Arc;
 
 use axum::Router;
 use axum::http::StatusCode;
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 
 use crate::archive::Archives;
 use crate::auth::Access;
@@ -90,6 +91,12 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/replays", get(replays::running))
         .route("/v1/replays/{name}", get(replays::show))
         .route("/v1/backup", post(backup::backup))
+        .route("/v1/signing", get(signing::list))
+        .route(
+            "/v1/signing/{subject}",
+            put(signing::set).delete(signing::clear),
+        )
+        .route("/v1/signing/{subject}/rotate", post(signing::rotate))
         .route("/healthz", get(operator::healthz))
         .route("/metrics", get(operator::metrics))
         .fallback(|| async { ApiError::not_found("not_found", "no such endpoint") })

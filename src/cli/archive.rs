@@ -191,7 +191,7 @@ async fn list(args: ListArgs) -> anyhow::Result<ExitCode> {
     if let Some(bus) = &args.bus {
         request["EventSourceArn"] = json!(bus_arn(&client, bus).await?);
     }
-    let archives = fetch_all(&client, request).await?;
+    let archives = client.aws_all("ListArchives", request, "Archives").await?;
     if args.client.json {
         println(&Value::Array(archives).to_string())?;
         return Ok(ExitCode::SUCCESS);
@@ -202,22 +202,6 @@ async fn list(args: ListArgs) -> anyhow::Result<ExitCode> {
     }
     super::output::print(&table(archives)?.to_string())?;
     Ok(ExitCode::SUCCESS)
-}
-
-/// Every page of ListArchives for `request`: the `Archive` objects as sent.
-/// (`stowage status` may show them too.)
-pub(super) async fn fetch_all(client: &Client, mut request: Value) -> anyhow::Result<Vec<Value>> {
-    let mut archives = Vec::new();
-    loop {
-        let page: Value = client.aws("ListArchives", &request).await?;
-        if let Some(items) = page["Archives"].as_array() {
-            archives.extend(items.iter().cloned());
-        }
-        match page["NextToken"].as_str() {
-            Some(token) => request["NextToken"] = json!(token),
-            None => return Ok(archives),
-        }
-    }
 }
 
 /// The archives as a table: name, bus, state, events, bytes, retention, creation.

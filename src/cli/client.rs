@@ -235,6 +235,28 @@ impl Client {
         decode(&url, status, &body)
     }
 
+    /// Every page of the AWS list operation `operation` for `request`: the
+    /// items under `items` (`Archives`, `Replays`) of each page, in order,
+    /// following `NextToken` until a page has none.
+    pub async fn aws_all(
+        &self,
+        operation: &str,
+        mut request: serde_json::Value,
+        items: &str,
+    ) -> Result<Vec<serde_json::Value>, RequestError> {
+        let mut all = Vec::new();
+        loop {
+            let page: serde_json::Value = self.aws(operation, &request).await?;
+            if let Some(found) = page[items].as_array() {
+                all.extend(found.iter().cloned());
+            }
+            match page["NextToken"].as_str() {
+                Some(token) => request["NextToken"] = serde_json::json!(token),
+                None => return Ok(all),
+            }
+        }
+    }
+
     /// `DELETE path`; any success status will do, its body is ignored.
     pub async fn delete(&self, path: &str) -> Result<(), RequestError> {
         let url = self.url(path);

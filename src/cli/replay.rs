@@ -267,7 +267,7 @@ async fn list(args: ListArgs) -> anyhow::Result<ExitCode> {
     if let Some(archive) = &args.archive {
         request["EventSourceArn"] = json!(archive_arns(&client, archive).await?.0);
     }
-    let replays = fetch_all(&client, request).await?;
+    let replays = client.aws_all("ListReplays", request, "Replays").await?;
     if args.client.json {
         println(&Value::Array(replays).to_string())?;
         return Ok(ExitCode::SUCCESS);
@@ -301,21 +301,6 @@ async fn list(args: ListArgs) -> anyhow::Result<ExitCode> {
     }
     println(table.to_string().trim_end())?;
     Ok(ExitCode::SUCCESS)
-}
-
-/// Every page of ListReplays for `request`: the `Replay` objects as sent.
-async fn fetch_all(client: &Client, mut request: Value) -> anyhow::Result<Vec<Value>> {
-    let mut replays = Vec::new();
-    loop {
-        let page: Value = client.aws("ListReplays", &request).await?;
-        if let Some(items) = page["Replays"].as_array() {
-            replays.extend(items.iter().cloned());
-        }
-        match page["NextToken"].as_str() {
-            Some(token) => request["NextToken"] = json!(token),
-            None => return Ok(replays),
-        }
-    }
 }
 
 async fn describe(args: NameArgs) -> anyhow::Result<ExitCode> {

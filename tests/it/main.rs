@@ -37,6 +37,7 @@ mod readme;
 mod replays;
 mod retention;
 mod shutdown;
+mod signed_delivery;
 mod sink;
 mod startup;
 mod status;
