@@ -167,7 +167,7 @@ fn verify(
             "Credential should be scoped to correct service: '{SERVICE}'. "
         )));
     }
-    let payload_hash = sigv4::payload_hash(&parts.headers, body);
+    let payload_hash = sigv4::verified_payload_hash(&parts.headers, body)?;
     let request = Signable {
         method: parts.method.as_str(),
         path: parts.uri.path(),
@@ -251,7 +251,9 @@ impl Refusal {
                         "signature_expired"
                     }
                     SigV4Error::Incomplete(_) => "incomplete_signature",
-                    SigV4Error::BadScope(_) | SigV4Error::Mismatch => "invalid_signature",
+                    SigV4Error::BadScope(_)
+                    | SigV4Error::Mismatch
+                    | SigV4Error::PayloadMismatch => "invalid_signature",
                 };
                 ApiError::new(StatusCode::FORBIDDEN, code, aws_words(&error).1)
             }
@@ -267,9 +269,10 @@ fn aws_words(error: &SigV4Error) -> (&'static str, String) {
         SigV4Error::UnknownKey => ("UnrecognizedClientException", UNKNOWN_KEY.to_owned()),
         SigV4Error::Mismatch => ("InvalidSignatureException", MISMATCH.to_owned()),
         SigV4Error::Incomplete(message) => ("IncompleteSignatureException", message.clone()),
-        SigV4Error::Expired { .. } | SigV4Error::NotYetCurrent { .. } | SigV4Error::BadScope(_) => {
-            ("InvalidSignatureException", error.to_string())
-        }
+        SigV4Error::Expired { .. }
+        | SigV4Error::NotYetCurrent { .. }
+        | SigV4Error::BadScope(_)
+        | SigV4Error::PayloadMismatch => ("InvalidSignatureException", error.to_string()),
     }
 }
 

@@ -66,6 +66,9 @@ pub enum SigV4Error {
     /// The signature differs from the one computed with the key's secret.
     #[error("signature mismatch")]
     Mismatch,
+    /// `x-amz-content-sha256` is not the body's hash (so the body would not be signed).
+    #[error("The provided 'x-amz-content-sha256' header does not match what was computed.")]
+    PayloadMismatch,
 }
 
 /// What is signed of one request. `path` and `query` are as sent on the wire
@@ -92,6 +95,19 @@ pub fn payload_hash(headers: &HeaderMap, body: &[u8]) -> String {
     {
         Some(declared) => declared.to_owned(),
         None => sha256_hex(body),
+    }
+}
+
+/// The payload hash a server signs with: the body's own SHA-256, refusing an
+/// `x-amz-content-sha256` that declares anything else (`UNSIGNED-PAYLOAD`
+/// included), as the body would then go unsigned.
+pub fn verified_payload_hash(headers: &HeaderMap, body: &[u8]) -> Result<String, SigV4Error> {
+    let actual = sha256_hex(body);
+    match headers.get("x-amz-content-sha256") {
+        Some(declared) if !declared.as_bytes().eq_ignore_ascii_case(actual.as_bytes()) => {
+            Err(SigV4Error::PayloadMismatch)
+        }
+        _ => Ok(actual),
     }
 }
 

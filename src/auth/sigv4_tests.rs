@@ -212,6 +212,35 @@ fn a_changed_body_or_header_breaks_the_signature() {
 }
 
 #[test]
+fn a_declared_payload_hash_must_be_the_bodys() {
+    let mut headers = HeaderMap::new();
+    assert_eq!(
+        verified_payload_hash(&headers, b""),
+        Ok(EMPTY_SHA256.to_owned())
+    );
+    headers.insert(
+        "x-amz-content-sha256",
+        HeaderValue::from_static(EMPTY_SHA256),
+    );
+    assert_eq!(
+        verified_payload_hash(&headers, b""),
+        Ok(EMPTY_SHA256.to_owned())
+    );
+    assert_eq!(
+        verified_payload_hash(&headers, b"swapped body"),
+        Err(SigV4Error::PayloadMismatch)
+    );
+    headers.insert(
+        "x-amz-content-sha256",
+        HeaderValue::from_static("UNSIGNED-PAYLOAD"),
+    );
+    assert_eq!(
+        verified_payload_hash(&headers, b"{}"),
+        Err(SigV4Error::PayloadMismatch)
+    );
+}
+
+#[test]
 fn the_canonical_request_of_get_vanilla_is_the_suites() {
     let headers = headers_of(&VECTORS[0]);
     let request = Signable {

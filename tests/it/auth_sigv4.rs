@@ -375,3 +375,57 @@ async fn a_non_loopback_listen_needs_operator_credentials() {
     assert_eq!(metrics.status(), StatusCode::UNAUTHORIZED);
     child.kill().await.expect("kill the server");
 }
+
+/// Runs the real AWS CLI (`aws`, pip-installed by `.ci/run`) against `server`
+/// with these credentials; no profile or config file of the runner is read.
+async fn aws_cli(server: &TestServer, secret: &str, args: &[&str]) -> std::process::Output {
+    let home = tempfile::tempdir().expect("tempdir");
+    let mut command = tokio::process::Command::new("aws");
+    command
+        .args(args)
+        .args(["--endpoint-url", &server.base_url(), "--output", "json"])
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", home.path())
+        .env("AWS_ACCESS_KEY_ID", KEY_ID)
+        .env("AWS_SECRET_ACCESS_KEY", secret)
+        .env("AWS_DEFAULT_REGION", "us-east-1")
+        .env("AWS_CONFIG_FILE", home.path().join("config"))
+        .env(
+            "AWS_SHARED_CREDENTIALS_FILE",
+            home.path().join("credentials"),
+        )
+        .env("AWS_MAX_ATTEMPTS", "1")
+        .kill_on_drop(true);
+    tokio::time::timeout(Duration::from_secs(60), command.output())
+        .await
+        .expect("aws finishes in 60 s")
+        .expect("the AWS CLI is installed (.ci/run installs it with pip)")
+}
+
+#[tokio::test]
+async fn the_real_aws_cli_signs_and_a_wrong_secret_is_refused() {
+    let server = guarded().await;
+    let put = aws_cli(
+        &server,
+        SECRET,
+        &[
+            "events",
+            "put-events",
+            "--entries",
+            r#"[{"Source":"com.example.orders","DetailType":"OrderPlaced","Detail":"{}"}]"#,
+        ],
+    )
+    .await;
+    assert!(put.status.success(), "{put:?}");
+    let put: serde_json::Value = serde_json::from_slice(&put.stdout).expect("JSON");
+    assert_eq!(put["FailedEntryCount"], 0, "{put}");
+    let listed = aws_cli(&server, SECRET, &["events", "list-rules"]).await;
+    assert!(listed.status.success(), "{listed:?}");
+    let refused = aws_cli(&server, "wrong-secret-value", &["events", "list-rules"]).await;
+    assert!(!refused.status.success(), "{refused:?}");
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("InvalidSignatureException"),
+        "{refused:?}"
+    );
+}
