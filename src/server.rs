@@ -24,6 +24,7 @@ use crate::catalog::Catalog;
 use crate::config::Config;
 use crate::dead_letter::DeadLetters;
 use crate::delivery::{self, Clock, Delivery};
+use crate::keys::{KeyError, PublisherKeys};
 use crate::log::{Log, WriterHandle};
 use crate::metrics::Metrics;
 use crate::pending::PendingDeliveries;
@@ -52,6 +53,8 @@ pub enum ServerError {
     },
     #[error("the HTTP server failed")]
     Serve(#[source] std::io::Error),
+    #[error("cannot load the publisher keys")]
+    Keys(#[from] KeyError),
     #[error("cannot start the delivery runtime")]
     Runtime(#[source] std::io::Error),
 }
@@ -133,6 +136,7 @@ impl Server {
         let listener = TcpListener::bind(addr)
             .await
             .map_err(|source| ServerError::Bind { addr, source })?;
+        let keys = PublisherKeys::open(store.clone(), metrics.keys.clone())?;
         let state = AppState::new(Shared {
             log,
             buses,
@@ -147,6 +151,7 @@ impl Server {
             ingest: Arc::new(config.ingest.clone()),
             aws: Arc::new(config.aws.clone()),
             patterns: Arc::new(config.patterns.limits()),
+            keys,
         });
         Ok(Server {
             root,
@@ -231,7 +236,9 @@ impl Server {
             }
         });
         let serve =
-            axum::serve(listener, app).with_graceful_shutdown(root.clone().cancelled_owned());
+            // The peer's address: publisher keys may be bound to networks.
+            axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+                .with_graceful_shutdown(root.clone().cancelled_owned());
         let grace = Duration::from_millis(config.server.shutdown_grace_ms);
         let deadline = async {
             root.cancelled().await;

@@ -7,6 +7,7 @@ mod body;
 pub mod dead_letters;
 pub mod error;
 pub mod gateway;
+pub mod keys;
 mod log;
 mod operator;
 pub mod pattern_test;
@@ -24,6 +25,7 @@ use crate::catalog::Catalog;
 use crate::config::{AwsConfig, IngestConfig};
 use crate::dead_letter::DeadLetters;
 use crate::delivery::Delivery;
+use crate::keys::PublisherKeys;
 use crate::log::Log;
 use crate::metrics::Metrics;
 use crate::pattern::Limits;
@@ -65,6 +67,7 @@ pub struct Shared {
     pub ingest: Arc<IngestConfig>,
     pub aws: Arc<AwsConfig>,
     pub patterns: Arc<Limits>,
+    pub keys: PublisherKeys,
 }
 
 pub fn router(state: AppState) -> Router {
@@ -86,6 +89,10 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/replays", get(replays::running))
         .route("/v1/replays/{name}", get(replays::show))
         .route("/v1/backup", post(backup::backup))
+        .route("/v1/keys", get(keys::list).post(keys::create))
+        .route("/v1/keys/{id}", get(keys::describe).delete(keys::revoke))
+        .route("/v1/keys/{id}/rotate", post(keys::rotate))
+        .route("/v1/keys/{id}/revoke", post(keys::revoke))
         .route("/healthz", get(operator::healthz))
         .route("/metrics", get(operator::metrics))
         .fallback(|| async { ApiError::not_found("not_found", "no such endpoint") })
