@@ -401,13 +401,7 @@ impl PublisherKeys {
         if key.record.revoked_ms.is_some() {
             return Err(KeyError::Revoked { id: id.into() });
         }
-        let (_, fresh) = token::generate()?;
-        // The new token names the same key id.
-        let token = format!(
-            "{}{id}_{}",
-            token::PREFIX,
-            fresh.rsplit_once('_').map_or("", |(_, secret)| secret)
-        );
+        let token = token::for_key(id)?;
         let grace_ms = i64::try_from(grace.as_millis()).unwrap_or(i64::MAX);
         let mut record = key.record.clone();
         record.previous = Some(PreviousToken {

@@ -26,12 +26,18 @@ pub struct RandomError(#[source] pub getrandom::Error);
 
 /// A fresh key id and its token. The token is shown once and never stored.
 pub fn generate() -> Result<(String, String), RandomError> {
-    let mut bytes = [0u8; 8 + SECRET_BYTES];
-    getrandom::fill(&mut bytes).map_err(RandomError)?;
-    let (id_bytes, secret) = bytes.split_at(8);
+    let mut id_bytes = [0u8; 8];
+    getrandom::fill(&mut id_bytes).map_err(RandomError)?;
     let id: String = id_bytes.iter().map(|b| format!("{b:02x}")).collect();
-    let token = format!("{PREFIX}{id}_{}", URL_SAFE_NO_PAD.encode(secret));
+    let token = for_key(&id)?;
     Ok((id, token))
+}
+
+/// A fresh token for an existing key id (a rotation).
+pub fn for_key(id: &str) -> Result<String, RandomError> {
+    let mut secret = [0u8; SECRET_BYTES];
+    getrandom::fill(&mut secret).map_err(RandomError)?;
+    Ok(format!("{PREFIX}{id}_{}", URL_SAFE_NO_PAD.encode(secret)))
 }
 
 /// The key id a token names, if the token is well formed.
@@ -79,6 +85,8 @@ mod tests {
         assert_ne!(token, other);
         assert!(same(&hash(&token), &hash(&token)));
         assert!(!same(&hash(&token), &hash(&other)));
+        let rotated = for_key(&id).expect("random");
+        assert_eq!(key_id(&rotated), Some(id.as_str()));
     }
 
     #[test]
