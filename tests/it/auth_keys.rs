@@ -335,3 +335,105 @@ async fn bad_key_requests_change_nothing_and_tokens_are_shown_once() {
     }
     assert!(!server.logs().contains(&secret), "token in the server log");
 }
+
+#[tokio::test]
+async fn the_cli_creates_lists_describes_rotates_and_revokes_keys() {
+    use crate::cli::{stdout, stowage};
+    let server = TestServer::start().await;
+    server.wait_for_log_check().await;
+    let endpoint = server.base_url();
+    let created = stowage(&[
+        "keys",
+        "create",
+        "--endpoint",
+        &endpoint,
+        "--name",
+        "erp",
+        "--allow-source",
+        "com.external.orders",
+        "--allow-detail-type",
+        "Order*",
+        "--rate",
+        "100/s",
+        "--quota",
+        "1000000/day",
+        "--allow-ip",
+        "127.0.0.0/8",
+        "--json",
+    ])
+    .await;
+    assert_eq!(created.status.code(), Some(0), "{created:?}");
+    let created: Value = serde_json::from_str(stdout(&created).trim()).expect("one JSON document");
+    let id = created["key"]["id"].as_str().expect("id").to_string();
+    let token = created["token"].as_str().expect("token").to_string();
+    assert_eq!(created["key"]["rate"], "100/s");
+    assert_eq!(created["key"]["networks"], json!(["127.0.0.0/8"]));
+    let ok = publish_with(&server, &token, "com.external.orders", "OrderPlaced").await;
+    assert_eq!(ok.status, StatusCode::OK, "{ok:?}");
+
+    let list = stowage(&["keys", "list", "--endpoint", &endpoint]).await;
+    assert_eq!(list.status.code(), Some(0), "{list:?}");
+    let table = stdout(&list);
+    assert!(table.contains(&id) && table.contains("erp"), "{table}");
+    let described = stowage(&["keys", "describe", "--endpoint", &endpoint, &id]).await;
+    let text = stdout(&described);
+    assert!(text.contains("published:        1"), "{text}");
+    let secret = &token[format!("stk_{id}_").len()..];
+    assert!(!table.contains(secret) && !text.contains(secret));
+
+    let rotated = stowage(&[
+        "keys",
+        "rotate",
+        "--endpoint",
+        &endpoint,
+        &id,
+        "--grace",
+        "0",
+    ])
+    .await;
+    assert_eq!(rotated.status.code(), Some(0), "{rotated:?}");
+    let printed = stdout(&rotated);
+    let new = printed
+        .lines()
+        .find_map(|l| l.strip_prefix("token: "))
+        .expect("a token line")
+        .to_string();
+    assert_eq!(
+        publish_with(&server, &token, "com.external.orders", "OrderPlaced")
+            .await
+            .status,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        publish_with(&server, &new, "com.external.orders", "OrderPlaced")
+            .await
+            .status,
+        StatusCode::OK
+    );
+    let revoked = stowage(&["keys", "revoke", "--endpoint", &endpoint, &id]).await;
+    assert_eq!(revoked.status.code(), Some(0), "{revoked:?}");
+    assert_eq!(
+        publish_with(&server, &new, "com.external.orders", "OrderPlaced")
+            .await
+            .error_code(),
+        "revoked_key"
+    );
+    let bad = stowage(&[
+        "keys",
+        "create",
+        "--endpoint",
+        &endpoint,
+        "--name",
+        "x",
+        "--allow-source",
+        "s",
+        "--allow-ip",
+        "10.0.0.0/33",
+    ])
+    .await;
+    assert_eq!(bad.status.code(), Some(1), "{bad:?}");
+    assert!(
+        String::from_utf8_lossy(&bad.stderr).contains("10.0.0.0/33"),
+        "{bad:?}"
+    );
+}
