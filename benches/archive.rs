@@ -108,7 +108,13 @@ fn main() {
     config.storage.cache_capacity_bytes = Config::default().storage.cache_capacity_bytes;
     let store = Arc::new(Store::open(&config.storage).expect("store opens"));
     let metrics = Metrics::new();
-    let catalog = Catalog::open(store.clone(), &config.aws, Limits::default()).expect("catalog");
+    let catalog = Catalog::open(
+        store.clone(),
+        &config.aws,
+        Limits::default(),
+        stowage::secrets::SecretBox::for_test(),
+    )
+    .expect("catalog");
     catalog
         .put_rule(RuleInput {
             bus: "default".into(),

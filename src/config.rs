@@ -33,6 +33,18 @@ pub struct Config {
     pub log: LogConfig,
     pub dead_letters: DeadLetterConfig,
     pub replay: ReplayConfig,
+    pub auth: AuthConfig,
+    pub secrets: SecretsConfig,
+}
+
+/// Where the key sealing secrets at rest comes from. The env variable
+/// `STOWAGE_SECRETS_KEY` (base64 of 32 bytes) wins over `key_file`; with
+/// neither, a key file is generated in the data directory on first start.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SecretsConfig {
+    /// A file holding the base64 of 32 random bytes. Default none (see above).
+    pub key_file: Option<PathBuf>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -42,6 +54,51 @@ pub struct ServerConfig {
     pub listen: SocketAddr,
     /// How long shutdown waits for in-flight requests. Default 10 000 ms.
     pub shutdown_grace_ms: u64,
+    /// `/metrics` without operator credentials. Default: open on a loopback
+    /// listen address, operators only elsewhere.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub metrics_open: Option<bool>,
+}
+
+/// Operator credentials for SigV4 (docs/security.md). None configured: the
+/// server runs open, and only on a loopback address.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthConfig {
+    /// `[[auth.operators]]` entries. Default none.
+    pub operators: Vec<OperatorCredential>,
+    /// A file of more: `[[operators]]` (TOML) or `{"operators": [...]}` (`.json`). Default none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub operators_file: Option<PathBuf>,
+}
+
+/// One operator's access key id and secret access key.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OperatorCredential {
+    pub access_key_id: String,
+    pub secret_access_key: Secret,
+}
+
+/// A secret value: its `Debug` never shows it and it has no `Display`.
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: String) -> Self {
+        Secret(value)
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(<redacted>)")
+    }
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -195,6 +252,7 @@ impl Default for ServerConfig {
         ServerConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             shutdown_grace_ms: 10_000,
+            metrics_open: None,
         }
     }
 }
@@ -399,6 +457,20 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn operator_secrets_load_from_the_file_and_never_show_in_debug() {
+        let (_dir, loaded) = load_toml(
+            "[[auth.operators]]\naccess_key_id = \"AKOP\"\nsecret_access_key = \"s3cr3t-value\"\n",
+        );
+        let config = loaded.expect("auth loads");
+        assert_eq!(config.auth.operators[0].access_key_id, "AKOP");
+        assert_eq!(
+            config.auth.operators[0].secret_access_key.expose(),
+            "s3cr3t-value"
+        );
+        assert!(!format!("{config:?}").contains("s3cr3t-value"));
+    }
 
     #[test]
     fn defaults_are_valid() {

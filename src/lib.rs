@@ -5,6 +5,7 @@
 //!
 //! - `archive`: archives: per archive an index over the log of its bus's matching events
 //! - `api`: HTTP (gateway, AWS JSON 1.1, operator API); the only place for status codes
+//! - `auth`: who the caller is: operator credentials and SigV4 verification
 //! - `backup`: a consistent copy of the database as a stream of framed records
 //! - `bus`: event buses, `default` and custom ones, persisted
 //! - `catalog`: the control plane: rules, targets, connections, API destinations, compiled
@@ -22,6 +23,7 @@
 //! - `retention`: log records nothing needs, and old dead letters, removed by a periodic sweep
 //! - `replay`: replays of an archive's window, in the background, resumable
 //! - `router`: each durable event matched once; pending deliveries recorded
+//! - `secrets`: the key that seals secrets at rest (connections, signing secrets)
 //! - `server`: bind, serve, shut down in order
 //! - `store`: the sled database, its trees, durability
 //! - `transform`: input transformation (Input, InputPath, InputTransformer) and JSON paths
@@ -47,6 +49,7 @@ pub mod pending;
 pub mod replay;
 pub mod retention;
 pub mod router;
+pub mod secrets;
 pub mod server;
 pub mod store;
 pub mod transform;

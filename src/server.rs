@@ -19,6 +19,7 @@ use tokio_util::task::TaskTracker;
 use crate::api::{self, AppState, Shared};
 use crate::archive::Archives;
 use crate::attempts::AttemptHistory;
+use crate::auth::{Access, Operators, OperatorsError, Unprotected};
 use crate::bus::Buses;
 use crate::catalog::Catalog;
 use crate::config::Config;
@@ -57,6 +58,12 @@ pub enum ServerError {
     Keys(#[from] KeyError),
     #[error("cannot start the delivery runtime")]
     Runtime(#[source] std::io::Error),
+    #[error("cannot load the operator credentials")]
+    Operators(#[from] OperatorsError),
+    #[error(transparent)]
+    Unprotected(#[from] Unprotected),
+    #[error("cannot load the secrets key")]
+    SecretsKey(#[from] crate::secrets::KeyError),
 }
 
 pub struct Server {
@@ -72,11 +79,29 @@ pub struct Server {
 impl Server {
     /// Opens the data directory and binds the listener; nothing is served yet.
     pub async fn bind(config: Config) -> Result<Server, ServerError> {
+        let access = Access::new(
+            Operators::load(&config.auth)?,
+            config.server.listen,
+            config.server.metrics_open,
+            &config.aws.region,
+        )?;
+        if access.is_open() {
+            tracing::warn!(
+                listen = %config.server.listen,
+                "no operator credentials configured: serving open to every caller on this loopback address; configure [auth] operators to require AWS SigV4 signatures"
+            );
+        }
         let store = Arc::new(Store::open(&config.storage)?);
         let metrics = Metrics::new();
         let (log, writer) = Log::open(store.clone(), &config.ingest, metrics.log.clone())?;
         let buses = Buses::open(store.clone(), &config.aws)?;
-        let catalog = Catalog::open(store.clone(), &config.aws, config.patterns.limits())?;
+        let secrets = open_secrets(&config)?;
+        let catalog = Catalog::open(
+            store.clone(),
+            &config.aws,
+            config.patterns.limits(),
+            secrets,
+        )?;
         let dead_letters = DeadLetters::open(store.clone())?;
         let archives = Archives::open(
             store.clone(),
@@ -151,6 +176,7 @@ impl Server {
             ingest: Arc::new(config.ingest.clone()),
             aws: Arc::new(config.aws.clone()),
             patterns: Arc::new(config.patterns.limits()),
+            access: Arc::new(access),
             keys,
         });
         Ok(Server {
@@ -286,6 +312,31 @@ async fn sweep_idempotency_keys(log: Log, stop: CancellationToken) {
             Err(error) => tracing::warn!(%error, "idempotency sweep panicked"),
         }
     }
+}
+
+/// The key sealing secrets at rest; says where it came from, never what it is.
+fn open_secrets(config: &Config) -> Result<crate::secrets::SecretBox, ServerError> {
+    use crate::secrets::{KeySource, load_or_create};
+    let env = std::env::var(crate::secrets::KEY_ENV).ok();
+    let (secrets, source) = load_or_create(
+        env.as_deref(),
+        config.secrets.key_file.as_deref(),
+        &config.storage.data_dir,
+    )?;
+    match source {
+        KeySource::Env => tracing::info!(
+            "secrets at rest sealed with the key from {}",
+            crate::secrets::KEY_ENV
+        ),
+        KeySource::File(path) => {
+            tracing::info!(path = %path.display(), "secrets at rest sealed with the key file")
+        }
+        KeySource::Generated(path) => tracing::warn!(
+            path = %path.display(),
+            "generated a secrets key file in the data directory: keep a copy apart from backups (a backup does not contain it, and restoring needs it), or set [secrets] key_file / STOWAGE_SECRETS_KEY"
+        ),
+    }
+    Ok(secrets)
 }
 
 async fn sweep_attempt_history(delivery: Delivery, stop: CancellationToken) {

@@ -61,12 +61,14 @@ pub mod tree {
     pub const BUSES: &str = "buses";
     /// bus `\0` rule name → framed `RuleRecord` (its targets inside).
     pub const RULES: &str = "rules";
-    /// connection name → framed `ConnectionRecord` (secrets included).
+    /// connection name → sealed (see `secrets`) framed `ConnectionRecord`.
     pub const CONNECTIONS: &str = "connections";
     /// API destination name → framed `ApiDestinationRecord`.
     pub const API_DESTINATIONS: &str = "api_destinations";
     /// resource ARN → framed `TagRecord` (only resources that have tags).
     pub const TAGS: &str = "tags";
+    /// subject (API destination name or target URL) → sealed `SigningRecord`.
+    pub const SIGNING: &str = "signing";
     /// target uid (u64 BE) ++ `Seq` → framed `PendingDelivery`; and the router's
     /// position under `ROUTER_POSITION_KEY`.
     pub const PENDING: &str = "pending";

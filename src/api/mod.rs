@@ -1,6 +1,7 @@
 //! The HTTP surface: routes, shared state, and the translation of wire formats
 //! into domain calls. Only this module decides HTTP status codes.
 
+pub mod auth;
 pub mod aws;
 mod backup;
 mod body;
@@ -12,14 +13,16 @@ mod log;
 mod operator;
 pub mod pattern_test;
 pub mod replays;
+pub mod signing;
 
 use std::sync::Arc;
 
 use axum::Router;
 use axum::http::StatusCode;
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 
 use crate::archive::Archives;
+use crate::auth::Access;
 use crate::bus::Buses;
 use crate::catalog::Catalog;
 use crate::config::{AwsConfig, IngestConfig};
@@ -67,6 +70,8 @@ pub struct Shared {
     pub ingest: Arc<IngestConfig>,
     pub aws: Arc<AwsConfig>,
     pub patterns: Arc<Limits>,
+    /// Operator credentials and what is open (`auth`).
+    pub access: Arc<Access>,
     pub keys: PublisherKeys,
 }
 
@@ -89,6 +94,12 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/replays", get(replays::running))
         .route("/v1/replays/{name}", get(replays::show))
         .route("/v1/backup", post(backup::backup))
+        .route("/v1/signing", get(signing::list))
+        .route(
+            "/v1/signing/{subject}",
+            put(signing::set).delete(signing::clear),
+        )
+        .route("/v1/signing/{subject}/rotate", post(signing::rotate))
         .route("/v1/keys", get(keys::list).post(keys::create))
         .route("/v1/keys/{id}", get(keys::describe).delete(keys::revoke))
         .route("/v1/keys/{id}/rotate", post(keys::rotate))
@@ -103,5 +114,9 @@ pub fn router(state: AppState) -> Router {
                 "method not allowed on this endpoint",
             )
         })
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::authenticate,
+        ))
         .with_state(state)
 }

@@ -200,8 +200,13 @@ mod tests {
         let config = crate::config::Config::for_test(dir);
         let store = std::sync::Arc::new(Store::open(&config.storage).expect("open"));
         let buses = Buses::open(store.clone(), &config.aws).expect("buses");
-        let catalog =
-            Catalog::open(store.clone(), &config.aws, config.patterns.limits()).expect("catalog");
+        let catalog = Catalog::open(
+            store.clone(),
+            &config.aws,
+            config.patterns.limits(),
+            crate::secrets::SecretBox::for_test(),
+        )
+        .expect("catalog");
         (store, buses, catalog)
     }
 

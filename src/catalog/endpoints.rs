@@ -3,6 +3,7 @@
 use super::{ApiDestinationRecord, Catalog, CatalogError, ConnectionRecord, State};
 use crate::codec;
 use crate::event::now_ms;
+use crate::store::tree;
 
 impl Catalog {
     // ---- connections ----
@@ -50,9 +51,10 @@ impl Catalog {
         state: &mut State,
         record: ConnectionRecord,
     ) -> Result<(), CatalogError> {
-        self.inner
-            .connections_tree
-            .insert(record.name.as_bytes(), codec::encode(&record))?;
+        self.inner.connections_tree.insert(
+            record.name.as_bytes(),
+            self.seal(tree::CONNECTIONS, record.name.as_bytes(), &record),
+        )?;
         state.connections.insert(record.name.clone(), record);
         self.commit(state)
     }

@@ -27,6 +27,8 @@ pub enum CatalogError {
     DestinationNotFound { name: String },
     #[error("API destination {name} already exists")]
     DestinationExists { name: String },
+    #[error("no signing secret is set for {subject}")]
+    SigningNotFound { subject: String },
     #[error("a resource would have more than {limit} tags")]
     TooManyTags { limit: usize },
     #[error("the rule's event pattern is not valid")]

@@ -11,6 +11,7 @@ mod arns;
 mod endpoints;
 mod error;
 mod records;
+mod signing;
 mod snapshot;
 mod tags;
 
@@ -22,6 +23,7 @@ use tokio::sync::watch;
 pub use arns::{ArnError, Arns, Resource};
 pub use error::CatalogError;
 pub use records::*;
+pub use signing::{SigningKeys, SigningRecord};
 pub use snapshot::{BusRoutes, RuleRoute, Snapshot, TargetRoute};
 pub use tags::{MAX_TAGS_PER_RESOURCE, Tag};
 
@@ -29,6 +31,7 @@ use crate::codec;
 use crate::config::AwsConfig;
 use crate::event::now_ms;
 use crate::pattern::{Limits, Pattern};
+use crate::secrets::SecretBox;
 use crate::store::{Store, StoreError, tree};
 
 /// While it lives, the catalog does not change (`Catalog::hold_changes`).
@@ -48,6 +51,9 @@ struct Inner {
     connections_tree: sled::Tree,
     destinations_tree: sled::Tree,
     tags_tree: sled::Tree,
+    signing_tree: sled::Tree,
+    /// Seals the records that hold secrets (connections, signing secrets).
+    secrets: SecretBox,
     state: Mutex<State>,
     published: watch::Sender<Arc<Snapshot>>,
     limits: Limits,
@@ -64,6 +70,8 @@ struct State {
     destinations: BTreeMap<String, ApiDestinationRecord>,
     /// resource ARN → its tags (never empty).
     tags: BTreeMap<String, Vec<Tag>>,
+    /// subject (API destination name or target URL) → signing secrets.
+    signing: BTreeMap<String, SigningRecord>,
 }
 
 fn rule_key(bus: &str, name: &str) -> Vec<u8> {
@@ -100,12 +108,59 @@ fn load<T: serde::de::DeserializeOwned>(
     Ok(out)
 }
 
+/// The records of a tree whose values are sealed; plaintext records written
+/// before sealing still load and their keys are returned to be rewritten
+/// sealed. Damaged or unopenable records are logged (by key), skipped and
+/// counted in `damaged`.
+fn load_sealed<T: serde::de::DeserializeOwned>(
+    tree: &sled::Tree,
+    name: &str,
+    secrets: &SecretBox,
+    damaged: &mut usize,
+) -> Result<(Vec<T>, Vec<sled::IVec>), StoreError> {
+    let mut out = Vec::new();
+    let mut plaintext = Vec::new();
+    for item in tree.iter() {
+        let (key, value) = item?;
+        let decoded = if SecretBox::is_sealed(&value) {
+            secrets
+                .open(name, &key, &value)
+                .map_err(|e| e.to_string())
+                .and_then(|frame| codec::decode::<T>(&frame).map_err(|e| e.to_string()))
+        } else {
+            plaintext.push(key.clone());
+            codec::decode::<T>(&value).map_err(|e| e.to_string())
+        };
+        match decoded {
+            Ok(record) => out.push(record),
+            Err(error) => {
+                *damaged += 1;
+                tracing::error!(
+                    what = name,
+                    key = %String::from_utf8_lossy(&key),
+                    %error,
+                    "damaged or unopenable control-plane record skipped"
+                )
+            }
+        }
+    }
+    Ok((out, plaintext))
+}
+
 impl Catalog {
-    pub fn open(store: Arc<Store>, aws: &AwsConfig, limits: Limits) -> Result<Catalog, StoreError> {
+    /// Opens the catalog; `secrets` seals the records holding secrets, and
+    /// plaintext ones from before sealing are rewritten sealed here.
+    pub fn open(
+        store: Arc<Store>,
+        aws: &AwsConfig,
+        limits: Limits,
+        secrets: SecretBox,
+    ) -> Result<Catalog, StoreError> {
         let rules_tree = store.tree(tree::RULES)?;
         let connections_tree = store.tree(tree::CONNECTIONS)?;
         let destinations_tree = store.tree(tree::API_DESTINATIONS)?;
         let tags_tree = store.tree(tree::TAGS)?;
+        let signing_tree = store.tree(tree::SIGNING)?;
         let mut state = State::default();
         let mut damaged = 0;
         for rule in load::<RuleRecord>(&rules_tree, "rule", &mut damaged)? {
@@ -113,8 +168,34 @@ impl Catalog {
                 .rules
                 .insert((rule.bus.clone(), rule.name.clone()), rule);
         }
-        for c in load::<ConnectionRecord>(&connections_tree, "connection", &mut damaged)? {
+        let (connections, plaintext) = load_sealed::<ConnectionRecord>(
+            &connections_tree,
+            tree::CONNECTIONS,
+            &secrets,
+            &mut damaged,
+        )?;
+        for c in connections {
             state.connections.insert(c.name.clone(), c);
+        }
+        // Migration: connections stored before sealing are rewritten sealed.
+        for key in &plaintext {
+            let name = String::from_utf8_lossy(key);
+            if let Some(record) = state.connections.get(name.as_ref()) {
+                let frame = codec::encode(record);
+                connections_tree.insert(key, secrets.seal(tree::CONNECTIONS, key, &frame))?;
+            }
+        }
+        if !plaintext.is_empty() {
+            store.sync()?;
+            tracing::info!(
+                connections = plaintext.len(),
+                "plaintext connection records sealed at rest"
+            );
+        }
+        let (signings, _) =
+            load_sealed::<SigningRecord>(&signing_tree, tree::SIGNING, &secrets, &mut damaged)?;
+        for r in signings {
+            state.signing.insert(r.subject.clone(), r);
         }
         for d in load::<ApiDestinationRecord>(&destinations_tree, "api destination", &mut damaged)?
         {
@@ -124,13 +205,14 @@ impl Catalog {
             state.tags.insert(t.arn, t.tags);
         }
         let arns = Arns::new(aws);
-        let snapshot = Snapshot::compile(
+        let mut snapshot = Snapshot::compile(
             &state.rules,
             &state.connections,
             &state.destinations,
             &arns,
             &limits,
         );
+        snapshot.signing = signing::compile(&state.signing);
         let (published, _) = watch::channel(Arc::new(snapshot));
         Ok(Catalog {
             inner: Arc::new(Inner {
@@ -139,6 +221,8 @@ impl Catalog {
                 connections_tree,
                 destinations_tree,
                 tags_tree,
+                signing_tree,
+                secrets,
                 state: Mutex::new(state),
                 published,
                 limits,
@@ -184,15 +268,21 @@ impl Catalog {
     /// Syncs the store and publishes a snapshot of `state`.
     fn commit(&self, state: &State) -> Result<(), CatalogError> {
         self.inner.store.sync()?;
-        let snapshot = Snapshot::compile(
+        let mut snapshot = Snapshot::compile(
             &state.rules,
             &state.connections,
             &state.destinations,
             &self.inner.arns,
             &self.inner.limits,
         );
+        snapshot.signing = signing::compile(&state.signing);
         self.inner.published.send_replace(Arc::new(snapshot));
         Ok(())
+    }
+
+    /// `record` framed and sealed for `key` of `tree`.
+    fn seal<T: serde::Serialize>(&self, tree: &str, key: &[u8], record: &T) -> Vec<u8> {
+        self.inner.secrets.seal(tree, key, &codec::encode(record))
     }
 
     // ---- rules ----
@@ -408,8 +498,13 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let config = Config::for_test(dir.path());
         let store = Arc::new(Store::open(&config.storage).expect("store"));
-        let catalog =
-            Catalog::open(store.clone(), &config.aws, Limits::default()).expect("catalog");
+        let catalog = Catalog::open(
+            store.clone(),
+            &config.aws,
+            Limits::default(),
+            SecretBox::for_test(),
+        )
+        .expect("catalog");
         let rule = |name: &str, source: &str| RuleInput {
             bus: "default".into(),
             name: name.into(),
@@ -480,7 +575,8 @@ mod tests {
 
         // Everything comes back from disk.
         drop(catalog);
-        let reopened = Catalog::open(store, &config.aws, Limits::default()).expect("reopen");
+        let reopened = Catalog::open(store, &config.aws, Limits::default(), SecretBox::for_test())
+            .expect("reopen");
         assert_eq!(
             reopened.rule("default", "a").expect("rule").targets.len(),
             2

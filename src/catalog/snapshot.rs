@@ -16,6 +16,8 @@ pub struct Snapshot {
     pub targets: HashMap<u64, Arc<TargetRoute>>,
     pub connections: HashMap<String, Arc<ConnectionRecord>>,
     pub destinations: HashMap<String, Arc<ApiDestinationRecord>>,
+    /// subject (API destination name or target URL) → its signing keys.
+    pub signing: HashMap<String, Arc<super::SigningKeys>>,
 }
 
 /// The enabled rules of one bus, compiled.
@@ -112,6 +114,7 @@ impl Snapshot {
                 .iter()
                 .map(|(k, v)| (k.clone(), Arc::new(v.clone())))
                 .collect(),
+            signing: HashMap::new(),
         }
     }
 

@@ -160,7 +160,7 @@ fn time(seconds: f64) -> String {
 }
 
 async fn create(args: CreateArgs) -> anyhow::Result<ExitCode> {
-    let client = Client::new(&args.client.endpoint)?;
+    let client = Client::for_args(&args.client)?;
     let mut request = json!({
         "ArchiveName": args.name,
         "EventSourceArn": bus_arn(&client, &args.bus).await?,
@@ -183,7 +183,7 @@ async fn create(args: CreateArgs) -> anyhow::Result<ExitCode> {
 }
 
 async fn list(args: ListArgs) -> anyhow::Result<ExitCode> {
-    let client = Client::new(&args.client.endpoint)?;
+    let client = Client::for_args(&args.client)?;
     let mut request = json!({});
     if let Some(prefix) = &args.prefix {
         request["NamePrefix"] = json!(prefix);
@@ -191,7 +191,7 @@ async fn list(args: ListArgs) -> anyhow::Result<ExitCode> {
     if let Some(bus) = &args.bus {
         request["EventSourceArn"] = json!(bus_arn(&client, bus).await?);
     }
-    let archives = fetch_all(&client, request).await?;
+    let archives = client.aws_all("ListArchives", request, "Archives").await?;
     if args.client.json {
         println(&Value::Array(archives).to_string())?;
         return Ok(ExitCode::SUCCESS);
@@ -202,22 +202,6 @@ async fn list(args: ListArgs) -> anyhow::Result<ExitCode> {
     }
     super::output::print(&table(archives)?.to_string())?;
     Ok(ExitCode::SUCCESS)
-}
-
-/// Every page of ListArchives for `request`: the `Archive` objects as sent.
-/// (`stowage status` may show them too.)
-pub(super) async fn fetch_all(client: &Client, mut request: Value) -> anyhow::Result<Vec<Value>> {
-    let mut archives = Vec::new();
-    loop {
-        let page: Value = client.aws("ListArchives", &request).await?;
-        if let Some(items) = page["Archives"].as_array() {
-            archives.extend(items.iter().cloned());
-        }
-        match page["NextToken"].as_str() {
-            Some(token) => request["NextToken"] = json!(token),
-            None => return Ok(archives),
-        }
-    }
 }
 
 /// The archives as a table: name, bus, state, events, bytes, retention, creation.
@@ -248,7 +232,7 @@ pub(super) fn table(archives: Vec<Value>) -> anyhow::Result<Table> {
 }
 
 async fn describe(args: NameArgs) -> anyhow::Result<ExitCode> {
-    let client = Client::new(&args.client.endpoint)?;
+    let client = Client::for_args(&args.client)?;
     let described: Value = client
         .aws("DescribeArchive", &json!({ "ArchiveName": args.name }))
         .await?;
@@ -285,7 +269,7 @@ async fn describe(args: NameArgs) -> anyhow::Result<ExitCode> {
 }
 
 async fn update(args: UpdateArgs) -> anyhow::Result<ExitCode> {
-    let client = Client::new(&args.client.endpoint)?;
+    let client = Client::for_args(&args.client)?;
     let mut request = json!({ "ArchiveName": args.name });
     if let Some(pattern) = args.pattern {
         request["EventPattern"] = json!(pattern);
@@ -306,7 +290,7 @@ async fn update(args: UpdateArgs) -> anyhow::Result<ExitCode> {
 }
 
 async fn delete(args: NameArgs) -> anyhow::Result<ExitCode> {
-    let client = Client::new(&args.client.endpoint)?;
+    let client = Client::for_args(&args.client)?;
     let _: Value = client
         .aws("DeleteArchive", &json!({ "ArchiveName": args.name }))
         .await?;

@@ -57,7 +57,7 @@ async fn backup(args: BackupArgs) -> anyhow::Result<ExitCode> {
     refuse_non_empty(out)?;
     let partial = partial_path(out)?;
     create_private(&partial)?;
-    let client = Client::new(&args.client.endpoint)?;
+    let client = Client::for_args(&args.client)?;
     let bar = progress(args.client.json);
     let copied = tokio::select! {
         copied = copy(&client, &partial, &bar) => copied,

@@ -225,7 +225,7 @@ fn parse_letter(raw: &RawValue) -> anyhow::Result<LetterView> {
 }
 
 async fn list(args: ListArgs) -> anyhow::Result<ExitCode> {
-    let client = Client::new(&args.client.endpoint)?;
+    let client = Client::for_args(&args.client)?;
     let filter = Filter {
         queue: args.queue,
         rule: args.rule,
@@ -274,7 +274,7 @@ async fn list(args: ListArgs) -> anyhow::Result<ExitCode> {
 }
 
 async fn show(args: ShowArgs) -> anyhow::Result<ExitCode> {
-    let client = Client::new(&args.client.endpoint)?;
+    let client = Client::for_args(&args.client)?;
     let raw: Box<RawValue> = client
         .get(&format!("/v1/dead-letters/{}", args.id), &[])
         .await?;
@@ -330,7 +330,7 @@ fn describe(letter: &LetterView) -> String {
 }
 
 async fn redrive(args: RedriveArgs) -> anyhow::Result<ExitCode> {
-    let client = Client::new(&args.client.endpoint)?;
+    let client = Client::for_args(&args.client)?;
     let chosen = args.selection.chosen();
     let body = match &chosen {
         Chosen::Ids(ids) => json!({ "ids": ids }),

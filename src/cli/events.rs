@@ -98,7 +98,7 @@ pub fn run(args: EventsArgs) -> anyhow::Result<ExitCode> {
 
 fn trace(args: TraceArgs) -> anyhow::Result<ExitCode> {
     block_on(async {
-        let client = Client::new(&args.client.endpoint)?;
+        let client = Client::for_args(&args.client)?;
         // The id goes in the path as given; the server refuses what is no UUID.
         let path = format!("/v1/events/{}/deliveries", path_segment(&args.id));
         let raw: Box<RawValue> = client.get(&path, &[]).await?;

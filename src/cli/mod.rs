@@ -91,6 +91,17 @@ pub struct ClientArgs {
     /// Print JSON instead of human-readable text.
     #[arg(long)]
     pub json: bool,
+    /// Operator access key id: requests are signed with AWS SigV4 when it and
+    /// the secret are given.
+    #[arg(long, env = "AWS_ACCESS_KEY_ID", hide_env_values = true)]
+    pub access_key_id: Option<String>,
+    /// Operator secret access key (prefer the environment variable: a flag
+    /// shows in the process list).
+    #[arg(long, env = "AWS_SECRET_ACCESS_KEY", hide_env_values = true)]
+    pub secret_access_key: Option<String>,
+    /// Region of the signature's credential scope (the server's `aws.region`).
+    #[arg(long, env = "AWS_REGION", default_value = "us-east-1")]
+    pub region: String,
 }
 
 impl Cli {

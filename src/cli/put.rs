@@ -44,7 +44,7 @@ pub struct PutArgs {
 
 pub fn run(args: PutArgs) -> anyhow::Result<ExitCode> {
     block_on(async {
-        let client = Arc::new(Client::new(&args.client.endpoint)?);
+        let client = Arc::new(Client::for_args(&args.client)?);
         match &args.file {
             Some(file) => put_file(&client, &args, file).await?,
             None => put_one(&client, &args).await?,

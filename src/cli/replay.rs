@@ -154,7 +154,7 @@ async fn archive_arns(client: &Client, archive: &str) -> anyhow::Result<(String,
 }
 
 async fn start(args: StartArgs) -> anyhow::Result<ExitCode> {
-    let client = Client::new(&args.client.endpoint)?;
+    let client = Client::for_args(&args.client)?;
     let (archive_arn, bus_arn) = archive_arns(&client, &args.archive).await?;
     let bus = bus_arn.rsplit('/').next().unwrap_or(&bus_arn).to_owned();
     let mut filter_arns = Vec::with_capacity(args.rules.len());
@@ -256,7 +256,7 @@ async fn wait(client: &Client, name: &str, bar: bool) -> anyhow::Result<Progress
 }
 
 async fn list(args: ListArgs) -> anyhow::Result<ExitCode> {
-    let client = Client::new(&args.client.endpoint)?;
+    let client = Client::for_args(&args.client)?;
     let mut request = json!({});
     if let Some(prefix) = &args.prefix {
         request["NamePrefix"] = json!(prefix);
@@ -267,7 +267,7 @@ async fn list(args: ListArgs) -> anyhow::Result<ExitCode> {
     if let Some(archive) = &args.archive {
         request["EventSourceArn"] = json!(archive_arns(&client, archive).await?.0);
     }
-    let replays = fetch_all(&client, request).await?;
+    let replays = client.aws_all("ListReplays", request, "Replays").await?;
     if args.client.json {
         println(&Value::Array(replays).to_string())?;
         return Ok(ExitCode::SUCCESS);
@@ -303,23 +303,8 @@ async fn list(args: ListArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Every page of ListReplays for `request`: the `Replay` objects as sent.
-async fn fetch_all(client: &Client, mut request: Value) -> anyhow::Result<Vec<Value>> {
-    let mut replays = Vec::new();
-    loop {
-        let page: Value = client.aws("ListReplays", &request).await?;
-        if let Some(items) = page["Replays"].as_array() {
-            replays.extend(items.iter().cloned());
-        }
-        match page["NextToken"].as_str() {
-            Some(token) => request["NextToken"] = json!(token),
-            None => return Ok(replays),
-        }
-    }
-}
-
 async fn describe(args: NameArgs) -> anyhow::Result<ExitCode> {
-    let client = Client::new(&args.client.endpoint)?;
+    let client = Client::for_args(&args.client)?;
     let described: Value = client
         .aws("DescribeReplay", &json!({ "ReplayName": args.name }))
         .await?;
@@ -385,7 +370,7 @@ async fn describe(args: NameArgs) -> anyhow::Result<ExitCode> {
 }
 
 async fn cancel(args: NameArgs) -> anyhow::Result<ExitCode> {
-    let client = Client::new(&args.client.endpoint)?;
+    let client = Client::for_args(&args.client)?;
     let cancelled: Value = client
         .aws("CancelReplay", &json!({ "ReplayName": args.name }))
         .await?;

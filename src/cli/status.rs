@@ -98,10 +98,12 @@ struct Holder {
 
 pub fn run(args: StatusArgs) -> anyhow::Result<ExitCode> {
     block_on(async {
-        let client = Client::new(&args.client.endpoint)?;
+        let client = Client::for_args(&args.client)?;
         let Targets { targets } = client.get("/v1/targets", &[]).await?;
         let log: Box<RawValue> = client.get("/v1/log", &[]).await?;
-        let archives = super::archive::fetch_all(&client, json!({})).await?;
+        let archives = client
+            .aws_all("ListArchives", json!({}), "Archives")
+            .await?;
         let Running { replays } = client.get("/v1/replays", &[]).await?;
         if args.client.json {
             let all = json!({

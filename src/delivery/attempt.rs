@@ -10,6 +10,7 @@ use super::Inner;
 use super::cache::RenderedEvent;
 use super::failure::{Failure, Reason};
 use super::request::{self, Auth, Directory};
+use super::signing;
 use crate::catalog::TargetRoute;
 use crate::event::Seq;
 use crate::pending::PendingDelivery;
@@ -130,12 +131,16 @@ async fn send(
         inner.limiter(name, rate).until_ready().await;
     }
     let timeout = Duration::from_millis(inner.config.request_timeout_ms);
+    let mut headers = outgoing.headers;
+    if let Some(keys) = outgoing.signing {
+        sign(&mut headers, keys, inner.clock.now_ms(), body.as_deref())?;
+    }
     let build = |bearer: Option<&str>| {
         let mut request = inner
             .client
             .request(outgoing.method.clone(), parsed.clone())
             .timeout(timeout)
-            .headers(outgoing.headers.clone());
+            .headers(headers.clone());
         if !outgoing.query.is_empty() {
             request = request.query(&outgoing.query);
         }
@@ -181,6 +186,34 @@ async fn send(
             .map_err(|e| transport_failure(e, url))?;
     }
     classify(response, url, inner.clock.now_ms()).await
+}
+
+/// Adds the Standard Webhooks timestamp and signature(s) over the body as sent.
+fn sign(
+    headers: &mut reqwest::header::HeaderMap,
+    keys: &crate::catalog::SigningKeys,
+    now_ms: i64,
+    body: Option<&[u8]>,
+) -> Result<(), Failure> {
+    let id = headers
+        .get("webhook-id")
+        .and_then(|v| v.to_str().ok())
+        .ok_or_else(|| Failure::config("the request has no webhook-id to sign".to_owned()))?
+        .to_owned();
+    let timestamp = now_ms.div_euclid(1000);
+    let signature = signing::signature_header(
+        &keys.active(now_ms),
+        &id,
+        timestamp,
+        body.unwrap_or_default(),
+    );
+    let value = |text: String| {
+        reqwest::header::HeaderValue::try_from(text)
+            .map_err(|_| Failure::config("signature header is not a header value".to_owned()))
+    };
+    headers.insert("webhook-timestamp", value(timestamp.to_string())?);
+    headers.insert("webhook-signature", value(signature)?);
+    Ok(())
 }
 
 /// A transport error in words, with its causes, without its URL: a query

@@ -16,6 +16,7 @@ mod failure;
 mod request;
 mod retry;
 mod runtime;
+pub mod signing;
 mod status;
 mod supervisor;
 mod trace;

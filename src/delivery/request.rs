@@ -13,7 +13,7 @@ use std::sync::Arc;
 use super::cache::RenderedEvent;
 use crate::catalog::{
     ApiDestinationRecord, Arns, ConnectionAuth, ConnectionRecord, ConnectionState, Parameter,
-    Snapshot, TargetRoute,
+    SigningKeys, Snapshot, TargetRoute,
 };
 use crate::event::format_time;
 
@@ -40,6 +40,9 @@ pub struct Outgoing<'a> {
     pub auth: Auth<'a>,
     /// (API destination name, invocations per second) to wait for.
     pub rate_limit: Option<(&'a str, u32)>,
+    /// The target's signing keys, if its deliveries are signed: the sender
+    /// adds `webhook-timestamp` and `webhook-signature` at send time.
+    pub signing: Option<&'a SigningKeys>,
 }
 
 /// What a target's ARN is resolved against: the current snapshot's API
@@ -48,6 +51,7 @@ pub struct Directory<'a> {
     pub arns: &'a Arns,
     pub destinations: &'a HashMap<String, Arc<ApiDestinationRecord>>,
     pub connections: &'a HashMap<String, Arc<ConnectionRecord>>,
+    pub signing: &'a HashMap<String, Arc<SigningKeys>>,
 }
 
 impl<'a> Directory<'a> {
@@ -56,6 +60,7 @@ impl<'a> Directory<'a> {
             arns,
             destinations: &snapshot.destinations,
             connections: &snapshot.connections,
+            signing: &snapshot.signing,
         }
     }
 }
@@ -66,6 +71,8 @@ struct Destination<'a> {
     method: reqwest::Method,
     connection: Option<&'a ConnectionRecord>,
     limit: Option<(&'a str, u32)>,
+    /// What signing secrets are set for: the API destination's name or the URL.
+    subject: &'a str,
 }
 
 fn resolve<'a>(
@@ -79,6 +86,7 @@ fn resolve<'a>(
             method: reqwest::Method::POST,
             connection: None,
             limit: None,
+            subject: arn,
         });
     }
     let name = directory
@@ -113,6 +121,7 @@ fn resolve<'a>(
         method,
         connection: Some(connection),
         limit: Some((&destination.name, destination.rate_per_sec)),
+        subject: &destination.name,
     })
 }
 
@@ -219,6 +228,7 @@ pub fn build<'a>(
         body: with_body.then_some(body),
         auth,
         rate_limit: destination.limit,
+        signing: directory.signing.get(destination.subject).map(Arc::as_ref),
     })
 }
 

@@ -27,7 +27,7 @@ pub struct RandomError(#[source] pub getrandom::Error);
 /// A fresh key id and its token. The token is shown once and never stored.
 pub fn generate() -> Result<(String, String), RandomError> {
     let mut id_bytes = [0u8; 8];
-    getrandom::fill(&mut id_bytes).map_err(RandomError)?;
+    getrandom::getrandom(&mut id_bytes).map_err(RandomError)?;
     let id: String = id_bytes.iter().map(|b| format!("{b:02x}")).collect();
     let token = for_key(&id)?;
     Ok((id, token))
@@ -36,7 +36,7 @@ pub fn generate() -> Result<(String, String), RandomError> {
 /// A fresh token for an existing key id (a rotation).
 pub fn for_key(id: &str) -> Result<String, RandomError> {
     let mut secret = [0u8; SECRET_BYTES];
-    getrandom::fill(&mut secret).map_err(RandomError)?;
+    getrandom::getrandom(&mut secret).map_err(RandomError)?;
     Ok(format!("{PREFIX}{id}_{}", URL_SAFE_NO_PAD.encode(secret)))
 }
 

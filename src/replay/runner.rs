@@ -228,6 +228,15 @@ async fn read_batch(
         let positions = source
             .scan(&archive, from, to, after, limit)
             .map_err(|e| format!("reading archive {archive} failed: {e}"))?;
+        // An archive deleted under the replay scans as empty: not a completion.
+        if positions.is_empty()
+            && source
+                .describe(&archive)
+                .map_err(|e| format!("reading archive {archive} failed: {e}"))?
+                .is_none()
+        {
+            return Err(format!("Archive {archive} was deleted during the replay."));
+        }
         let now = now_ms();
         let mut requests = Vec::with_capacity(positions.len());
         for position in &positions {

@@ -86,6 +86,8 @@ pub mod memory {
         pub holds: std::sync::Arc<AtomicUsize>,
         /// The largest `limit` any scan asked for.
         pub largest_scan: AtomicUsize,
+        /// Set: the archive is deleted (describes as absent, scans as empty).
+        pub deleted: std::sync::atomic::AtomicBool,
     }
 
     struct Hold(std::sync::Arc<AtomicUsize>);
@@ -107,13 +109,15 @@ pub mod memory {
                 entries: Mutex::new(BTreeSet::new()),
                 holds: Default::default(),
                 largest_scan: AtomicUsize::new(0),
+                deleted: Default::default(),
             }
         }
     }
 
     impl ReplaySource for MemorySource {
         fn describe(&self, name: &str) -> Result<Option<ArchiveView>, StoreError> {
-            Ok((name == self.view.name).then(|| self.view.clone()))
+            let exists = name == self.view.name && !self.deleted.load(Ordering::SeqCst);
+            Ok(exists.then(|| self.view.clone()))
         }
 
         fn scan(
@@ -125,6 +129,9 @@ pub mod memory {
             limit: usize,
         ) -> Result<Vec<Position>, StoreError> {
             self.largest_scan.fetch_max(limit, Ordering::SeqCst);
+            if self.deleted.load(Ordering::SeqCst) {
+                return Ok(Vec::new());
+            }
             let entries = self.entries.lock().expect("not poisoned");
             Ok(entries
                 .iter()

@@ -216,3 +216,21 @@ async fn a_stopped_replay_resumes_from_its_cursor_and_finishes() {
     assert_eq!(done.replayed, got.len() as u64);
     second.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_replay_whose_archive_is_deleted_fails_with_the_reason() {
+    let f = fixture(100).await;
+    let replays = replays(&f, 100, CancellationToken::new());
+    replays
+        .start(request(&f, "orphan", 0, 10_000), 0)
+        .expect("started");
+    wait_for(&replays, "orphan", |s| s == ReplayState::Running).await;
+    f.source.deleted.store(true, Ordering::SeqCst);
+    let failed = wait_for(&replays, "orphan", |s| s == ReplayState::Failed).await;
+    assert_eq!(
+        failed.state_reason.as_deref(),
+        Some("Archive arch was deleted during the replay.")
+    );
+    assert!(failed.replayed < 100);
+    replays.shutdown().await;
+}

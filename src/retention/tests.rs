@@ -74,8 +74,13 @@ async fn an_extra_holder_keeps_its_record_and_history_goes_with_removed_records(
         Holders {
             pending,
             dead_letters: letters.clone(),
-            catalog: Catalog::open(store.clone(), &config.aws, config.patterns.limits())
-                .expect("catalog"),
+            catalog: Catalog::open(
+                store.clone(),
+                &config.aws,
+                config.patterns.limits(),
+                crate::secrets::SecretBox::for_test(),
+            )
+            .expect("catalog"),
             extra: vec![ExtraHolder::new("archive", move || {
                 Ok(Some((
                     Seq(holder.load(Ordering::SeqCst)),

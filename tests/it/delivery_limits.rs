@@ -59,9 +59,11 @@ async fn an_api_destination_rate_limit_is_held_and_shared_by_its_targets() {
     let received = sink.wait_for(60, WAIT).await;
     let rate = rate_per_sec(&received);
     eprintln!("60 requests at {rate:.2}/s");
+    // The limit is a ceiling: never above 20/s (+10% for timing). The floor
+    // is loose, as a loaded machine (CI, parallel tests) delivers slower.
     assert!(
-        (18.0..=22.0).contains(&rate),
-        "{rate:.1}/s, wanted 20 ± 10%"
+        (12.0..=22.0).contains(&rate),
+        "{rate:.1}/s, wanted at most 20 (+10%) and not throttled far below it"
     );
     assert_eq!(sink.received_on("/a").len(), 30);
     assert_eq!(sink.received_on("/b").len(), 30);

@@ -7,6 +7,7 @@
 mod archive_retention;
 mod archives;
 mod auth_keys;
+mod auth_sigv4;
 mod aws_buses;
 mod aws_connections;
 mod aws_put_events;
@@ -37,6 +38,7 @@ mod readme;
 mod replays;
 mod retention;
 mod shutdown;
+mod signed_delivery;
 mod sink;
 mod startup;
 mod status;

@@ -501,3 +501,37 @@ async fn bad_replay_requests_get_their_aws_errors_and_change_nothing() {
     assert_eq!(missing.status, StatusCode::NOT_FOUND);
     assert_eq!(server.healthz().await, StatusCode::OK, "server up");
 }
+
+#[tokio::test]
+async fn an_eleventh_active_replay_is_refused_with_limit_exceeded() {
+    let sink = Sink::start().await;
+    let server = fast_retries()
+        .env("STOWAGE_REPLAY__EVENTS_PER_SEC", "1")
+        .start()
+        .await;
+    let base = archived_events(&server, &sink, 10).await;
+    for i in 0..10 {
+        let body = start_body(&server, &format!("busy-{i}"), base, base + 9, None).await;
+        server.aws_ok("StartReplay", &body).await;
+    }
+    let body = start_body(&server, "one-too-many", base, base + 9, None).await;
+    let refused = server.aws("StartReplay", &body.to_string()).await;
+    assert_eq!(refused.aws_type(), "LimitExceededException", "{refused:?}");
+    let missing = server
+        .aws(
+            "DescribeReplay",
+            &json!({ "ReplayName": "one-too-many" }).to_string(),
+        )
+        .await;
+    assert_eq!(
+        missing.aws_type(),
+        "ResourceNotFoundException",
+        "nothing stored"
+    );
+    // A cancelled replay is no longer active once its runner ends it.
+    server
+        .aws_ok("CancelReplay", &json!({ "ReplayName": "busy-0" }))
+        .await;
+    wait_for_state(&server, "busy-0", "CANCELLED").await;
+    server.aws_ok("StartReplay", &body).await;
+}

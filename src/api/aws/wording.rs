@@ -41,6 +41,9 @@ impl From<CatalogError> for AwsError {
             CatalogError::DestinationExists { name } => {
                 AwsError::already_exists(format!("An api-destination '{name}' already exists."))
             }
+            CatalogError::SigningNotFound { subject } => {
+                AwsError::not_found(format!("No signing secret is set for '{subject}'."))
+            }
             CatalogError::TooManyTags { limit } => {
                 AwsError::validation(format!("A resource has at most {limit} tags."))
             }

@@ -40,7 +40,7 @@ struct LetterId {
 }
 
 pub async fn run(args: PurgeArgs) -> anyhow::Result<ExitCode> {
-    let client = Arc::new(Client::new(&args.client.endpoint)?);
+    let client = Arc::new(Client::for_args(&args.client)?);
     let json = args.client.json;
     match args.selection.chosen() {
         Chosen::Ids(ids) => {

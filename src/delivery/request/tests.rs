@@ -81,6 +81,7 @@ struct World {
     arns: Arns,
     destinations: HashMap<String, Arc<ApiDestinationRecord>>,
     connections: HashMap<String, Arc<ConnectionRecord>>,
+    signing: HashMap<String, Arc<SigningKeys>>,
 }
 
 impl World {
@@ -100,6 +101,7 @@ impl World {
             arns: arns(),
             destinations: HashMap::from([("dest".into(), Arc::new(destination))]),
             connections: HashMap::from([(connection.name.clone(), Arc::new(connection))]),
+            signing: HashMap::new(),
         }
     }
 
@@ -108,6 +110,7 @@ impl World {
             arns: &self.arns,
             destinations: &self.destinations,
             connections: &self.connections,
+            signing: &self.signing,
         }
     }
 
@@ -128,10 +131,12 @@ fn a_plain_url_target_posts_the_envelope_with_identifying_headers() {
     let empty = HashMap::new();
     let no_connections = HashMap::new();
     let arns = arns();
+    let no_signing = HashMap::new();
     let directory = Directory {
         arns: &arns,
         destinations: &empty,
         connections: &no_connections,
+        signing: &no_signing,
     };
     let outgoing = build(&directory, &route, &rendered).expect("built");
     assert_eq!(outgoing.method, reqwest::Method::POST);
