@@ -437,3 +437,84 @@ async fn the_cli_creates_lists_describes_rotates_and_revokes_keys() {
         "{bad:?}"
     );
 }
+
+const OPERATOR_ID: &str = "AKIASTOWAGEKEYSTEST";
+const OPERATOR_SECRET: &str = "operator-secret-for-keys-4b1d";
+
+/// A server with operator credentials: publishers need a key.
+async fn guarded() -> TestServer {
+    TestServer::builder()
+        .config_toml(&format!(
+            "[[auth.operators]]\naccess_key_id = \"{OPERATOR_ID}\"\nsecret_access_key = \"{OPERATOR_SECRET}\"\n"
+        ))
+        .start()
+        .await
+}
+
+#[tokio::test]
+async fn with_operators_configured_publishing_needs_a_key() {
+    use crate::cli::{stdout, stowage_with_env};
+    let server = guarded().await;
+    server.wait_for_log_check().await;
+    let endpoint = server.base_url();
+    let body = envelope("com.external.orders", "OrderPlaced", json!({})).to_string();
+    let anonymous = server.post("/events", Some("application/json"), body).await;
+    assert_eq!(anonymous.status, StatusCode::UNAUTHORIZED, "{anonymous:?}");
+    assert_eq!(anonymous.error_code(), "missing_key");
+    let put = server
+        .aws(
+            "PutEvents",
+            r#"{"Entries":[{"Source":"com.external.orders","DetailType":"OrderPlaced","Detail":"{}"}]}"#,
+        )
+        .await;
+    assert_eq!(put.status, StatusCode::FORBIDDEN, "{put:?}");
+    assert_eq!(put.aws_type(), "MissingAuthenticationTokenException");
+    // Managing keys is an operator's business.
+    let unsigned = server
+        .post(
+            "/v1/keys",
+            Some("application/json"),
+            r#"{"name":"x","sources":["s"]}"#,
+        )
+        .await;
+    assert_eq!(unsigned.status, StatusCode::UNAUTHORIZED, "{unsigned:?}");
+    let creds = [
+        ("AWS_ACCESS_KEY_ID", OPERATOR_ID),
+        ("AWS_SECRET_ACCESS_KEY", OPERATOR_SECRET),
+    ];
+    let created = stowage_with_env(
+        &[
+            "keys",
+            "create",
+            "--endpoint",
+            &endpoint,
+            "--name",
+            "erp",
+            "--allow-source",
+            "com.external.orders",
+            "--json",
+        ],
+        &creds,
+    )
+    .await;
+    assert_eq!(created.status.code(), Some(0), "{created:?}");
+    let created: Value = serde_json::from_str(stdout(&created).trim()).expect("JSON");
+    let token = created["token"].as_str().expect("token").to_string();
+    assert_eq!(
+        publish_with(&server, &token, "com.external.orders", "OrderPlaced")
+            .await
+            .status,
+        StatusCode::OK
+    );
+    let refused = publish_with(&server, &token, "com.other", "OrderPlaced").await;
+    assert_eq!(refused.error_code(), "source_not_allowed");
+    let put = put_events_with(
+        &server,
+        &token,
+        json!([{"Source": "com.external.orders", "DetailType": "OrderPlaced", "Detail": "{}"}]),
+    )
+    .await;
+    assert_eq!(put.json()["FailedEntryCount"], 0, "{put:?}");
+    let secret = token.split_at(21).1.to_string();
+    assert!(!server.logs().contains(&secret), "token in the server log");
+}
