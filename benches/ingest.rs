@@ -14,6 +14,11 @@
 //!     STOWAGE_BENCH_CONNS=64 STOWAGE_BENCH_SECS=5 cargo bench --bench ingest
 //!
 //! The same binary re-executes itself as the ceiling server (`STOWAGE_BENCH_ROLE=ceiling`).
+//!
+//! With `STOWAGE_BENCH_KEYS=1`, each N also runs against a server where every
+//! connection publishes with its own publisher key (N keys, each limited to the
+//! bench's source and detail type): the row `keys`, and its cost against the
+//! keyless run of the same N.
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -46,6 +51,7 @@ fn main() {
         .collect();
     let secs: u64 = env_or("STOWAGE_BENCH_SECS", 10);
     let rss_events: u64 = env_or("STOWAGE_BENCH_RSS_EVENTS", 400_000);
+    let with_keys = env_or("STOWAGE_BENCH_KEYS", 0u8) == 1;
     let body = Bytes::from(gateway_body(1024));
     println!(
         "# ingest: 1 KiB gateway events, {secs} s per run, {} cores",
@@ -58,11 +64,16 @@ fn main() {
     for &n in &conns {
         let ours = {
             let server = Server::stowage();
-            run_load(&server, n, secs, &body, "/events")
+            run_load(&server, n, secs, &body, "/events", &[])
         };
+        let keyed = with_keys.then(|| {
+            let server = Server::stowage();
+            let keys = publisher_keys(&server, n);
+            run_load(&server, n, secs, &body, "/events", &keys)
+        });
         let ceiling = {
             let server = ceiling_server();
-            run_load(&server, n, secs, &body, "/")
+            run_load(&server, n, secs, &body, "/", &[])
         };
         ours.print(
             "stowage",
@@ -70,6 +81,13 @@ fn main() {
             Some(ours.acked_per_sec / ceiling.acked_per_sec),
         );
         ceiling.print("ceiling", n, None);
+        if let Some(keyed) = keyed {
+            keyed.print("keys", n, Some(keyed.acked_per_sec / ceiling.acked_per_sec));
+            println!(
+                "# keys at {n} conns: {:.1}% of keyless throughput lost",
+                (1.0 - keyed.acked_per_sec / ours.acked_per_sec) * 100.0
+            );
+        }
     }
     if rss_events > 0 {
         rss_growth(rss_events, &body);
@@ -137,8 +155,47 @@ impl LoadResult {
     }
 }
 
-/// Drives `conns` keep-alive connections for a warm-up second plus `secs`.
-fn run_load(server: &Server, conns: usize, secs: u64, body: &Bytes, path: &str) -> LoadResult {
+/// Creates `n` publisher keys for the bench's events (`POST /v1/keys` on the
+/// open bench server); returns their tokens.
+fn publisher_keys(server: &Server, n: usize) -> Vec<String> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async {
+        let mut sender = keep_alive(server.addr).await;
+        let mut tokens = Vec::with_capacity(n);
+        for i in 0..n {
+            let body = Bytes::from(format!(
+                r#"{{"name":"bench-{i}","sources":["bench.*"],"detailTypes":["Order*"]}}"#
+            ));
+            let response = sender
+                .send_request(post_json("/v1/keys", &body))
+                .await
+                .expect("create a key");
+            let bytes = response
+                .into_body()
+                .collect()
+                .await
+                .expect("read the key")
+                .to_bytes();
+            let created: serde_json::Value = serde_json::from_slice(&bytes).expect("key JSON");
+            tokens.push(created["token"].as_str().expect("a token").to_string());
+        }
+        tokens
+    })
+}
+
+/// Drives `conns` keep-alive connections for a warm-up second plus `secs`;
+/// connection i sends `keys[i]` as `x-api-key` when given.
+fn run_load(
+    server: &Server,
+    conns: usize,
+    secs: u64,
+    body: &Bytes,
+    path: &str,
+    keys: &[String],
+) -> LoadResult {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -149,7 +206,8 @@ fn run_load(server: &Server, conns: usize, secs: u64, body: &Bytes, path: &str) 
     let errors = Arc::new(AtomicU64::new(0));
     let histograms = runtime.block_on(async {
         let mut tasks = Vec::new();
-        for _ in 0..conns {
+        for i in 0..conns {
+            let key = keys.get(i).cloned();
             let (body, measuring, stop, errors) = (
                 body.clone(),
                 measuring.clone(),
@@ -158,7 +216,7 @@ fn run_load(server: &Server, conns: usize, secs: u64, body: &Bytes, path: &str) 
             );
             let path = path.to_string();
             tasks.push(tokio::spawn(async move {
-                connection(addr, path, body, measuring, stop, errors).await
+                connection(addr, path, key, body, measuring, stop, errors).await
             }));
         }
         tokio::time::sleep(Duration::from_secs(1)).await;
@@ -195,6 +253,7 @@ fn run_load(server: &Server, conns: usize, secs: u64, body: &Bytes, path: &str) 
 async fn connection(
     addr: SocketAddr,
     path: String,
+    key: Option<String>,
     body: Bytes,
     measuring: Arc<AtomicBool>,
     stop: Arc<AtomicBool>,
@@ -204,7 +263,13 @@ async fn connection(
         .expect("histogram bounds");
     let mut sender = keep_alive(addr).await;
     while !stop.load(Ordering::Acquire) {
-        let request = post_json(&path, &body);
+        let mut request = post_json(&path, &body);
+        if let Some(key) = &key {
+            request.headers_mut().insert(
+                "x-api-key",
+                hyper::header::HeaderValue::from_str(key).expect("a token is a header value"),
+            );
+        }
         let started = Instant::now();
         let ok = match sender.send_request(request).await {
             Ok(response) => {

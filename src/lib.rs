@@ -15,6 +15,7 @@
 //! - `dead_letter`: dead-letter queues: failed deliveries with their reasons
 //! - `delivery`: per-target workers: input, auth, rate limit, retries
 //! - `event`: the Event, its ids and its EventBridge envelope
+//! - `keys`: publisher keys: who may publish which sources and detail types, how fast
 //! - `log`: the append-only log and its group-commit writer
 //! - `metrics`: the Prometheus registry and handles
 //! - `pending`: the owner of pending deliveries: owed exactly until delivered, dead-lettered or purged
@@ -40,6 +41,7 @@ pub mod config;
 pub mod dead_letter;
 pub mod delivery;
 pub mod event;
+pub mod keys;
 pub mod log;
 pub mod metrics;
 pub mod pattern;

@@ -115,6 +115,40 @@ pub struct BackupMetrics {
     pub running: IntGauge,
 }
 
+/// What publisher keys record: publishes refused by reason (label `reason`:
+/// `missing_key`, `malformed_key`, `unknown_key`, `revoked_key`, `network`,
+/// `source`, `detail_type`, `rate`, `quota`) and events published per key id.
+#[derive(Clone)]
+pub struct KeyMetrics {
+    pub refused: IntCounterVec,
+    pub published: IntCounterVec,
+}
+
+impl KeyMetrics {
+    fn register(registry: &Registry) -> KeyMetrics {
+        let vec = |name: &str, help: &str, label: &str| {
+            let c =
+                IntCounterVec::new(Opts::new(name, help), &[label]).expect("metric name is valid");
+            registry
+                .register(Box::new(c.clone()))
+                .expect("metric registered once");
+            c
+        };
+        KeyMetrics {
+            refused: vec(
+                "stowage_publisher_key_refusals_total",
+                "Publishes (or events) refused by publisher-key checks, by reason.",
+                "reason",
+            ),
+            published: vec(
+                "stowage_publisher_key_events_total",
+                "Events admitted under each publisher key (label: key id).",
+                "key",
+            ),
+        }
+    }
+}
+
 /// The labels of a target's series.
 pub const TARGET_LABELS: &[&str] = &["bus", "rule", "target"];
 
@@ -129,6 +163,7 @@ pub struct Metrics {
     pub retention: RetentionMetrics,
     pub replay: ReplayMetrics,
     pub backup: BackupMetrics,
+    pub keys: KeyMetrics,
 }
 
 impl Metrics {
@@ -352,7 +387,9 @@ impl Metrics {
             last_duration_seconds: last_backup,
             running: gauge("stowage_backup_running", "Backups being streamed now."),
         };
+        let keys = KeyMetrics::register(&registry);
         Metrics {
+            keys,
             registry,
             log,
             ingest,

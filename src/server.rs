@@ -25,6 +25,7 @@ use crate::catalog::Catalog;
 use crate::config::Config;
 use crate::dead_letter::DeadLetters;
 use crate::delivery::{self, Clock, Delivery};
+use crate::keys::{KeyError, PublisherKeys};
 use crate::log::{Log, WriterHandle};
 use crate::metrics::Metrics;
 use crate::pending::PendingDeliveries;
@@ -53,6 +54,8 @@ pub enum ServerError {
     },
     #[error("the HTTP server failed")]
     Serve(#[source] std::io::Error),
+    #[error("cannot load the publisher keys")]
+    Keys(#[from] KeyError),
     #[error("cannot start the delivery runtime")]
     Runtime(#[source] std::io::Error),
     #[error("cannot load the operator credentials")]
@@ -158,6 +161,7 @@ impl Server {
         let listener = TcpListener::bind(addr)
             .await
             .map_err(|source| ServerError::Bind { addr, source })?;
+        let keys = PublisherKeys::open(store.clone(), metrics.keys.clone())?;
         let state = AppState::new(Shared {
             log,
             buses,
@@ -173,6 +177,7 @@ impl Server {
             aws: Arc::new(config.aws.clone()),
             patterns: Arc::new(config.patterns.limits()),
             access: Arc::new(access),
+            keys,
         });
         Ok(Server {
             root,
@@ -257,7 +262,9 @@ impl Server {
             }
         });
         let serve =
-            axum::serve(listener, app).with_graceful_shutdown(root.clone().cancelled_owned());
+            // The peer's address: publisher keys may be bound to networks.
+            axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+                .with_graceful_shutdown(root.clone().cancelled_owned());
         let grace = Duration::from_millis(config.server.shutdown_grace_ms);
         let deadline = async {
             root.cancelled().await;

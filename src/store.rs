@@ -88,6 +88,8 @@ pub mod tree {
     pub const ARCHIVES: &str = "archives";
     /// archive entries and totals (see `archive::keys`); written only by `archive`.
     pub const ARCHIVE_INDEX: &str = "archive_index";
+    /// publisher key id → framed `KeyRecord`; written only by `keys`.
+    pub const PUBLISHER_KEYS: &str = "publisher_keys";
 }
 
 /// sled's segment size (a power of two; sled allows at most 16 MiB).

@@ -14,6 +14,7 @@ use serde_json::value::RawValue;
 use super::AppState;
 use super::body::{is_json, read_limited};
 use super::error::ApiError;
+use super::keys::{PublishAuth, authorize_publish, gateway_entry_refusal, gateway_refusal};
 use crate::bus::DEFAULT_BUS;
 use crate::event::{EventId, MAX_JSON_DEPTH, NewEvent, nesting_exceeds, now_ms};
 use crate::log::{AppendRequest, Appended, IdempotencyKey, RequestDigest};
@@ -73,7 +74,8 @@ pub async fn publish_to_bus(
 /// Takes the request whole: the `HeaderMap` extractor would copy every header.
 async fn publish(state: AppState, bus: &str, request: Request) -> Response {
     let (parts, body) = request.into_parts();
-    match try_publish(&state, bus, &parts.headers, body).await {
+    let auth = PublishAuth::from_request(&parts.headers, &parts.extensions);
+    match try_publish(&state, bus, &parts.headers, &auth, body).await {
         Ok(response) => response,
         Err(error) => {
             state
@@ -91,6 +93,7 @@ async fn try_publish(
     state: &AppState,
     bus: &str,
     headers: &HeaderMap,
+    auth: &PublishAuth,
     body: Body,
 ) -> Result<Response, ApiError> {
     if !is_json(headers) {
@@ -111,6 +114,14 @@ async fn try_publish(
         ));
     }
     let (source, detail_type) = parse_envelope(&body)?;
+    match authorize_publish(state, auth, &[(&source, &detail_type)]) {
+        Err(refusal) => return Ok(gateway_refusal(&refusal)),
+        Ok(verdicts) => {
+            if let Some(Err(refusal)) = verdicts.first() {
+                return Err(gateway_entry_refusal(*refusal, &source, &detail_type));
+            }
+        }
+    }
     // What makes a retry a retry: the same bus and the same body, byte for byte
     // (the body holds source and event name; they are hashed too, explicitly).
     let idempotency_key = idempotency_key.map(|key| IdempotencyKey {

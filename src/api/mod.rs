@@ -8,6 +8,7 @@ mod body;
 pub mod dead_letters;
 pub mod error;
 pub mod gateway;
+pub mod keys;
 mod log;
 mod operator;
 pub mod pattern_test;
@@ -27,6 +28,7 @@ use crate::catalog::Catalog;
 use crate::config::{AwsConfig, IngestConfig};
 use crate::dead_letter::DeadLetters;
 use crate::delivery::Delivery;
+use crate::keys::PublisherKeys;
 use crate::log::Log;
 use crate::metrics::Metrics;
 use crate::pattern::Limits;
@@ -70,6 +72,7 @@ pub struct Shared {
     pub patterns: Arc<Limits>,
     /// Operator credentials and what is open (`auth`).
     pub access: Arc<Access>,
+    pub keys: PublisherKeys,
 }
 
 pub fn router(state: AppState) -> Router {
@@ -97,6 +100,10 @@ pub fn router(state: AppState) -> Router {
             put(signing::set).delete(signing::clear),
         )
         .route("/v1/signing/{subject}/rotate", post(signing::rotate))
+        .route("/v1/keys", get(keys::list).post(keys::create))
+        .route("/v1/keys/{id}", get(keys::describe).delete(keys::revoke))
+        .route("/v1/keys/{id}/rotate", post(keys::rotate))
+        .route("/v1/keys/{id}/revoke", post(keys::revoke))
         .route("/healthz", get(operator::healthz))
         .route("/metrics", get(operator::metrics))
         .fallback(|| async { ApiError::not_found("not_found", "no such endpoint") })

@@ -9,6 +9,7 @@ mod backup;
 mod client;
 mod dlq;
 mod events;
+mod keys;
 mod output;
 mod put;
 mod replay;
@@ -54,6 +55,8 @@ enum Command {
     Status(status::StatusArgs),
     /// Copy a running server's data to a new directory (restore: serve --data-dir it).
     Backup(backup::BackupArgs),
+    /// Publisher keys: create (token shown once), list, describe, rotate, revoke.
+    Keys(keys::KeysArgs),
     /// Test an event pattern against an event, locally (exit 0 match, 1 no match, 2 invalid).
     TestPattern(test_pattern::TestPatternArgs),
 }
@@ -117,6 +120,7 @@ impl Cli {
             Command::Events(args) => events::run(args),
             Command::Status(args) => status::run(args),
             Command::Backup(args) => backup::run(args),
+            Command::Keys(args) => keys::run(args),
             Command::TestPattern(args) => Ok(test_pattern::run(args)),
         };
         outcome.unwrap_or_else(|error| {

@@ -6,6 +6,7 @@
 
 mod archive_retention;
 mod archives;
+mod auth_keys;
 mod auth_sigv4;
 mod aws_buses;
 mod aws_connections;

@@ -1,13 +1,17 @@
 //! PutEvents: 1–10 entries, validated one by one, failures reported per entry in
 //! request order; the valid ones are appended together and share a sync.
 
-use axum::response::Response;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 
 use super::{AwsError, ok};
 use crate::api::AppState;
+use crate::api::keys::{PublishAuth, authorize_publish, retry_after_secs};
 use crate::bus::DEFAULT_BUS;
 use crate::event::{MAX_JSON_DEPTH, NewEvent, nesting_exceeds, now_ms};
+use crate::keys::Refusal;
+use crate::keys::grant::EntryRefusal;
 use crate::log::{AppendRequest, Appended};
 
 /// AWS counts a present `Time` as 14 bytes of the entry size.
@@ -84,7 +88,11 @@ fn entry_size(entry: &Entry) -> usize {
             .map_or(0, |r| r.iter().map(String::len).sum())
 }
 
-pub async fn put_events(state: &AppState, request: PutEventsRequest) -> Result<Response, AwsError> {
+pub async fn put_events(
+    state: &AppState,
+    request: PutEventsRequest,
+    publish: &PublishAuth,
+) -> Result<Response, AwsError> {
     let entries = request
         .entries
         .ok_or_else(|| AwsError::validation("Entries is required."))?;
@@ -134,6 +142,10 @@ pub async fn put_events(state: &AppState, request: PutEventsRequest) -> Result<R
             }
         }
     }
+    let (appends, slots) = match authorize_entries(state, publish, appends, slots, &mut results) {
+        Ok(allowed) => allowed,
+        Err(refusal) => return Ok(aws_refusal(&refusal)),
+    };
     let outcomes = state.log.append_all(appends).await;
     for (slot, outcome) in slots.into_iter().zip(outcomes) {
         results[slot] = match outcome {
@@ -176,6 +188,96 @@ pub async fn put_events(state: &AppState, request: PutEventsRequest) -> Result<R
         failed_entry_count,
         entries: results,
     })
+}
+
+/// The publisher-key check: entries the key may not publish get EventBridge's
+/// per-entry errors and are dropped from `appends`; a refusal of the whole
+/// request (no key, bad key, network, rate, quota) is `Err`.
+fn authorize_entries(
+    state: &AppState,
+    publish: &PublishAuth,
+    appends: Vec<AppendRequest>,
+    slots: Vec<usize>,
+    results: &mut [ResultEntry],
+) -> Result<(Vec<AppendRequest>, Vec<usize>), Refusal> {
+    let names: Vec<(&str, &str)> = appends
+        .iter()
+        .map(|a| (a.event.source.as_str(), a.event.detail_type.as_str()))
+        .collect();
+    let verdicts = authorize_publish(state, publish, &names)?;
+    let mut allowed = (Vec::with_capacity(appends.len()), Vec::new());
+    for ((append, slot), verdict) in appends.into_iter().zip(slots).zip(verdicts) {
+        match verdict {
+            Ok(()) => {
+                allowed.0.push(append);
+                allowed.1.push(slot);
+            }
+            Err(refusal) => {
+                let (source, bus) = (&append.event.source, &append.event.bus);
+                results[slot] = match refusal {
+                    EntryRefusal::Source => failed(
+                        "NotAuthorizedForSourceException",
+                        format!(
+                            "Not authorized to publish events with source {source} onto event bus {bus}."
+                        ),
+                    ),
+                    EntryRefusal::DetailType => failed(
+                        "NotAuthorizedForDetailTypeException",
+                        format!(
+                            "Not authorized to publish events with detail type {} onto event bus {bus}.",
+                            append.event.detail_type
+                        ),
+                    ),
+                };
+            }
+        }
+    }
+    Ok(allowed)
+}
+
+/// A whole PutEvents refused by the publisher-key check, in AWS's words.
+fn aws_refusal(refusal: &Refusal) -> Response {
+    let (status, kind, message) = match refusal {
+        Refusal::Missing => (
+            StatusCode::FORBIDDEN,
+            "MissingAuthenticationTokenException",
+            "Missing Authentication Token: sign the request (SigV4) or send a publisher key in x-api-key.",
+        ),
+        Refusal::Malformed | Refusal::Unknown | Refusal::Revoked => (
+            StatusCode::FORBIDDEN,
+            "UnrecognizedClientException",
+            "The security token included in the request is invalid.",
+        ),
+        Refusal::Network => (
+            StatusCode::BAD_REQUEST,
+            "AccessDeniedException",
+            "The publisher key may not be used from this address.",
+        ),
+        Refusal::RateLimited { .. } => (
+            StatusCode::BAD_REQUEST,
+            "ThrottlingException",
+            "Rate exceeded.",
+        ),
+        Refusal::QuotaExhausted { .. } => (
+            StatusCode::BAD_REQUEST,
+            "ThrottlingException",
+            "The publisher key's daily quota is used up; it renews at 00:00 UTC.",
+        ),
+    };
+    let mut response = AwsError {
+        status,
+        kind,
+        message: message.to_string(),
+    }
+    .into_response();
+    if let Refusal::RateLimited { retry_after } | Refusal::QuotaExhausted { retry_after } = refusal
+    {
+        response.headers_mut().insert(
+            header::RETRY_AFTER,
+            HeaderValue::from(retry_after_secs(*retry_after)),
+        );
+    }
+    response
 }
 
 /// Epoch seconds to milliseconds, for times between year 0 and 9999.

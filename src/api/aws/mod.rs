@@ -25,7 +25,7 @@ mod wording;
 
 use axum::body::Body;
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::http::{Extensions, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -34,6 +34,7 @@ use serde_json::json;
 use super::AppState;
 use super::body::{BodyError, read_limited};
 use super::error::close_connection;
+use super::keys::PublishAuth;
 
 pub const TARGET_HEADER: &str = "x-amz-target";
 const CONTENT_TYPE: &str = "application/x-amz-json-1.1";
@@ -195,7 +196,12 @@ fn body_limit(state: &AppState) -> usize {
     (state.ingest.max_event_bytes * 12).max(4 * 1024 * 1024)
 }
 
-pub async fn dispatch(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Response {
+pub async fn dispatch(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    extensions: Extensions,
+    body: Body,
+) -> Response {
     let result = async {
         let target = headers
             .get(TARGET_HEADER)
@@ -218,7 +224,8 @@ pub async fn dispatch(State(state): State<AppState>, headers: HeaderMap, body: B
                     AwsError::serialization(format!("the request body could not be read: {e}"))
                 }
             })?;
-        operations::route(operation, &state, &body).await
+        let publish = PublishAuth::from_request(&headers, &extensions);
+        operations::route(operation, &state, &body, &publish).await
     }
     .await;
     result.unwrap_or_else(IntoResponse::into_response)

@@ -9,10 +9,11 @@ use super::{
     replays, rules, tags, targets,
 };
 use crate::api::AppState;
+use crate::api::keys::PublishAuth;
 
 /// `name => handler` pairs: the handler may use `state` and `body`.
 macro_rules! operations {
-    ($state:ident, $body:ident; $($name:literal => $call:expr,)*) => {
+    ($state:ident, $body:ident, $publish:ident; $($name:literal => $call:expr,)*) => {
         /// Every operation `route` answers, in the table's order.
         pub const OPERATIONS: &[&str] = &[$($name),*];
 
@@ -21,6 +22,7 @@ macro_rules! operations {
             operation: &str,
             $state: &AppState,
             $body: &[u8],
+            $publish: &PublishAuth,
         ) -> Result<Response, AwsError> {
             match operation {
                 $($name => $call,)*
@@ -30,8 +32,8 @@ macro_rules! operations {
     };
 }
 
-operations! { state, body;
-    "PutEvents" => events::put_events(state, parse(body)?).await,
+operations! { state, body, publish;
+    "PutEvents" => events::put_events(state, parse(body)?, publish).await,
     "CreateEventBus" => buses::create(state, parse(body)?),
     "DescribeEventBus" => buses::describe(state, parse(body)?),
     "ListEventBuses" => buses::list(state, parse(body)?),
