@@ -95,7 +95,7 @@ impl Server {
         let metrics = Metrics::new();
         let (log, writer) = Log::open(store.clone(), &config.ingest, metrics.log.clone())?;
         let buses = Buses::open(store.clone(), &config.aws)?;
-        let secrets = open_secrets(&config)?;
+        let secrets = open_secrets(&config, &store)?;
         let catalog = Catalog::open(
             store.clone(),
             &config.aws,
@@ -315,13 +315,21 @@ async fn sweep_idempotency_keys(log: Log, stop: CancellationToken) {
 }
 
 /// The key sealing secrets at rest; says where it came from, never what it is.
-fn open_secrets(config: &Config) -> Result<crate::secrets::SecretBox, ServerError> {
-    use crate::secrets::{KeySource, load_or_create};
+fn open_secrets(config: &Config, store: &Store) -> Result<crate::secrets::SecretBox, ServerError> {
+    use crate::secrets::{KeySource, SecretBox, load_or_create};
     let env = std::env::var(crate::secrets::KEY_ENV).ok();
+    // A new key must not be generated over records sealed with a lost one.
+    let mut sealed_data = false;
+    for name in [crate::store::tree::CONNECTIONS, crate::store::tree::SIGNING] {
+        if let Some(item) = store.tree(name)?.iter().values().next() {
+            sealed_data |= SecretBox::is_sealed(&item.map_err(StoreError::Sled)?);
+        }
+    }
     let (secrets, source) = load_or_create(
         env.as_deref(),
         config.secrets.key_file.as_deref(),
         &config.storage.data_dir,
+        sealed_data,
     )?;
     match source {
         KeySource::Env => tracing::info!(

@@ -36,6 +36,10 @@ pub enum KeyError {
         #[source]
         source: std::io::Error,
     },
+    #[error(
+        "this data directory holds sealed secrets but has no key: copy the {GENERATED_KEY_FILE} of the server that wrote it to {path} (or set {KEY_ENV} / [secrets] key_file to its key)"
+    )]
+    Missing { path: PathBuf },
     #[error("cannot create secrets key file {path}")]
     Create {
         path: PathBuf,
@@ -50,11 +54,14 @@ fn parse(text: &str) -> Option<[u8; 32]> {
 }
 
 /// The key from `env_value` (the env variable's value, if set), else
-/// `key_file`, else `data_dir/secrets.key`, created when absent.
+/// `key_file`, else `data_dir/secrets.key`, created when absent unless
+/// `sealed_data` (records sealed under a key that a new key would not open:
+/// a data directory restored without its key).
 pub fn load_or_create(
     env_value: Option<&str>,
     key_file: Option<&Path>,
     data_dir: &Path,
+    sealed_data: bool,
 ) -> Result<(SecretBox, KeySource), KeyError> {
     if let Some(value) = env_value {
         let key = parse(value).ok_or(KeyError::BadEnv)?;
@@ -68,6 +75,9 @@ pub fn load_or_create(
         Ok(text) => {
             let key = parse(&text).ok_or_else(|| KeyError::BadFile { path: path.clone() })?;
             Ok((SecretBox::new(&key), KeySource::File(path)))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !configured && sealed_data => {
+            Err(KeyError::Missing { path })
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound && !configured => {
             let mut key = [0u8; 32];
@@ -100,12 +110,12 @@ mod tests {
     #[test]
     fn generates_a_private_key_file_once_then_reads_it() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let (first, source) = load_or_create(None, None, dir.path()).expect("created");
+        let (first, source) = load_or_create(None, None, dir.path(), false).expect("created");
         let path = dir.path().join(GENERATED_KEY_FILE);
         assert_eq!(source, KeySource::Generated(path.clone()));
         let mode = std::fs::metadata(&path).expect("meta").permissions().mode();
         assert_eq!(mode & 0o777, 0o600);
-        let (second, source) = load_or_create(None, None, dir.path()).expect("read");
+        let (second, source) = load_or_create(None, None, dir.path(), true).expect("read");
         assert_eq!(source, KeySource::File(path));
         let sealed = first.seal("t", b"k", b"v");
         assert_eq!(second.open("t", b"k", &sealed).expect("same key"), b"v");
@@ -115,15 +125,21 @@ mod tests {
     fn env_wins_and_bad_values_are_refused_without_echoing_them() {
         let dir = tempfile::tempdir().expect("tempdir");
         let env = STANDARD.encode([1u8; 32]);
-        let (_, source) = load_or_create(Some(&env), None, dir.path()).expect("env");
+        let (_, source) = load_or_create(Some(&env), None, dir.path(), false).expect("env");
         assert_eq!(source, KeySource::Env);
         assert!(!dir.path().join(GENERATED_KEY_FILE).exists());
-        let err = load_or_create(Some("c2VjcmV0"), None, dir.path()).expect_err("short");
+        let err = load_or_create(Some("c2VjcmV0"), None, dir.path(), false).expect_err("short");
         assert!(!err.to_string().contains("c2VjcmV0"));
         let missing = dir.path().join("nope.key");
         assert!(matches!(
-            load_or_create(None, Some(&missing), dir.path()),
+            load_or_create(None, Some(&missing), dir.path(), false),
             Err(KeyError::Read { .. })
         ));
+        // Sealed records and no key: refused, not replaced by a new key.
+        assert!(matches!(
+            load_or_create(None, None, dir.path(), true),
+            Err(KeyError::Missing { .. })
+        ));
+        assert!(!dir.path().join(GENERATED_KEY_FILE).exists());
     }
 }
