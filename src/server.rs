@@ -341,7 +341,7 @@ fn open_secrets(config: &Config, store: &Store) -> Result<crate::secrets::Secret
         }
         KeySource::Generated(path) => tracing::warn!(
             path = %path.display(),
-            "generated a secrets key file in the data directory: keep a copy apart from backups (a backup does not contain it, and restoring needs it), or set [secrets] key_file / STOWAGE_SECRETS_KEY"
+            "generated a secrets key file in the data directory: it travels with the data directory and its backups; to keep the key apart from the data, set [secrets] key_file outside the data directory or STOWAGE_SECRETS_KEY"
         ),
     }
     Ok(secrets)

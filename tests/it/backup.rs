@@ -216,19 +216,6 @@ async fn backup_under_load_restores_every_acked_event_and_the_configuration() {
         before.len()
     );
 
-    // The backup holds sealed connections, not the key: a restore starts
-    // without it refused (naming the fix), and with it the connection opens.
-    let refused =
-        crate::support::server::output_of_refused(crate::support::server::serve_command(&out))
-            .await;
-    assert!(!refused.status.success());
-    assert!(
-        String::from_utf8_lossy(&refused.stderr).contains("holds sealed secrets but has no key"),
-        "{}",
-        String::from_utf8_lossy(&refused.stderr)
-    );
-    let key = stowage::secrets::GENERATED_KEY_FILE;
-    std::fs::copy(server.data_dir().join(key), out.join(key)).expect("copy the key apart");
     let restored = TestServer::builder().data_dir(&out).start().await;
     load::verify(&restored, &before).await;
     let buses = restored.aws_ok("ListEventBuses", &json!({})).await;
