@@ -7,6 +7,7 @@
 mod archive;
 mod backup;
 mod client;
+mod compact;
 mod dlq;
 mod events;
 mod output;
@@ -54,6 +55,8 @@ enum Command {
     Status(status::StatusArgs),
     /// Copy a running server's data to a new directory (restore: serve --data-dir it).
     Backup(backup::BackupArgs),
+    /// Compact a stopped server's database into a fresh one, giving disk space back.
+    Compact(compact::CompactArgs),
     /// Test an event pattern against an event, locally (exit 0 match, 1 no match, 2 invalid).
     TestPattern(test_pattern::TestPatternArgs),
 }
@@ -106,6 +109,7 @@ impl Cli {
             Command::Events(args) => events::run(args),
             Command::Status(args) => status::run(args),
             Command::Backup(args) => backup::run(args),
+            Command::Compact(args) => compact::run(args),
             Command::TestPattern(args) => Ok(test_pattern::run(args)),
         };
         outcome.unwrap_or_else(|error| {
@@ -137,6 +141,8 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     };
     let config = Config::load(args.config.as_deref(), &flags)?;
     init_tracing(&config);
+    // Before the store is opened: an interrupted compaction is finished first.
+    crate::compact::at_start(&config.storage)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
