@@ -53,7 +53,7 @@ pub struct StorageConfig {
     pub cache_capacity_bytes: u64,
     /// Whether `serve` compacts the database into a fresh one before starting
     /// (gives back the disk space sled keeps after removals; docs/retention.md).
-    /// `auto` (default): when the file is over twice the live data plus 64 MiB.
+    /// `auto` (default): when the file is over three times the live data plus 64 MiB.
     pub compact_on_start: CompactOnStart,
 }
 

@@ -38,6 +38,7 @@ pub fn run(args: CompactArgs) -> anyhow::Result<ExitCode> {
     let text = if args.json {
         json!({
             "dataDir": done.dir.display().to_string(),
+            "swapped": done.swapped,
             "beforeBytes": done.before_bytes,
             "afterBytes": done.after_bytes,
             "trees": done.trees,
@@ -46,6 +47,13 @@ pub fn run(args: CompactArgs) -> anyhow::Result<ExitCode> {
             "seconds": seconds,
         })
         .to_string()
+    } else if !done.swapped {
+        format!(
+            "kept {} as it was: a fresh copy of its {} records would not be smaller than its {} on disk",
+            done.dir.display(),
+            done.records,
+            indicatif::HumanBytes(done.before_bytes),
+        )
     } else {
         format!(
             "compacted {}: {} on disk before, {} after ({} records, {} of keys and values, \
