@@ -108,6 +108,20 @@ pub struct StorageConfig {
     pub data_dir: PathBuf,
     /// sled's page cache. Default 64 MiB; RSS does not grow with the log beyond it.
     pub cache_capacity_bytes: u64,
+    /// Whether `serve` compacts the database into a fresh one before starting
+    /// (gives back the disk space sled keeps after removals; docs/retention.md).
+    /// `auto` (default): when the file is over three times the live data plus 64 MiB.
+    pub compact_on_start: CompactOnStart,
+}
+
+/// `[storage] compact_on_start`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CompactOnStart {
+    #[default]
+    Auto,
+    Always,
+    Never,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -262,6 +276,7 @@ impl Default for StorageConfig {
         StorageConfig {
             data_dir: PathBuf::from("./data"),
             cache_capacity_bytes: 64 * 1024 * 1024,
+            compact_on_start: CompactOnStart::Auto,
         }
     }
 }

@@ -10,6 +10,7 @@
 //! - `bus`: event buses, `default` and custom ones, persisted
 //! - `catalog`: the control plane: rules, targets, connections, API destinations, compiled
 //! - `cli`: the command line (`serve`, `put`, `dlq`, `status`, `test-pattern`)
+//! - `compact`: a stopped server's database copied into a fresh one, giving disk space back
 //! - `codec`: record framing (version byte, crc32, bincode)
 //! - `config`: defaults < TOML < env < flags, validated once
 //! - `dead_letter`: dead-letter queues: failed deliveries with their reasons
@@ -37,6 +38,7 @@ pub mod bus;
 pub mod catalog;
 pub mod cli;
 pub mod codec;
+pub mod compact;
 pub mod config;
 pub mod dead_letter;
 pub mod delivery;

@@ -22,6 +22,7 @@ fn subject(keep: u32, retention_secs: u64) -> Subject {
         Store::open(&StorageConfig {
             data_dir: dir.path().to_path_buf(),
             cache_capacity_bytes: 1 << 20,
+            ..StorageConfig::default()
         })
         .unwrap(),
     );

@@ -7,6 +7,7 @@
 mod archive;
 mod backup;
 mod client;
+mod compact;
 mod dlq;
 mod events;
 mod keys;
@@ -57,6 +58,8 @@ enum Command {
     Backup(backup::BackupArgs),
     /// Publisher keys: create (token shown once), list, describe, rotate, revoke.
     Keys(keys::KeysArgs),
+    /// Compact a stopped server's database into a fresh one, giving disk space back.
+    Compact(compact::CompactArgs),
     /// Test an event pattern against an event, locally (exit 0 match, 1 no match, 2 invalid).
     TestPattern(test_pattern::TestPatternArgs),
 }
@@ -121,6 +124,7 @@ impl Cli {
             Command::Status(args) => status::run(args),
             Command::Backup(args) => backup::run(args),
             Command::Keys(args) => keys::run(args),
+            Command::Compact(args) => compact::run(args),
             Command::TestPattern(args) => Ok(test_pattern::run(args)),
         };
         outcome.unwrap_or_else(|error| {
@@ -152,6 +156,8 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     };
     let config = Config::load(args.config.as_deref(), &flags)?;
     init_tracing(&config);
+    // Before the store is opened: an interrupted compaction is finished first.
+    crate::compact::at_start(&config.storage)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;

@@ -83,6 +83,7 @@ impl Subject {
         let config = StorageConfig {
             data_dir: self.dir.path().to_path_buf(),
             cache_capacity_bytes: 1 << 20,
+            ..StorageConfig::default()
         };
         // sled's flusher thread lets go of the dropped database (and its file
         // lock) a moment after the last handle: retry for a bounded while.

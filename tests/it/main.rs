@@ -18,6 +18,7 @@ mod bad_input;
 mod cli;
 mod cli_dlq;
 mod cli_replay;
+mod compaction;
 mod config;
 mod corruption;
 mod crash;
