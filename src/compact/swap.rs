@@ -53,6 +53,8 @@ pub struct Paths {
 
 impl Paths {
     pub fn of(dir: &Path) -> Result<Paths, SwapError> {
+        // A symlinked data directory: the renames happen where the data is.
+        let dir = &resolve_links(dir);
         // `./data/` and `data/.` name `data`; `.` alone needs the real name.
         let dir = match dir.file_name() {
             Some(_) => dir.to_path_buf(),
@@ -81,6 +83,23 @@ impl Paths {
             _ => PathBuf::from("."),
         }
     }
+}
+
+/// Follows `dir` through symlinks (at most a few), even to a target that no
+/// longer exists (renamed away by an interrupted swap).
+fn resolve_links(dir: &Path) -> PathBuf {
+    let mut dir = dir.to_path_buf();
+    for _ in 0..8 {
+        let is_link = std::fs::symlink_metadata(&dir).is_ok_and(|m| m.file_type().is_symlink());
+        let Some(target) = is_link.then(|| std::fs::read_link(&dir).ok()).flatten() else {
+            break;
+        };
+        dir = match dir.parent() {
+            Some(parent) if target.is_relative() => parent.join(target),
+            _ => target,
+        };
+    }
+    dir
 }
 
 /// What is on disk.
@@ -361,6 +380,23 @@ mod tests {
             );
             std::fs::remove_dir_all(&paths.dir).expect("clean");
         }
+    }
+
+    #[test]
+    fn a_symlinked_directory_is_swapped_where_its_data_is() {
+        let root = tempfile::tempdir().expect("tempdir");
+        let real = root.path().join("disk").join("stowage");
+        std::fs::create_dir_all(&real).expect("mkdir");
+        let link = root.path().join("data");
+        std::os::unix::fs::symlink(&real, &link).expect("symlink");
+        let paths = Paths::of(&link).expect("paths");
+        assert_eq!(paths.dir, real);
+        assert_eq!(paths.precompact, real.with_file_name("stowage.precompact"));
+        // Between the two renames the target is gone; the link still leads there.
+        std::fs::rename(&real, &paths.precompact).expect("rename");
+        assert_eq!(Paths::of(&link).expect("paths").dir, real);
+        assert_eq!(recover(&paths).expect("rolled back"), Plan::RollBack);
+        assert!(link.join(".").is_dir());
     }
 
     #[test]
