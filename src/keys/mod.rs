@@ -201,31 +201,27 @@ impl Admitted {
                 return Err(refusal);
             }
         }
-        if let Some(quota) = self.key.grant.quota_per_day {
-            let day = now_ms.div_euclid(DAY_MS);
-            let mut today = usage.today.lock().unwrap_or_else(|p| p.into_inner());
-            if today.0 != day {
-                *today = (day, 0);
-            }
-            if today.1 + u64::from(events) > quota.get() {
-                drop(today);
-                let next_day_ms = (day + 1) * DAY_MS;
-                let wait = u64::try_from(next_day_ms - now_ms).unwrap_or(0);
-                let refusal = Refusal::QuotaExhausted {
-                    retry_after: Duration::from_millis(wait),
-                };
-                self.refused(refusal.reason());
-                return Err(refusal);
-            }
-            today.1 += u64::from(events);
-        } else {
-            let day = now_ms.div_euclid(DAY_MS);
-            let mut today = usage.today.lock().unwrap_or_else(|p| p.into_inner());
-            if today.0 != day {
-                *today = (day, 0);
-            }
-            today.1 += u64::from(events);
+        let day = now_ms.div_euclid(DAY_MS);
+        let mut today = usage.today.lock().unwrap_or_else(|p| p.into_inner());
+        if today.0 != day {
+            *today = (day, 0);
         }
+        let over_quota = self
+            .key
+            .grant
+            .quota_per_day
+            .is_some_and(|quota| today.1 + u64::from(events) > quota.get());
+        if over_quota {
+            drop(today);
+            let wait = u64::try_from((day + 1) * DAY_MS - now_ms).unwrap_or(0);
+            let refusal = Refusal::QuotaExhausted {
+                retry_after: Duration::from_millis(wait),
+            };
+            self.refused(refusal.reason());
+            return Err(refusal);
+        }
+        today.1 += u64::from(events);
+        drop(today);
         usage
             .published
             .fetch_add(u64::from(events), Ordering::Relaxed);
