@@ -21,6 +21,7 @@
 //! - `retention`: log records nothing needs, and old dead letters, removed by a periodic sweep
 //! - `replay`: replays of an archive's window, in the background, resumable
 //! - `router`: each durable event matched once; pending deliveries recorded
+//! - `schema`: JSON Schemas per source and detail type, checked at ingest
 //! - `server`: bind, serve, shut down in order
 //! - `store`: the sled database, its trees, durability
 //! - `transform`: input transformation (Input, InputPath, InputTransformer) and JSON paths
@@ -44,6 +45,7 @@ pub mod pending;
 pub mod replay;
 pub mod retention;
 pub mod router;
+pub mod schema;
 pub mod server;
 pub mod store;
 pub mod transform;

@@ -30,6 +30,7 @@ use crate::pending::PendingDeliveries;
 use crate::replay::Replays;
 use crate::retention::{ExtraHolder, Holders, Retention};
 use crate::router::Router;
+use crate::schema::Schemas;
 use crate::store::{Store, StoreError};
 
 /// How often expired idempotency keys are swept.
@@ -73,6 +74,7 @@ impl Server {
         let metrics = Metrics::new();
         let (log, writer) = Log::open(store.clone(), &config.ingest, metrics.log.clone())?;
         let buses = Buses::open(store.clone(), &config.aws)?;
+        let schemas = Schemas::open(store.clone(), metrics.schema.registered.clone())?;
         let catalog = Catalog::open(store.clone(), &config.aws, config.patterns.limits())?;
         let dead_letters = DeadLetters::open(store.clone())?;
         let archives = Archives::open(
@@ -147,6 +149,7 @@ impl Server {
             ingest: Arc::new(config.ingest.clone()),
             aws: Arc::new(config.aws.clone()),
             patterns: Arc::new(config.patterns.limits()),
+            schemas,
         });
         Ok(Server {
             root,

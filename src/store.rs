@@ -82,6 +82,9 @@ pub mod tree {
     pub const ARCHIVES: &str = "archives";
     /// archive entries and totals (see `archive::keys`); written only by `archive`.
     pub const ARCHIVE_INDEX: &str = "archive_index";
+    /// source `\0` detail type `\0` version (empty for none) → framed
+    /// `SchemaRecord`; written only by `schema`.
+    pub const SCHEMAS: &str = "schemas";
 }
 
 /// sled's segment size (a power of two; sled allows at most 16 MiB).

@@ -11,6 +11,7 @@ mod log;
 mod operator;
 pub mod pattern_test;
 pub mod replays;
+pub mod schemas;
 
 use std::sync::Arc;
 
@@ -29,6 +30,7 @@ use crate::metrics::Metrics;
 use crate::pattern::Limits;
 use crate::replay::Replays;
 use crate::retention::Retention;
+use crate::schema::Schemas;
 use crate::store::Store;
 use error::ApiError;
 
@@ -65,6 +67,7 @@ pub struct Shared {
     pub ingest: Arc<IngestConfig>,
     pub aws: Arc<AwsConfig>,
     pub patterns: Arc<Limits>,
+    pub schemas: Schemas,
 }
 
 pub fn router(state: AppState) -> Router {
@@ -86,6 +89,11 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/replays", get(replays::running))
         .route("/v1/replays/{name}", get(replays::show))
         .route("/v1/backup", post(backup::backup))
+        .route("/v1/schemas", get(schemas::list).put(schemas::put))
+        .route(
+            "/v1/schemas/{source}/{detail_type}",
+            get(schemas::show).delete(schemas::delete),
+        )
         .route("/healthz", get(operator::healthz))
         .route("/metrics", get(operator::metrics))
         .fallback(|| async { ApiError::not_found("not_found", "no such endpoint") })

@@ -12,6 +12,7 @@ mod events;
 mod output;
 mod put;
 mod replay;
+mod schemas;
 mod status;
 mod test_pattern;
 
@@ -52,6 +53,8 @@ enum Command {
     Events(events::EventsArgs),
     /// Show every target's delivery status on a running server.
     Status(status::StatusArgs),
+    /// Register, list, show and delete the JSON Schemas events are checked against.
+    Schemas(schemas::SchemasArgs),
     /// Copy a running server's data to a new directory (restore: serve --data-dir it).
     Backup(backup::BackupArgs),
     /// Test an event pattern against an event, locally (exit 0 match, 1 no match, 2 invalid).
@@ -106,6 +109,7 @@ impl Cli {
             Command::Events(args) => events::run(args),
             Command::Status(args) => status::run(args),
             Command::Backup(args) => backup::run(args),
+            Command::Schemas(args) => schemas::run(args),
             Command::TestPattern(args) => Ok(test_pattern::run(args)),
         };
         outcome.unwrap_or_else(|error| {

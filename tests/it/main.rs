@@ -35,6 +35,7 @@ mod pattern_conformance;
 mod readme;
 mod replays;
 mod retention;
+mod schemas;
 mod shutdown;
 mod sink;
 mod startup;
