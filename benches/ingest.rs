@@ -13,6 +13,10 @@
 //!     cargo bench --bench ingest
 //!     STOWAGE_BENCH_CONNS=64 STOWAGE_BENCH_SECS=5 cargo bench --bench ingest
 //!
+//! With `STOWAGE_BENCH_SCHEMA=1` each N also runs against a server with a JSON
+//! Schema registered for the events (row `+schema`), and the in-process cost of
+//! one schema check (parse + validate) is printed first.
+//!
 //! The same binary re-executes itself as the ceiling server (`STOWAGE_BENCH_ROLE=ceiling`).
 //!
 //! With `STOWAGE_BENCH_KEYS=1`, each N also runs against a server where every
@@ -53,6 +57,10 @@ fn main() {
     let rss_events: u64 = env_or("STOWAGE_BENCH_RSS_EVENTS", 400_000);
     let with_keys = env_or("STOWAGE_BENCH_KEYS", 0u8) == 1;
     let body = Bytes::from(gateway_body(1024));
+    let with_schema = std::env::var("STOWAGE_BENCH_SCHEMA").as_deref() == Ok("1");
+    if with_schema {
+        schema_check_cost(&body);
+    }
     println!(
         "# ingest: 1 KiB gateway events, {secs} s per run, {} cores",
         cores()
@@ -88,10 +96,75 @@ fn main() {
                 (1.0 - keyed.acked_per_sec / ours.acked_per_sec) * 100.0
             );
         }
+        if with_schema {
+            let server = Server::stowage();
+            register_schema(&server);
+            let checked = run_load(&server, n, secs, &body, "/events", &[]);
+            checked.print(
+                "+schema",
+                n,
+                Some(checked.acked_per_sec / ours.acked_per_sec),
+            );
+        }
     }
     if rss_events > 0 {
         rss_growth(rss_events, &body);
     }
+}
+
+/// The schema the `+schema` rows register for the bench's events: the shape of
+/// a typical event contract (types, lengths, a pattern, a required field).
+const BENCH_SCHEMA: &str = r#"{"$schema":"https://json-schema.org/draft/2020-12/schema",
+  "type":"object","required":["pad"],"additionalProperties":false,
+  "properties":{"pad":{"type":"string","minLength":1,"maxLength":4096,"pattern":"^x+$"},
+    "orderId":{"type":"string","format":"uuid"},"amount":{"type":"number","minimum":0}}}"#;
+
+/// Registers `BENCH_SCHEMA` for bench.legacy / OrderPlaced (version 1).
+fn register_schema(server: &Server) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async {
+        let mut sender = keep_alive(server.addr).await;
+        let body = format!(
+            r#"{{"source":"bench.legacy","detailType":"OrderPlaced","version":"1","schema":{BENCH_SCHEMA}}}"#
+        );
+        let request = Request::put("/v1/schemas")
+            .header("host", "bench")
+            .header("content-type", "application/json")
+            .body(Full::new(Bytes::from(body)))
+            .expect("request");
+        let response = sender.send_request(request).await.expect("PUT /v1/schemas");
+        assert!(response.status().is_success(), "schema registered: {}", response.status());
+    });
+}
+
+/// What one schema check costs in-process: parsing the body's `data` and
+/// validating it, as the gateway does for an event with a schema.
+fn schema_check_cost(body: &Bytes) {
+    let compiled = stowage::schema::Compiled::build(BENCH_SCHEMA).expect("bench schema compiles");
+    let rounds = 200_000u32;
+    let started = Instant::now();
+    for _ in 0..rounds {
+        let value: serde_json::Value = serde_json::from_slice(body).expect("bench body is JSON");
+        assert!(
+            compiled.check(&value["data"]).is_none(),
+            "bench event is valid"
+        );
+    }
+    let per_event = started.elapsed() / rounds;
+    let started = Instant::now();
+    for _ in 0..rounds {
+        let value: serde_json::Value = serde_json::from_slice(body).expect("bench body is JSON");
+        std::hint::black_box(&value);
+    }
+    let parse_only = started.elapsed() / rounds;
+    println!(
+        "# schema check of a 1 KiB event, in-process: {:.2} µs (of which parsing {:.2} µs)",
+        per_event.as_secs_f64() * 1e6,
+        parse_only.as_secs_f64() * 1e6
+    );
 }
 
 fn cores() -> usize {

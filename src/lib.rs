@@ -25,6 +25,7 @@
 //! - `replay`: replays of an archive's window, in the background, resumable
 //! - `router`: each durable event matched once; pending deliveries recorded
 //! - `secrets`: the key that seals secrets at rest (connections, signing secrets)
+//! - `schema`: JSON Schemas per source and detail type, checked at ingest
 //! - `server`: bind, serve, shut down in order
 //! - `store`: the sled database, its trees, durability
 //! - `transform`: input transformation (Input, InputPath, InputTransformer) and JSON paths
@@ -51,6 +52,7 @@ pub mod pending;
 pub mod replay;
 pub mod retention;
 pub mod router;
+pub mod schema;
 pub mod secrets;
 pub mod server;
 pub mod store;

@@ -149,6 +149,15 @@ impl KeyMetrics {
     }
 }
 
+/// What schema validation at ingest records. Labelled by API only (`gateway`,
+/// `put_events`): sources and detail types are publishers' text, unbounded.
+#[derive(Clone)]
+pub struct SchemaMetrics {
+    pub refused: IntCounterVec,
+    pub validation_seconds: Histogram,
+    pub registered: IntGauge,
+}
+
 /// The labels of a target's series.
 pub const TARGET_LABELS: &[&str] = &["bus", "rule", "target"];
 
@@ -164,6 +173,7 @@ pub struct Metrics {
     pub replay: ReplayMetrics,
     pub backup: BackupMetrics,
     pub keys: KeyMetrics,
+    pub schema: SchemaMetrics,
 }
 
 impl Metrics {
@@ -388,6 +398,31 @@ impl Metrics {
             running: gauge("stowage_backup_running", "Backups being streamed now."),
         };
         let keys = KeyMetrics::register(&registry);
+        let schema_refused = IntCounterVec::new(
+            Opts::new(
+                "stowage_schema_refused_total",
+                "Events refused because their data or Detail broke the registered JSON Schema, by API.",
+            ),
+            &["api"],
+        )
+        .expect("metric name is valid");
+        registry
+            .register(Box::new(schema_refused.clone()))
+            .expect("metric registered once");
+        let schema = SchemaMetrics {
+            refused: schema_refused,
+            validation_seconds: histogram(
+                "stowage_schema_validation_seconds",
+                "Time to parse and validate one event against its schema (events with a schema only).",
+                vec![
+                    0.000_001, 0.000_005, 0.000_01, 0.000_05, 0.000_1, 0.000_5, 0.001, 0.005, 0.05,
+                ],
+            ),
+            registered: gauge(
+                "stowage_schemas_registered",
+                "JSON Schemas in the registry.",
+            ),
+        };
         Metrics {
             keys,
             registry,
@@ -399,6 +434,7 @@ impl Metrics {
             retention,
             replay,
             backup,
+            schema,
         }
     }
 

@@ -32,6 +32,7 @@ use crate::pending::PendingDeliveries;
 use crate::replay::Replays;
 use crate::retention::{ExtraHolder, Holders, Retention};
 use crate::router::Router;
+use crate::schema::Schemas;
 use crate::store::{Store, StoreError};
 
 /// How often expired idempotency keys are swept.
@@ -102,6 +103,7 @@ impl Server {
             config.patterns.limits(),
             secrets,
         )?;
+        let schemas = Schemas::open(store.clone(), metrics.schema.registered.clone())?;
         let dead_letters = DeadLetters::open(store.clone())?;
         let archives = Archives::open(
             store.clone(),
@@ -178,6 +180,7 @@ impl Server {
             patterns: Arc::new(config.patterns.limits()),
             access: Arc::new(access),
             keys,
+            schemas,
         });
         Ok(Server {
             root,

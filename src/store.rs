@@ -90,6 +90,9 @@ pub mod tree {
     pub const ARCHIVE_INDEX: &str = "archive_index";
     /// publisher key id → framed `KeyRecord`; written only by `keys`.
     pub const PUBLISHER_KEYS: &str = "publisher_keys";
+    /// source `\0` detail type `\0` version (empty for none) → framed
+    /// `SchemaRecord`; written only by `schema`.
+    pub const SCHEMAS: &str = "schemas";
 }
 
 /// sled's segment size (a power of two; sled allows at most 16 MiB).

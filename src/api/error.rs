@@ -13,6 +13,8 @@ pub struct ApiError {
     pub status: StatusCode,
     pub code: &'static str,
     pub message: String,
+    /// A JSON pointer into the request naming what was refused (a schema violation).
+    pub pointer: Option<String>,
 }
 
 impl ApiError {
@@ -21,7 +23,14 @@ impl ApiError {
             status,
             code,
             message: message.into(),
+            pointer: None,
         }
+    }
+
+    /// The same error, naming the JSON pointer of what was refused.
+    pub fn at_pointer(mut self, pointer: impl Into<String>) -> Self {
+        self.pointer = Some(pointer.into());
+        self
     }
 
     pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
@@ -68,7 +77,12 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = json!({ "error": { "code": self.code, "message": self.message } });
+        let body = match self.pointer {
+            Some(pointer) => {
+                json!({ "error": { "code": self.code, "message": self.message, "pointer": pointer } })
+            }
+            None => json!({ "error": { "code": self.code, "message": self.message } }),
+        };
         let mut response = (self.status, Json(body)).into_response();
         if self.status == StatusCode::PAYLOAD_TOO_LARGE {
             close_connection(&mut response);

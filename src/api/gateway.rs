@@ -134,6 +134,8 @@ async fn try_publish(
         ]),
     });
     let key_for_message = idempotency_key.as_ref().map(|k| k.key.clone());
+    // After authorization, before the append: `data` against its registered schema.
+    super::schemas::check_gateway(state, &source, &detail_type, &body)?;
     let detail = String::from_utf8(Vec::from(body))
         .map_err(|_| ApiError::bad_request("malformed_json", "the body is not valid UTF-8"))?;
     let now = now_ms();

@@ -13,6 +13,7 @@ mod log;
 mod operator;
 pub mod pattern_test;
 pub mod replays;
+pub mod schemas;
 pub mod signing;
 
 use std::sync::Arc;
@@ -34,6 +35,7 @@ use crate::metrics::Metrics;
 use crate::pattern::Limits;
 use crate::replay::Replays;
 use crate::retention::Retention;
+use crate::schema::Schemas;
 use crate::store::Store;
 use error::ApiError;
 
@@ -73,6 +75,7 @@ pub struct Shared {
     /// Operator credentials and what is open (`auth`).
     pub access: Arc<Access>,
     pub keys: PublisherKeys,
+    pub schemas: Schemas,
 }
 
 pub fn router(state: AppState) -> Router {
@@ -104,6 +107,11 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/keys/{id}", get(keys::describe).delete(keys::revoke))
         .route("/v1/keys/{id}/rotate", post(keys::rotate))
         .route("/v1/keys/{id}/revoke", post(keys::revoke))
+        .route("/v1/schemas", get(schemas::list).put(schemas::put))
+        .route(
+            "/v1/schemas/{source}/{detail_type}",
+            get(schemas::show).delete(schemas::delete),
+        )
         .route("/healthz", get(operator::healthz))
         .route("/metrics", get(operator::metrics))
         .fallback(|| async { ApiError::not_found("not_found", "no such endpoint") })

@@ -257,6 +257,22 @@ impl Client {
         }
     }
 
+    /// `PUT path` with JSON text sent as given, the answer decoded as `T`.
+    pub async fn put_text<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: String,
+    ) -> Result<T, RequestError> {
+        let url = self.url(path);
+        let request = self
+            .http
+            .put(&url)
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(body);
+        let (status, body) = self.execute(&url, request).await?;
+        decode(&url, status, &body)
+    }
+
     /// `DELETE path`; any success status will do, its body is ignored.
     pub async fn delete(&self, path: &str) -> Result<(), RequestError> {
         let url = self.url(path);

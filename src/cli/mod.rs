@@ -14,6 +14,7 @@ mod keys;
 mod output;
 mod put;
 mod replay;
+mod schemas;
 mod status;
 mod test_pattern;
 
@@ -54,6 +55,8 @@ enum Command {
     Events(events::EventsArgs),
     /// Show every target's delivery status on a running server.
     Status(status::StatusArgs),
+    /// Register, list, show and delete the JSON Schemas events are checked against.
+    Schemas(schemas::SchemasArgs),
     /// Copy a running server's data to a new directory (restore: serve --data-dir it).
     Backup(backup::BackupArgs),
     /// Publisher keys: create (token shown once), list, describe, rotate, revoke.
@@ -125,6 +128,7 @@ impl Cli {
             Command::Backup(args) => backup::run(args),
             Command::Keys(args) => keys::run(args),
             Command::Compact(args) => compact::run(args),
+            Command::Schemas(args) => schemas::run(args),
             Command::TestPattern(args) => Ok(test_pattern::run(args)),
         };
         outcome.unwrap_or_else(|error| {

@@ -38,6 +38,7 @@ mod pattern_conformance;
 mod readme;
 mod replays;
 mod retention;
+mod schemas;
 mod secrets_key;
 mod shutdown;
 mod signed_delivery;

@@ -331,6 +331,9 @@ fn to_event(state: &AppState, entry: Entry, now: i64) -> Result<NewEvent, Result
             ));
         }
     };
+    // After authorization, before the append: Detail against its registered schema.
+    crate::api::schemas::check_detail(state, &source, &detail_type, &detail)
+        .map_err(|message| failed("MalformedDetail", message))?;
     Ok(NewEvent {
         bus,
         source,
